@@ -1,0 +1,388 @@
+//! NetObserv's JSON flow format, read and written the way upstream (Go's `encoding/json`) does.
+//!
+//! Writing matches Go byte for byte: keys sorted bytewise, no spaces, `<`, `>`, `&`, U+2028 and
+//! U+2029 escaped as `\u003c`-style escapes, floats in Go's shortest form (`1` not `1.0`, exponent
+//! form below 1e-6 and from 1e21). Reading accepts one JSON object per call; catalogue keys go to
+//! typed fields (resolved without allocating), other keys to [`Flow::extra`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::flow::{FieldId, Flow};
+use crate::value::Value;
+
+/// Decodes one JSON object into a flow.
+pub fn decode(bytes: &[u8]) -> Result<Flow, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let flow = FlowSeed.deserialize(&mut de)?;
+    de.end()?;
+    Ok(flow)
+}
+
+/// Decodes a JSON array of objects into flows.
+pub fn decode_array(bytes: &[u8]) -> Result<Vec<Flow>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let flows = de.deserialize_seq(FlowsVisitor)?;
+    de.end()?;
+    Ok(flows)
+}
+
+/// Encodes a flow as one JSON object (no trailing newline), appended to `out`.
+pub fn encode(flow: &Flow, out: &mut Vec<u8>) {
+    out.push(b'{');
+    let mut first = true;
+    let mut extras = flow.extra.iter().peekable();
+    for id in FieldId::sorted() {
+        let name = id.name();
+        while let Some((k, v)) = extras.next_if(|(k, _)| k.as_bytes() < name.as_bytes()) {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            Flow::write_extra_json(out, k, v);
+        }
+        let mark = out.len();
+        if !first {
+            out.push(b',');
+        }
+        if flow.write_field_json(*id, out) {
+            first = false;
+        } else {
+            out.truncate(mark);
+        }
+    }
+    for (k, v) in extras {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        Flow::write_extra_json(out, k, v);
+    }
+    out.push(b'}');
+}
+
+/// Encodes a flow as a JSON string.
+pub fn to_string(flow: &Flow) -> String {
+    let mut out = Vec::with_capacity(512);
+    encode(flow, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes a JSON string literal with Go's escaping.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let esc: Option<&[u8]> = match b {
+            b'"' => Some(b"\\\""),
+            b'\\' => Some(b"\\\\"),
+            b'\n' => Some(b"\\n"),
+            b'\r' => Some(b"\\r"),
+            b'\t' => Some(b"\\t"),
+            0..=0x1f | b'<' | b'>' | b'&' => Some(b""),
+            0xE2 if bytes.get(i + 1) == Some(&0x80)
+                && matches!(bytes.get(i + 2), Some(0xA8) | Some(0xA9)) =>
+            {
+                Some(b"")
+            }
+            _ => None,
+        };
+        let Some(esc) = esc else {
+            i += 1;
+            continue;
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if !esc.is_empty() {
+            out.extend_from_slice(esc);
+            i += 1;
+        } else if b == 0xE2 {
+            out.extend_from_slice(if bytes[i + 2] == 0xA8 {
+                b"\\u2028"
+            } else {
+                b"\\u2029"
+            });
+            i += 3;
+        } else {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 0xf) as usize]);
+            i += 1;
+        }
+        start = i;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Writes a float the way Go's `encoding/json` does (non-finite values become `null`).
+pub fn write_go_float(out: &mut Vec<u8>, v: f64) {
+    use std::io::Write;
+    if !v.is_finite() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    let abs = v.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        let s = format!("{v:e}");
+        // Rust writes `1e-7` / `1e21`; Go writes `1e-07` trimmed to `1e-7`, and `1e+21`.
+        match s.split_once('e') {
+            Some((mant, exp)) if !exp.starts_with('-') => {
+                let _ = write!(out, "{mant}e+{exp}");
+            }
+            _ => out.extend_from_slice(s.as_bytes()),
+        }
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+/// Writes a dynamic value as JSON; object keys are sorted as Go sorts map keys.
+pub fn write_json_value(out: &mut Vec<u8>, v: &Value) {
+    use std::io::Write;
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
+        Value::UInt(u) => out.extend_from_slice(itoa::Buffer::new().format(*u).as_bytes()),
+        Value::Float(f) => write_go_float(out, *f),
+        Value::Str(s) => write_json_str(out, s),
+        Value::Ip(ip) => {
+            out.push(b'"');
+            let _ = write!(out, "{ip}");
+            out.push(b'"');
+        }
+        Value::Mac(m) => {
+            out.push(b'"');
+            let _ = write!(out, "{m}");
+            out.push(b'"');
+        }
+        Value::List(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_value(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Map(kv) => {
+            let mut sorted: Vec<&(Arc<str>, Value)> = kv.iter().collect();
+            sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push(b'{');
+            for (i, (k, v)) in sorted.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_str(out, k);
+                out.push(b':');
+                write_json_value(out, v);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// Deserializes one flow object.
+pub struct FlowSeed;
+
+impl<'de> DeserializeSeed<'de> for FlowSeed {
+    type Value = Flow;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Flow, D::Error> {
+        d.deserialize_map(FlowVisitor)
+    }
+}
+
+struct FlowsVisitor;
+
+impl<'de> Visitor<'de> for FlowsVisitor {
+    type Value = Vec<Flow>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of flow objects")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Flow>, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(64));
+        while let Some(f) = seq.next_element_seed(FlowSeed)? {
+            out.push(f);
+        }
+        Ok(out)
+    }
+}
+
+struct FlowVisitor;
+
+enum Key {
+    Field(FieldId),
+    Extra(Arc<str>),
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeySeed {
+    type Value = Key;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+        Ok(match FieldId::from_name(v) {
+            Some(id) => Key::Field(id),
+            None => Key::Extra(Arc::from(v)),
+        })
+    }
+}
+
+impl<'de> Visitor<'de> for FlowVisitor {
+    type Value = Flow;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a flow object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Flow, A::Error> {
+        let mut flow = Flow::default();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            match key {
+                Key::Field(id) => flow
+                    .read_field_json(id, &mut map)
+                    .map_err(|e| de::Error::custom(format_args!("{}: {e}", id.name())))?,
+                Key::Extra(k) => {
+                    let v = map.next_value_seed(ValueSeed)?;
+                    flow.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(flow)
+    }
+}
+
+/// Deserializes any JSON value into a [`Value`].
+pub struct ValueSeed;
+
+impl<'de> DeserializeSeed<'de> for ValueSeed {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::UInt(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::str(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(ValueSeed)? {
+            out.push(v);
+        }
+        Ok(Value::List(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let v = map.next_value_seed(ValueSeed)?;
+            out.push((Arc::from(k), v));
+        }
+        Ok(Value::Map(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[u8]) -> &str {
+        std::str::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn go_escaping() {
+        let mut out = Vec::new();
+        write_json_str(&mut out, "a<b>&\"\\\n\u{1}\u{2028}é");
+        assert_eq!(s(&out), r#""a\u003cb\u003e\u0026\"\\\n\u0001\u2028é""#);
+    }
+
+    #[test]
+    fn go_floats() {
+        let cases = [
+            (1.0, "1"),
+            (0.5, "0.5"),
+            (1e21, "1e+21"),
+            (1e20, "100000000000000000000"),
+            (1e-7, "1e-7"),
+            (0.000001, "0.000001"),
+            (-2.5e-8, "-2.5e-8"),
+            (0.0, "0"),
+            (123456.789, "123456.789"),
+        ];
+        for (v, want) in cases {
+            let mut out = Vec::new();
+            write_go_float(&mut out, v);
+            assert_eq!(s(&out), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn keys_sorted_across_typed_and_extra() {
+        let line =
+            br#"{"zz":1,"Bytes":10,"Aa":"x","SrcAddr":"10.0.0.1","_x":[1,{"b":2,"a":null}]}"#;
+        let flow = decode(line).unwrap();
+        assert_eq!(flow.bytes, Some(10));
+        assert_eq!(
+            to_string(&flow),
+            r#"{"Aa":"x","Bytes":10,"SrcAddr":"10.0.0.1","_x":[1,{"a":null,"b":2}],"zz":1}"#
+        );
+    }
+
+    #[test]
+    fn wrong_type_is_an_error_naming_the_field() {
+        let err = decode(br#"{"Bytes":"many"}"#).unwrap_err().to_string();
+        assert!(err.contains("Bytes"), "{err}");
+        assert!(decode(br#"{"SrcPort":70000}"#).is_err());
+        assert!(decode(br#"{"Bytes":1"#).is_err());
+        assert!(decode(br#"{"Bytes":1} x"#).is_err());
+        assert_eq!(decode(br#"{"Bytes":null}"#).unwrap().bytes, None);
+    }
+
+    #[test]
+    fn flags_number_and_names() {
+        let raw = decode(br#"{"Flags":18}"#).unwrap();
+        assert_eq!(to_string(&raw), r#"{"Flags":18}"#);
+        let names = decode(br#"{"Flags":["SYN","ACK"]}"#).unwrap();
+        assert_eq!(names.flags.unwrap().bits, 18);
+        assert_eq!(to_string(&names), r#"{"Flags":["SYN","ACK"]}"#);
+    }
+}

@@ -1,0 +1,189 @@
+//! Dynamic values: what a field holds when it is read or written by name.
+//!
+//! Typed flow fields convert to and from [`Value`] only at the edges of generic code (config-driven
+//! transforms, the run-time field map); the hot paths (codecs, filters on typed fields) read the
+//! typed fields directly.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::flow::MacAddr;
+
+/// A dynamically typed field value, shaped like a JSON value plus the network types flows carry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// JSON `null`.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer.
+    Int(i64),
+    /// An unsigned integer (counters).
+    UInt(u64),
+    /// A floating point number.
+    Float(f64),
+    /// A string.
+    Str(Arc<str>),
+    /// An IP address (written as its text form).
+    Ip(IpAddr),
+    /// A MAC address (written as `AA:BB:CC:DD:EE:FF`).
+    Mac(MacAddr),
+    /// A list of values.
+    List(Vec<Value>),
+    /// An object, keys in insertion order.
+    Map(Vec<(Arc<str>, Value)>),
+}
+
+impl Value {
+    /// The value as a float, when it is a number or a string holding one.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(v) => Some(*v as f64),
+            Value::UInt(v) => Some(*v as f64),
+            Value::Float(v) => Some(*v),
+            Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+            Value::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as a signed integer, when it is an integral number (or a string holding one).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(v) => Some(*v),
+            Value::UInt(v) => i64::try_from(*v).ok(),
+            Value::Float(v) if v.fract() == 0.0 && v.abs() < 9.2e18 => Some(*v as i64),
+            Value::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as an unsigned integer, when it is a non-negative integral number.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Value::Int(v) => u64::try_from(*v).ok(),
+            Value::UInt(v) => Some(*v),
+            Value::Float(v) if v.fract() == 0.0 && *v >= 0.0 && *v < 1.8e19 => Some(*v as u64),
+            Value::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// Whether this value is a number.
+    pub fn is_number(&self) -> bool {
+        matches!(self, Value::Int(_) | Value::UInt(_) | Value::Float(_))
+    }
+
+    /// A string value from anything string-like.
+    pub fn str(s: impl AsRef<str>) -> Value {
+        Value::Str(Arc::from(s.as_ref()))
+    }
+
+    /// The text form used for comparisons and labels (`fmt.Sprint` in upstream Go).
+    pub fn to_text(&self) -> String {
+        self.to_string()
+    }
+
+    /// Parses a YAML/JSON scalar the way FLP configs give values: numbers stay numbers.
+    pub fn from_json(v: &serde_json::Value) -> Value {
+        match v {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => {
+                if let Some(u) = n.as_u64() {
+                    Value::UInt(u)
+                } else if let Some(i) = n.as_i64() {
+                    Value::Int(i)
+                } else {
+                    Value::Float(n.as_f64().unwrap_or(0.0))
+                }
+            }
+            serde_json::Value::String(s) => Value::str(s),
+            serde_json::Value::Array(a) => Value::List(a.iter().map(Value::from_json).collect()),
+            serde_json::Value::Object(o) => Value::Map(
+                o.iter()
+                    .map(|(k, v)| (Arc::from(k.as_str()), Value::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Numeric-aware equality: `1`, `1.0` and `UInt(1)` are equal; otherwise text forms compare.
+    pub fn loosely_equals(&self, other: &Value) -> bool {
+        if self.is_number() || other.is_number() {
+            if let (Some(a), Some(b)) = (self.as_f64(), other.as_f64()) {
+                return a == b;
+            }
+        }
+        match (self, other) {
+            (Value::Str(a), Value::Str(b)) => a == b,
+            _ => self.to_string() == other.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("<nil>"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(v) => write!(f, "{v}"),
+            Value::UInt(v) => write!(f, "{v}"),
+            Value::Float(v) => {
+                let mut out = Vec::new();
+                crate::codec::json::write_go_float(&mut out, *v);
+                f.write_str(&String::from_utf8_lossy(&out))
+            }
+            Value::Str(s) => f.write_str(s),
+            Value::Ip(ip) => write!(f, "{ip}"),
+            Value::Mac(m) => write!(f, "{m}"),
+            Value::List(items) => {
+                f.write_str("[")?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("]")
+            }
+            Value::Map(kv) => {
+                f.write_str("map[")?;
+                for (i, (k, v)) in kv.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{k}:{v}")?;
+                }
+                f.write_str("]")
+            }
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::str(s)
+    }
+}
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        Value::UInt(v)
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
