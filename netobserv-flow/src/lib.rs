@@ -19,6 +19,7 @@
 //! | `arrow` | yes | [`codec::arrow`]: Arrow schema and `RecordBatch` conversion |
 
 pub mod codec;
+pub mod config;
 pub mod error;
 pub mod field;
 pub mod flow;
