@@ -23,7 +23,9 @@ pub mod config;
 pub mod error;
 pub mod field;
 pub mod flow;
+pub mod pipeline;
 pub mod query;
+pub mod stages;
 pub mod value;
 
 pub use error::{Error, Result};

@@ -1,0 +1,590 @@
+//! `transform: {type: filter}` with every rule type flowlogs-pipeline documents.
+//!
+//! Rules run in order on each flow; a `remove_entry_*` rule that matches drops the flow at once.
+//! `keep_entry_query` rules decide together: when a stage has any, a flow is kept only if at
+//! least one of them matches (and its `keepEntrySampling`, 1 in N, lets it through).
+//! Sampling keeps every N-th matching flow (deterministic, same rate as upstream's random draw);
+//! when `samplingField` is set, the kept flow's sampling is multiplied by N.
+//!
+//! `add_field_if` tests `<input> <parameters>` (for example `parameters: ">=10"`), then sets the
+//! output to the assignee and `<output>_Evaluate` to `true`; `add_regex_if` sets the output to the
+//! input's value and `<output>_Matched` to `true`. `add_label` / `add_label_if` set a string field.
+
+use regex::Regex;
+
+use crate::config::{
+    FilterGeneric, FilterRule, FilterRuleType, FilterWithAssignee, RemoveEntryRule, TransformFilter,
+};
+use crate::field::{FieldPath, FieldRegistry};
+use crate::flow::{FieldRef, Flow};
+use crate::pipeline::Transform;
+use crate::query::Query;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// A value test from `add_field_if` parameters: `>=10`, `==5`, `!="x"`, `<3.5`.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    op: &'static str,
+    num: Option<f64>,
+    text: String,
+}
+
+impl Condition {
+    /// Parses `<op><value>`.
+    pub fn parse(stage: &str, s: &str) -> Result<Condition> {
+        let s = s.trim();
+        let ops = ["==", "!=", ">=", "<=", ">", "<", "="];
+        let op = ops.iter().find(|o| s.starts_with(**o)).ok_or_else(|| {
+            Error::Config(format!(
+                "stage {stage:?}: condition {s:?} must start with one of ==, !=, >=, <=, >, <"
+            ))
+        })?;
+        let rest = s[op.len()..].trim();
+        let text = rest.trim_matches(|c| c == '"' || c == '\'').to_string();
+        let quoted = text.len() != rest.len();
+        let op = match *op {
+            "=" => "==",
+            o => o,
+        };
+        Ok(Condition {
+            op,
+            num: if quoted { None } else { text.parse().ok() },
+            text,
+        })
+    }
+
+    /// Tests a value.
+    pub fn test(&self, v: &FieldRef<'_>) -> bool {
+        if let (Some(n), Some(x)) = (self.num, v.as_f64()) {
+            return match self.op {
+                "==" => x == n,
+                "!=" => x != n,
+                ">=" => x >= n,
+                "<=" => x <= n,
+                ">" => x > n,
+                _ => x < n,
+            };
+        }
+        v.with_text(|t| match self.op {
+            "==" => t == self.text,
+            "!=" => t != self.text,
+            ">=" => t >= self.text.as_str(),
+            "<=" => t <= self.text.as_str(),
+            ">" => t > self.text.as_str(),
+            _ => t < self.text.as_str(),
+        })
+    }
+}
+
+#[derive(Debug)]
+enum RemoveKind {
+    Exists,
+    DoesntExist,
+    Equal,
+    NotEqual,
+}
+
+#[derive(Debug)]
+struct RemoveCond {
+    kind: RemoveKind,
+    field: FieldPath,
+    value: Value,
+    cast_int: bool,
+}
+
+impl RemoveCond {
+    fn holds(&self, flow: &Flow) -> bool {
+        match self.kind {
+            RemoveKind::Exists => self.field.has(flow),
+            RemoveKind::DoesntExist => !self.field.has(flow),
+            RemoveKind::Equal | RemoveKind::NotEqual => {
+                let Some(v) = self.field.get(flow) else {
+                    return false;
+                };
+                let eq = if self.cast_int {
+                    match (v.as_f64(), self.value.as_f64()) {
+                        (Some(a), Some(b)) => a.trunc() == b.trunc(),
+                        _ => false,
+                    }
+                } else {
+                    v.loosely_equals(&self.value)
+                };
+                eq == matches!(self.kind, RemoveKind::Equal)
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Rule {
+    RemoveField(FieldPath),
+    Remove(RemoveCond),
+    RemoveAll(Vec<RemoveCond>),
+    Sample(Vec<(u16, Vec<RemoveCond>, u64)>),
+    AddField(FieldPath, Value, bool),
+    AddFieldIf {
+        input: FieldPath,
+        output: FieldPath,
+        eval: FieldPath,
+        cond: Condition,
+        assignee: Option<Value>,
+    },
+    AddRegexIf {
+        input: FieldPath,
+        output: FieldPath,
+        matched: FieldPath,
+        re: Regex,
+    },
+    AddLabelIf {
+        input: FieldPath,
+        output: FieldPath,
+        cond: Condition,
+        assignee: Value,
+    },
+}
+
+/// The filter transform.
+#[derive(Debug)]
+pub struct Filter {
+    rules: Vec<Rule>,
+    keep: Vec<(Query, u16, u64)>,
+    sampling_field: Option<FieldPath>,
+}
+
+fn need<'a, T>(stage: &str, r: &FilterRule, key: &str, v: Option<&'a T>) -> Result<&'a T> {
+    v.ok_or_else(|| {
+        Error::Config(format!(
+            "stage {stage:?}: filter rule {:?} needs a `{key}` section",
+            serde_json::to_value(r.r#type)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        ))
+    })
+}
+
+fn config_value(v: &Option<serde_json::Value>) -> Value {
+    v.as_ref().map(Value::from_json).unwrap_or(Value::Null)
+}
+
+fn remove_cond(
+    stage: &str,
+    ty: FilterRuleType,
+    g: &FilterGeneric,
+    fields: &mut FieldRegistry,
+) -> Result<RemoveCond> {
+    let kind = match ty {
+        FilterRuleType::RemoveEntryIfExists => RemoveKind::Exists,
+        FilterRuleType::RemoveEntryIfDoesntExist => RemoveKind::DoesntExist,
+        FilterRuleType::RemoveEntryIfEqual => RemoveKind::Equal,
+        FilterRuleType::RemoveEntryIfNotEqual => RemoveKind::NotEqual,
+        other => {
+            return Err(Error::Config(format!(
+                "stage {stage:?}: {other:?} is not a remove_entry_if_* rule type"
+            )));
+        }
+    };
+    Ok(RemoveCond {
+        kind,
+        field: fields.read(stage, &g.input),
+        value: config_value(&g.value),
+        cast_int: g.cast_int.unwrap_or(false),
+    })
+}
+
+fn remove_conds(
+    stage: &str,
+    rules: &[RemoveEntryRule],
+    fields: &mut FieldRegistry,
+) -> Result<Vec<RemoveCond>> {
+    rules
+        .iter()
+        .map(|r| remove_cond(stage, r.r#type, &r.remove_entry, fields))
+        .collect()
+}
+
+fn sample(every: u16, counter: &mut u64) -> bool {
+    if every <= 1 {
+        return true;
+    }
+    *counter += 1;
+    if *counter >= u64::from(every) {
+        *counter = 0;
+        true
+    } else {
+        false
+    }
+}
+
+impl Filter {
+    /// Builds from config, resolving field names and compiling queries and regular expressions.
+    pub fn new(cfg: &TransformFilter, stage: &str, fields: &mut FieldRegistry) -> Result<Filter> {
+        let mut rules = Vec::new();
+        let mut keep = Vec::new();
+        for r in &cfg.rules {
+            use FilterRuleType as T;
+            match r.r#type {
+                T::RemoveField => {
+                    let g = need(stage, r, "removeField", r.remove_field.as_ref())?;
+                    rules.push(Rule::RemoveField(fields.read(stage, &g.input)));
+                }
+                T::RemoveEntryIfExists
+                | T::RemoveEntryIfDoesntExist
+                | T::RemoveEntryIfEqual
+                | T::RemoveEntryIfNotEqual => {
+                    let g = need(stage, r, "removeEntry", r.remove_entry.as_ref())?;
+                    rules.push(Rule::Remove(remove_cond(stage, r.r#type, g, fields)?));
+                }
+                T::RemoveEntryAllSatisfied => {
+                    let all = need(
+                        stage,
+                        r,
+                        "removeEntryAllSatisfied",
+                        r.remove_entry_all_satisfied.as_ref(),
+                    )?;
+                    rules.push(Rule::RemoveAll(remove_conds(stage, all, fields)?));
+                }
+                T::ConditionalSampling => {
+                    let conds = need(
+                        stage,
+                        r,
+                        "conditionalSampling",
+                        r.conditional_sampling.as_ref(),
+                    )?;
+                    let mut out = Vec::new();
+                    for c in conds {
+                        out.push((c.value, remove_conds(stage, &c.rules, fields)?, 0));
+                    }
+                    rules.push(Rule::Sample(out));
+                }
+                T::KeepEntryQuery => {
+                    let q = need(stage, r, "keepEntryQuery", r.keep_entry_query.as_ref())?;
+                    let q = Query::parse_checked(q, stage, fields)
+                        .map_err(|e| Error::Config(format!("stage {stage:?}: {e}")))?;
+                    keep.push((q, r.keep_entry_sampling.unwrap_or(0), 0));
+                }
+                T::AddField | T::AddFieldIfDoesntExist | T::AddLabel => {
+                    let (key, g) = match r.r#type {
+                        T::AddField => ("addField", r.add_field.as_ref()),
+                        T::AddLabel => ("addLabel", r.add_label.as_ref()),
+                        _ => (
+                            "addFieldIfDoesntExist",
+                            r.add_field_if_doesnt_exist.as_ref(),
+                        ),
+                    };
+                    let g = need(stage, r, key, g)?;
+                    let mut v = config_value(&g.value);
+                    if r.r#type == T::AddLabel {
+                        v = Value::str(v.to_string());
+                    }
+                    rules.push(Rule::AddField(
+                        fields.write(&g.input),
+                        v,
+                        r.r#type == T::AddFieldIfDoesntExist,
+                    ));
+                }
+                T::AddFieldIf => {
+                    let a = need(stage, r, "addFieldIf", r.add_field_if.as_ref())?;
+                    rules.push(Rule::AddFieldIf {
+                        input: fields.read(stage, &a.input),
+                        cond: Condition::parse(stage, &a.parameters)?,
+                        eval: fields.write(&format!("{}_Evaluate", a.output)),
+                        output: fields.write(&a.output),
+                        assignee: a.assignee.as_deref().map(Value::str),
+                    });
+                }
+                T::AddRegexIf => {
+                    let a: &FilterWithAssignee =
+                        need(stage, r, "addRegexIf", r.add_regex_if.as_ref())?;
+                    let re = Regex::new(&a.parameters).map_err(|e| {
+                        Error::Config(format!(
+                            "stage {stage:?}: add_regex_if: invalid regular expression {:?}: {e}",
+                            a.parameters
+                        ))
+                    })?;
+                    rules.push(Rule::AddRegexIf {
+                        input: fields.read(stage, &a.input),
+                        matched: fields.write(&format!("{}_Matched", a.output)),
+                        output: fields.write(&a.output),
+                        re,
+                    });
+                }
+                T::AddLabelIf => {
+                    let a = need(stage, r, "addLabelIf", r.add_label_if.as_ref())?;
+                    rules.push(Rule::AddLabelIf {
+                        input: fields.read(stage, &a.input),
+                        output: fields.write(&a.output),
+                        cond: Condition::parse(stage, &a.parameters)?,
+                        assignee: Value::str(a.assignee.clone().unwrap_or_default()),
+                    });
+                }
+            }
+        }
+        let sampling_field = cfg.sampling_field.as_deref().map(|f| fields.write(f));
+        Ok(Filter {
+            rules,
+            keep,
+            sampling_field,
+        })
+    }
+
+    fn scale_sampling(&self, flow: &mut Flow, n: u16) {
+        if let Some(sf) = &self.sampling_field
+            && n > 1
+        {
+            let cur = sf
+                .get(flow)
+                .and_then(|v| v.as_u64())
+                .filter(|v| *v > 0)
+                .unwrap_or(1);
+            sf.set(flow, Value::UInt(cur * u64::from(n)));
+        }
+    }
+}
+
+impl Transform for Filter {
+    fn transform(&mut self, flow: &mut Flow) -> bool {
+        let mut applied_sampling = 0u16;
+        for rule in &mut self.rules {
+            match rule {
+                Rule::RemoveField(f) => f.remove(flow),
+                Rule::Remove(c) => {
+                    if c.holds(flow) {
+                        return false;
+                    }
+                }
+                Rule::RemoveAll(cs) => {
+                    if cs.iter().all(|c| c.holds(flow)) {
+                        return false;
+                    }
+                }
+                Rule::Sample(conds) => {
+                    if let Some((n, _, counter)) = conds
+                        .iter_mut()
+                        .find(|(_, cs, _)| cs.iter().all(|c| c.holds(flow)))
+                    {
+                        if !sample(*n, counter) {
+                            return false;
+                        }
+                        applied_sampling = *n;
+                    }
+                }
+                Rule::AddField(f, v, only_if_absent) => {
+                    if !*only_if_absent || !f.has(flow) {
+                        f.set(flow, v.clone());
+                    }
+                }
+                Rule::AddFieldIf {
+                    input,
+                    output,
+                    eval,
+                    cond,
+                    assignee,
+                } => {
+                    let ok = input.get_ref(flow).is_some_and(|v| cond.test(&v));
+                    if ok {
+                        let v = match assignee {
+                            Some(a) => a.clone(),
+                            None => input.get(flow).unwrap_or(Value::Null),
+                        };
+                        output.set(flow, v);
+                        eval.set(flow, Value::Bool(true));
+                    }
+                }
+                Rule::AddRegexIf {
+                    input,
+                    output,
+                    matched,
+                    re,
+                } => {
+                    if let Some(v) = input.get(flow)
+                        && re.is_match(&v.to_string())
+                    {
+                        output.set(flow, v);
+                        matched.set(flow, Value::Bool(true));
+                    }
+                }
+                Rule::AddLabelIf {
+                    input,
+                    output,
+                    cond,
+                    assignee,
+                } => {
+                    if input.get_ref(flow).is_some_and(|v| cond.test(&v)) {
+                        output.set(flow, assignee.clone());
+                    }
+                }
+            }
+        }
+        if !self.keep.is_empty() {
+            let mut kept = None;
+            for (q, n, counter) in &mut self.keep {
+                if q.matches(flow) {
+                    kept = if sample(*n, counter) { Some(*n) } else { None };
+                    break;
+                }
+            }
+            match kept {
+                Some(n) => applied_sampling = applied_sampling.max(n),
+                None => return false,
+            }
+        }
+        self.scale_sampling(flow, applied_sampling);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::json;
+
+    fn filter(yaml: &str) -> Filter {
+        let cfg: TransformFilter = serde_yaml_ng::from_str(yaml).unwrap();
+        Filter::new(&cfg, "f", &mut FieldRegistry::new()).unwrap()
+    }
+
+    fn run(f: &mut Filter, line: &str) -> Option<String> {
+        let mut flow = json::decode(line.as_bytes()).unwrap();
+        f.transform(&mut flow).then(|| json::to_string(&flow))
+    }
+
+    #[test]
+    fn remove_rules() {
+        let mut f = filter(
+            r#"
+rules:
+  - type: remove_field
+    removeField: {input: Dscp}
+  - type: remove_entry_if_equal
+    removeEntry: {input: Proto, value: 17}
+  - type: remove_entry_if_not_equal
+    removeEntry: {input: Etype, value: 2048}
+  - type: remove_entry_if_exists
+    removeEntry: {input: Dropme}
+  - type: remove_entry_all_satisfied
+    removeEntryAllSatisfied:
+      - type: remove_entry_if_equal
+        removeEntry: {input: SrcK8S_Namespace, value: ns1}
+      - type: remove_entry_if_doesnt_exist
+        removeEntry: {input: DstK8S_Namespace}
+"#,
+        );
+        assert_eq!(
+            run(&mut f, r#"{"Proto":6,"Dscp":0}"#).as_deref(),
+            Some(r#"{"Proto":6}"#)
+        );
+        assert_eq!(run(&mut f, r#"{"Proto":17}"#), None);
+        assert_eq!(run(&mut f, r#"{"Etype":34525}"#), None);
+        assert!(run(&mut f, r#"{"Etype":2048}"#).is_some());
+        assert_eq!(run(&mut f, r#"{"Dropme":1}"#), None);
+        assert_eq!(run(&mut f, r#"{"SrcK8S_Namespace":"ns1"}"#), None);
+        assert!(
+            run(
+                &mut f,
+                r#"{"SrcK8S_Namespace":"ns1","DstK8S_Namespace":"x"}"#
+            )
+            .is_some()
+        );
+    }
+
+    #[test]
+    fn add_rules() {
+        let mut f = filter(
+            r#"
+rules:
+  - type: add_field
+    addField: {input: cluster, value: east}
+  - type: add_field_if_doesnt_exist
+    addFieldIfDoesntExist: {input: Sampling, value: 1}
+  - type: add_field_if
+    addFieldIf: {input: Bytes, output: big, parameters: ">=1000", assignee: "true"}
+  - type: add_regex_if
+    addRegexIf: {input: SrcK8S_Name, output: web, parameters: "^web-"}
+  - type: add_label
+    addLabel: {input: team, value: 7}
+  - type: add_label_if
+    addLabelIf: {input: Proto, output: l4, parameters: "==6", assignee: tcp}
+"#,
+        );
+        assert_eq!(
+            run(
+                &mut f,
+                r#"{"Bytes":1500,"SrcK8S_Name":"web-1","Proto":6,"Sampling":50}"#
+            )
+            .as_deref(),
+            Some(
+                r#"{"Bytes":1500,"Proto":6,"Sampling":50,"SrcK8S_Name":"web-1","big":"true","big_Evaluate":true,"cluster":"east","l4":"tcp","team":"7","web":"web-1","web_Matched":true}"#
+            )
+        );
+        assert_eq!(
+            run(&mut f, r#"{"Bytes":10,"SrcK8S_Name":"db-1","Proto":17}"#).as_deref(),
+            Some(
+                r#"{"Bytes":10,"Proto":17,"Sampling":1,"SrcK8S_Name":"db-1","cluster":"east","team":"7"}"#
+            )
+        );
+    }
+
+    #[test]
+    fn keep_query_and_sampling() {
+        let mut f = filter(
+            r#"
+samplingField: Sampling
+rules:
+  - type: keep_entry_query
+    keepEntryQuery: 'SrcK8S_Namespace="a"'
+  - type: keep_entry_query
+    keepEntryQuery: 'SrcK8S_Namespace="b"'
+    keepEntrySampling: 3
+"#,
+        );
+        assert!(run(&mut f, r#"{"SrcK8S_Namespace":"a"}"#).is_some());
+        assert!(run(&mut f, r#"{"SrcK8S_Namespace":"c"}"#).is_none());
+        let kept: Vec<_> = (0..9)
+            .filter_map(|_| run(&mut f, r#"{"SrcK8S_Namespace":"b","Sampling":2}"#))
+            .collect();
+        assert_eq!(kept.len(), 3);
+        assert!(kept[0].contains(r#""Sampling":6"#), "{}", kept[0]);
+    }
+
+    #[test]
+    fn conditional_sampling() {
+        let mut f = filter(
+            r#"
+rules:
+  - type: conditional_sampling
+    conditionalSampling:
+      - value: 10
+        rules:
+          - type: remove_entry_if_equal
+            removeEntry: {input: Proto, value: 17}
+"#,
+        );
+        let kept = (0..100)
+            .filter(|_| run(&mut f, r#"{"Proto":17}"#).is_some())
+            .count();
+        assert_eq!(kept, 10);
+        assert!((0..5).all(|_| run(&mut f, r#"{"Proto":6}"#).is_some()));
+    }
+
+    #[test]
+    fn bad_rules_are_config_errors() {
+        let cfg: TransformFilter = serde_yaml_ng::from_str(
+            "rules:\n  - type: keep_entry_query\n    keepEntryQuery: 'Proto=='\n",
+        )
+        .unwrap();
+        let err = Filter::new(&cfg, "f", &mut FieldRegistry::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("column"), "{err}");
+        let cfg: TransformFilter =
+            serde_yaml_ng::from_str("rules:\n  - type: add_field\n").unwrap();
+        assert!(
+            Filter::new(&cfg, "f", &mut FieldRegistry::new())
+                .unwrap_err()
+                .to_string()
+                .contains("addField")
+        );
+    }
+}

@@ -1,0 +1,428 @@
+//! `ingest: {type: synthetic}`: realistic flows from a simulated cluster.
+//!
+//! The cluster has nodes, namespaces, pods (owned by deployments or daemonsets) and services.
+//! Each of `connections` connections is fixed at start (client pod, server pod or service, protocol,
+//! ports, IPv4 or IPv6); every flow log reports traffic on one of them, with the agent and
+//! Kubernetes fields filled as the eBPF agent and the enrichment stage would. The same `seed` gives
+//! the same flows; only the time fields follow the clock (the first flow starts when the stage
+//! starts). `flowLogsPerMin: 0` generates as fast as the pipeline takes them.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::Result;
+use crate::config::IngestSynthetic;
+use crate::flow::{FieldId, Flow, MacAddr, TcpFlags};
+use crate::pipeline::{FlowBatch, Source, SourceContext};
+
+/// Fields every synthetic flow may carry.
+pub const FIELDS: &[FieldId] = &[
+    FieldId::SrcAddr,
+    FieldId::DstAddr,
+    FieldId::SrcPort,
+    FieldId::DstPort,
+    FieldId::Proto,
+    FieldId::Etype,
+    FieldId::SrcMac,
+    FieldId::DstMac,
+    FieldId::Dscp,
+    FieldId::IcmpType,
+    FieldId::IcmpCode,
+    FieldId::Bytes,
+    FieldId::Packets,
+    FieldId::Flags,
+    FieldId::TimeFlowStartMs,
+    FieldId::TimeFlowEndMs,
+    FieldId::TimeReceived,
+    FieldId::AgentIp,
+    FieldId::Interfaces,
+    FieldId::IfDirections,
+    FieldId::FlowDirection,
+    FieldId::Sampling,
+    FieldId::TimeFlowRttNs,
+    FieldId::SrcK8sName,
+    FieldId::SrcK8sType,
+    FieldId::SrcK8sNamespace,
+    FieldId::SrcK8sOwnerName,
+    FieldId::SrcK8sOwnerType,
+    FieldId::SrcK8sHostIp,
+    FieldId::SrcK8sHostName,
+    FieldId::DstK8sName,
+    FieldId::DstK8sType,
+    FieldId::DstK8sNamespace,
+    FieldId::DstK8sOwnerName,
+    FieldId::DstK8sOwnerType,
+    FieldId::DstK8sHostIp,
+    FieldId::DstK8sHostName,
+    FieldId::K8sFlowLayer,
+];
+
+const NAMESPACES: &[&str] = &[
+    "frontend",
+    "backend",
+    "payments",
+    "monitoring",
+    "openshift-dns",
+    "kube-system",
+];
+const APPS: &[&str] = &[
+    "web", "api", "cart", "db", "cache", "worker", "auth", "search",
+];
+
+#[derive(Clone)]
+struct Endpoint {
+    name: Arc<str>,
+    kind: Arc<str>,
+    namespace: Arc<str>,
+    owner: Arc<str>,
+    owner_kind: Arc<str>,
+    node: usize,
+    v4: IpAddr,
+    v6: IpAddr,
+    mac: MacAddr,
+}
+
+#[derive(Clone)]
+struct Node {
+    name: Arc<str>,
+    ip: IpAddr,
+}
+
+struct Conn {
+    src: usize,
+    dst: usize,
+    proto: u8,
+    sport: u16,
+    dport: u16,
+    v6: bool,
+    mean_bytes: u64,
+}
+
+/// The synthetic source.
+pub struct SyntheticSource {
+    rng: ChaCha8Rng,
+    nodes: Vec<Node>,
+    eps: Vec<Endpoint>,
+    conns: Vec<Conn>,
+    batch: usize,
+    per_min: u64,
+    max: Option<u64>,
+    strs: [Arc<str>; 6],
+}
+
+fn s(v: &str) -> Arc<str> {
+    Arc::from(v)
+}
+
+impl SyntheticSource {
+    /// Builds the simulated cluster.
+    pub fn new(cfg: &IngestSynthetic) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.unwrap_or(1));
+        let connections = cfg.connections.unwrap_or(100).max(1);
+        let node_count = (connections / 50).clamp(3, 50);
+        let nodes: Vec<Node> = (0..node_count)
+            .map(|i| Node {
+                name: s(&format!("worker-{i}")),
+                ip: IpAddr::V4(Ipv4Addr::new(10, 0, (i / 250) as u8, (i % 250) as u8 + 2)),
+            })
+            .collect();
+        let pod_count = (connections / 2).clamp(8, 5000);
+        let mut eps = Vec::with_capacity(pod_count + 16);
+        for i in 0..pod_count {
+            let ns = NAMESPACES[rng.random_range(0..NAMESPACES.len())];
+            let app = APPS[rng.random_range(0..APPS.len())];
+            let daemon = ns == "kube-system" || ns == "monitoring";
+            let owner = if daemon {
+                format!("{app}-agent")
+            } else {
+                app.to_string()
+            };
+            let suffix: u32 = rng.random();
+            let node = rng.random_range(0..node_count);
+            eps.push(Endpoint {
+                name: s(&format!("{owner}-{:05x}", suffix & 0xfffff)),
+                kind: s("Pod"),
+                namespace: s(ns),
+                owner: s(&owner),
+                owner_kind: s(if daemon { "DaemonSet" } else { "Deployment" }),
+                node,
+                v4: IpAddr::V4(Ipv4Addr::new(
+                    10,
+                    128 + (node as u8 % 100),
+                    (i / 250) as u8,
+                    (i % 250) as u8 + 2,
+                )),
+                v6: IpAddr::V6(Ipv6Addr::new(
+                    0xfd01,
+                    0,
+                    0,
+                    node as u16,
+                    0,
+                    0,
+                    (i >> 16) as u16,
+                    i as u16 + 2,
+                )),
+                mac: MacAddr([
+                    0x0a,
+                    0x58,
+                    10,
+                    128 + (node as u8 % 100),
+                    (i / 250) as u8,
+                    (i % 250) as u8 + 2,
+                ]),
+            });
+        }
+        // One service in front of a few pods.
+        for (j, app) in APPS.iter().enumerate() {
+            let ns = NAMESPACES[j % NAMESPACES.len()];
+            eps.push(Endpoint {
+                name: s(app),
+                kind: s("Service"),
+                namespace: s(ns),
+                owner: s(app),
+                owner_kind: s("Service"),
+                node: usize::MAX,
+                v4: IpAddr::V4(Ipv4Addr::new(172, 30, 0, j as u8 + 10)),
+                v6: IpAddr::V6(Ipv6Addr::new(0xfd02, 0, 0, 0, 0, 0, 0, j as u16 + 10)),
+                mac: MacAddr([0x0a, 0x58, 0, 0, 0, 1]),
+            });
+        }
+        let services = pod_count..eps.len();
+        let conns = (0..connections)
+            .map(|_| {
+                let src = rng.random_range(0..pod_count);
+                let dst = if rng.random_bool(0.4) {
+                    rng.random_range(services.clone())
+                } else {
+                    rng.random_range(0..pod_count)
+                };
+                let roll: f64 = rng.random();
+                let (proto, dport) = if roll < 0.70 {
+                    (6, [80, 443, 8080, 5432, 6379, 9090][rng.random_range(0..6)])
+                } else if roll < 0.92 {
+                    (17, [53, 5353, 123, 4789][rng.random_range(0..4)])
+                } else {
+                    (1, 0)
+                };
+                let v6 = rng.random_bool(0.2);
+                Conn {
+                    src,
+                    dst,
+                    proto: if proto == 1 && v6 { 58 } else { proto },
+                    sport: if proto == 1 {
+                        0
+                    } else {
+                        rng.random_range(32768..61000)
+                    },
+                    dport,
+                    v6,
+                    mean_bytes: [120, 1500, 20_000, 400_000][rng.random_range(0..4)],
+                }
+            })
+            .collect();
+        SyntheticSource {
+            rng,
+            nodes,
+            eps,
+            conns,
+            batch: cfg.batch_max_len.unwrap_or(10).max(1),
+            per_min: cfg.flow_logs_per_min.unwrap_or(2000),
+            max: cfg.max_flows,
+            strs: [
+                s("Pod"),
+                s("Service"),
+                s("app"),
+                s("infra"),
+                s("eth0"),
+                s("genev_sys_6081"),
+            ],
+        }
+    }
+
+    /// The next flow; `now_ms` is the flow's end time.
+    pub fn next_flow(&mut self, now_ms: i64) -> Flow {
+        let ci = self.rng.random_range(0..self.conns.len());
+        let c = &self.conns[ci];
+        let (src, dst) = (&self.eps[c.src], &self.eps[c.dst]);
+        let node_of = |e: &Endpoint| {
+            if e.node == usize::MAX {
+                None
+            } else {
+                Some(e.node)
+            }
+        };
+        let egress = self.rng.random_bool(0.5);
+        let agent = node_of(if egress { src } else { dst })
+            .or(node_of(src))
+            .unwrap_or(0);
+        let packets = self.rng.random_range(1..=(c.mean_bytes / 500).max(2));
+        let bytes = (packets * 66).max(
+            self.rng
+                .random_range(c.mean_bytes / 2..=c.mean_bytes * 3 / 2),
+        );
+        let duration = self.rng.random_range(0..5000);
+        let mut f = Flow {
+            etype: Some(if c.v6 { 0x86DD } else { 0x0800 }),
+            src_addr: Some(if c.v6 { src.v6 } else { src.v4 }),
+            dst_addr: Some(if c.v6 { dst.v6 } else { dst.v4 }),
+            proto: Some(c.proto),
+            dscp: Some(0),
+            src_mac: Some(src.mac),
+            dst_mac: Some(dst.mac),
+            bytes: Some(bytes),
+            packets: Some(packets),
+            time_flow_start_ms: Some(now_ms - duration),
+            time_flow_end_ms: Some(now_ms),
+            time_received: Some(now_ms / 1000),
+            agent_ip: Some(self.nodes[agent].ip),
+            interfaces: Some(vec![
+                self.strs[if self.rng.random_bool(0.8) { 4 } else { 5 }].clone(),
+            ]),
+            if_directions: Some(vec![u8::from(egress)]),
+            flow_direction: Some(u8::from(egress)),
+            sampling: Some(50),
+            src_k8s_name: Some(src.name.clone()),
+            src_k8s_type: Some(src.kind.clone()),
+            src_k8s_namespace: Some(src.namespace.clone()),
+            src_k8s_owner_name: Some(src.owner.clone()),
+            src_k8s_owner_type: Some(src.owner_kind.clone()),
+            dst_k8s_name: Some(dst.name.clone()),
+            dst_k8s_type: Some(dst.kind.clone()),
+            dst_k8s_namespace: Some(dst.namespace.clone()),
+            dst_k8s_owner_name: Some(dst.owner.clone()),
+            dst_k8s_owner_type: Some(dst.owner_kind.clone()),
+            k8s_flow_layer: Some(
+                self.strs[if src.namespace.starts_with("kube")
+                    || src.namespace.starts_with("openshift")
+                {
+                    3
+                } else {
+                    2
+                }]
+                .clone(),
+            ),
+            ..Flow::default()
+        };
+        if let Some(n) = node_of(src) {
+            f.src_k8s_host_ip = Some(self.nodes[n].ip);
+            f.src_k8s_host_name = Some(self.nodes[n].name.clone());
+        }
+        if let Some(n) = node_of(dst) {
+            f.dst_k8s_host_ip = Some(self.nodes[n].ip);
+            f.dst_k8s_host_name = Some(self.nodes[n].name.clone());
+        }
+        match c.proto {
+            6 | 17 => {
+                f.src_port = Some(c.sport);
+                f.dst_port = Some(c.dport);
+                if c.proto == 6 {
+                    let flags =
+                        [0x10, 0x18, 0x12, 0x02, 0x11, 0x110, 0x04][self.rng.random_range(0..7)];
+                    f.flags = Some(TcpFlags::raw(flags));
+                    f.time_flow_rtt_ns = Some(self.rng.random_range(50_000..5_000_000));
+                }
+            }
+            _ => {
+                let echo_request = if c.proto == 58 { 128 } else { 8 };
+                f.icmp_type = Some(if self.rng.random_bool(0.5) {
+                    echo_request
+                } else {
+                    0
+                });
+                f.icmp_code = Some(0);
+            }
+        }
+        f
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[async_trait::async_trait]
+impl Source for SyntheticSource {
+    async fn run(mut self: Box<Self>, ctx: SourceContext) -> Result<()> {
+        let mut produced = 0u64;
+        let period = (self.per_min > 0)
+            .then(|| Duration::from_secs_f64(60.0 * self.batch as f64 / self.per_min as f64));
+        let mut ticker = period.map(tokio::time::interval);
+        let mut shutdown = ctx.shutdown.clone();
+        loop {
+            if let Some(t) = &mut ticker {
+                tokio::select! {
+                    biased;
+                    _ = shutdown.wait() => return Ok(()),
+                    _ = t.tick() => {}
+                }
+            } else if ctx.shutdown.is_triggered() {
+                return Ok(());
+            }
+            let n = match self.max {
+                Some(max) if produced >= max => return Ok(()),
+                Some(max) => (max - produced).min(self.batch as u64) as usize,
+                None => self.batch,
+            };
+            let now = now_ms();
+            let flows: Vec<Flow> = (0..n).map(|_| self.next_flow(now)).collect();
+            produced += n as u64;
+            ctx.metrics.ingested(n);
+            if ctx.out.send(FlowBatch::new(flows)).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strip_time(mut f: Flow) -> Flow {
+        f.time_flow_start_ms = None;
+        f.time_flow_end_ms = None;
+        f.time_received = None;
+        f
+    }
+
+    #[test]
+    fn same_seed_same_flows_and_mix_is_realistic() {
+        let cfg = IngestSynthetic {
+            connections: Some(200),
+            seed: Some(7),
+            ..Default::default()
+        };
+        let mut a = SyntheticSource::new(&cfg);
+        let mut b = SyntheticSource::new(&cfg);
+        let fa: Vec<Flow> = (0..500).map(|i| a.next_flow(1_000 + i)).collect();
+        let fb: Vec<Flow> = (0..500).map(|i| b.next_flow(9_000 + i)).collect();
+        assert_eq!(
+            fa.iter().cloned().map(strip_time).collect::<Vec<_>>(),
+            fb.into_iter().map(strip_time).collect::<Vec<_>>()
+        );
+        let other = SyntheticSource::new(&IngestSynthetic {
+            seed: Some(8),
+            ..cfg
+        })
+        .next_flow(0);
+        assert_ne!(strip_time(other), strip_time(fa[0].clone()));
+        let count = |p: &dyn Fn(&Flow) -> bool| fa.iter().filter(|f| p(f)).count();
+        assert!(count(&|f| f.proto == Some(6)) > 200);
+        assert!(count(&|f| f.proto == Some(17)) > 30);
+        assert!(count(&|f| matches!(f.proto, Some(1 | 58))) > 5);
+        assert!(count(&|f| f.etype == Some(0x86DD)) > 30);
+        assert!(count(&|f| f.dst_k8s_type.as_deref() == Some("Service")) > 50);
+        for f in &fa {
+            assert!(f.bytes.unwrap() >= f.packets.unwrap() * 66);
+            assert!(f.time_flow_start_ms <= f.time_flow_end_ms);
+            assert_eq!(f.src_port.is_some(), matches!(f.proto, Some(6 | 17)));
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Writers: `stdout` (json, printf, fields), `file` (JSON lines), `none` / `fake` (discard).
+
+use std::fs::OpenOptions;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use crate::codec::json;
+use crate::config::{StdoutFormat, WriteFile};
+use crate::flow::Flow;
+use crate::pipeline::{Input, Sink};
+use crate::{Error, Result};
+
+/// Appends one flow in a stdout format.
+pub fn format_flow(format: StdoutFormat, flow: &Flow, out: &mut Vec<u8>) {
+    match format {
+        StdoutFormat::Json => {
+            json::encode(flow, out);
+            out.push(b'\n');
+        }
+        StdoutFormat::Printf => {
+            // Go's `fmt.Print` of a map: `map[k1:v1 k2:v2]`, keys sorted.
+            out.extend_from_slice(b"map[");
+            for (i, (k, v)) in flow.fields().iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(k.as_bytes());
+                out.push(b':');
+                out.extend_from_slice(v.to_string().as_bytes());
+            }
+            out.extend_from_slice(b"]\n");
+        }
+        StdoutFormat::Fields => {
+            out.extend_from_slice(b"\nFlow record:\n");
+            for (k, v) in flow.fields() {
+                out.extend_from_slice(k.as_bytes());
+                out.push(b'=');
+                out.extend_from_slice(v.to_string().as_bytes());
+                out.push(b'\n');
+            }
+        }
+    }
+}
+
+/// Runs a blocking write loop on a blocking thread: formats each batch and writes it.
+async fn blocking_writer(
+    mut input: Input,
+    format: StdoutFormat,
+    mut w: Box<dyn Write + Send>,
+    what: PathBuf,
+) -> Result<()> {
+    tokio::task::spawn_blocking(move || {
+        let mut buf = Vec::with_capacity(1 << 20);
+        while let Some(batch) = input.blocking_recv() {
+            buf.clear();
+            for f in &batch.flows {
+                format_flow(format, f, &mut buf);
+            }
+            let res = w
+                .write_all(&buf)
+                .and_then(|_| if input.is_empty() { w.flush() } else { Ok(()) });
+            if let Err(e) = res {
+                batch.ack.fail();
+                return Err(Error::io(&what, e));
+            }
+            input.metrics().written(batch.flows.len());
+            // Dropping the batch acknowledges it: the bytes are with the OS.
+        }
+        w.flush().map_err(|e| Error::io(&what, e))
+    })
+    .await
+    .map_err(|e| Error::Config(format!("writer thread failed: {e}")))?
+}
+
+/// `write: {type: stdout}`.
+pub struct StdoutSink {
+    format: StdoutFormat,
+}
+
+impl StdoutSink {
+    /// A stdout writer.
+    pub fn new(format: StdoutFormat) -> Self {
+        StdoutSink { format }
+    }
+}
+
+#[async_trait::async_trait]
+impl Sink for StdoutSink {
+    async fn run(self: Box<Self>, input: Input) -> Result<()> {
+        let out = BufWriter::with_capacity(1 << 20, std::io::stdout());
+        blocking_writer(input, self.format, Box::new(out), PathBuf::from("<stdout>")).await
+    }
+}
+
+/// `write: {type: file}`: NetObserv JSON lines.
+pub struct FileSink {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl FileSink {
+    /// Opens (creates, truncates unless `append`) the file.
+    pub fn open(cfg: &WriteFile) -> Result<FileSink> {
+        let path = PathBuf::from(&cfg.filename);
+        let append = cfg.append.unwrap_or(false);
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(FileSink { path, file })
+    }
+}
+
+#[async_trait::async_trait]
+impl Sink for FileSink {
+    async fn run(self: Box<Self>, input: Input) -> Result<()> {
+        let w = BufWriter::with_capacity(1 << 20, self.file);
+        blocking_writer(input, StdoutFormat::Json, Box::new(w), self.path).await
+    }
+}
+
+/// `write: {type: none}` and `{type: fake}`: counts and discards.
+pub struct NullSink;
+
+#[async_trait::async_trait]
+impl Sink for NullSink {
+    async fn run(self: Box<Self>, mut input: Input) -> Result<()> {
+        while let Some(b) = input.recv().await {
+            input.metrics().written(b.flows.len());
+        }
+        Ok(())
+    }
+}
