@@ -342,6 +342,25 @@ impl<'de, T: FromStr> Visitor<'de> for ParseVisitor<T> {
     }
 }
 
+/// Writes an address in its text form; IPv4 without going through `fmt` (hot in JSON encoding).
+pub(crate) fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut buf = itoa::Buffer::new();
+            for (i, o) in v4.octets().iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(buf.format(*o).as_bytes());
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::io::Write;
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
 impl Scalar for IpAddr {
     const KIND: FieldKind = FieldKind::Ip;
     fn to_value(&self) -> Value {
@@ -355,9 +374,8 @@ impl Scalar for IpAddr {
         }
     }
     fn write_json(&self, out: &mut Vec<u8>) {
-        use std::io::Write;
         out.push(b'"');
-        let _ = write!(out, "{self}");
+        write_ip(out, *self);
         out.push(b'"');
     }
     fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -384,9 +402,15 @@ impl Scalar for MacAddr {
         }
     }
     fn write_json(&self, out: &mut Vec<u8>) {
-        use std::io::Write;
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
         out.push(b'"');
-        let _ = write!(out, "{self}");
+        for (i, b) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(b':');
+            }
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 0xf) as usize]);
+        }
         out.push(b'"');
     }
     fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -397,6 +421,37 @@ impl Scalar for MacAddr {
     }
 }
 
+/// Shares one allocation per distinct short string among the flows decoded on a thread: flow
+/// strings (namespaces, pod and node names, interfaces) repeat across flows, so this saves an
+/// allocation per string per flow and most of their memory. The table is bounded: it is
+/// cleared when it reaches [`INTERN_MAX`] entries.
+pub fn intern(v: &str) -> Arc<str> {
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+    thread_local! {
+        static TABLE: RefCell<HashSet<Arc<str>, foldhash::fast::FixedState>> =
+            RefCell::new(HashSet::with_hasher(foldhash::fast::FixedState::default()));
+    }
+    if v.len() > 96 {
+        return Arc::from(v);
+    }
+    TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        if let Some(a) = t.get(v) {
+            return a.clone();
+        }
+        if t.len() >= INTERN_MAX {
+            t.clear();
+        }
+        let a: Arc<str> = Arc::from(v);
+        t.insert(a.clone());
+        a
+    })
+}
+
+/// Bound of the per-thread string table of [`intern`].
+pub const INTERN_MAX: usize = 65_536;
+
 struct ArcStrVisitor;
 
 impl Visitor<'_> for ArcStrVisitor {
@@ -405,7 +460,7 @@ impl Visitor<'_> for ArcStrVisitor {
         f.write_str("a string")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Arc<str>, E> {
-        Ok(Arc::from(v))
+        Ok(intern(v))
     }
 }
 

@@ -15,7 +15,19 @@ use crate::value::Value;
 
 /// Decodes one JSON object into a flow.
 pub fn decode(bytes: &[u8]) -> Result<Flow, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    // One UTF-8 check for the whole line is cheaper than serde_json's check of every string.
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        <serde_json::Error as de::Error>::custom(format_args!(
+            "invalid UTF-8 at byte {}",
+            e.valid_up_to()
+        ))
+    })?;
+    decode_str(text)
+}
+
+/// Decodes one JSON object into a flow, from text.
+pub fn decode_str(text: &str) -> Result<Flow, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
     let flow = FlowSeed.deserialize(&mut de)?;
     de.end()?;
     Ok(flow)
@@ -72,6 +84,24 @@ pub fn to_string(flow: &Flow) -> String {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Bytes that need work in a JSON string: controls, `"`, `\\`, `<`, `>`, `&`, and 0xE2 (the first
+/// byte of U+2028 / U+2029).
+static ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t[b'&' as usize] = true;
+    t[0xE2] = true;
+    t
+};
+
 /// Writes a JSON string literal with Go's escaping.
 pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
@@ -80,41 +110,44 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        let esc: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => Some(b"\\t"),
-            0..=0x1f | b'<' | b'>' | b'&' => Some(b""),
-            0xE2 if bytes.get(i + 1) == Some(&0x80)
-                && matches!(bytes.get(i + 2), Some(0xA8) | Some(0xA9)) =>
-            {
-                Some(b"")
-            }
-            _ => None,
-        };
-        let Some(esc) = esc else {
+        if !ESCAPE[b as usize] {
             i += 1;
             continue;
+        }
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0xE2 => {
+                if bytes.get(i + 1) == Some(&0x80)
+                    && matches!(bytes.get(i + 2), Some(0xA8) | Some(0xA9))
+                {
+                    out.extend_from_slice(&bytes[start..i]);
+                    out.extend_from_slice(if bytes[i + 2] == 0xA8 {
+                        b"\\u2028"
+                    } else {
+                        b"\\u2029"
+                    });
+                    i += 3;
+                    start = i;
+                } else {
+                    i += 1;
+                }
+                continue;
+            }
+            _ => b"",
         };
         out.extend_from_slice(&bytes[start..i]);
-        if !esc.is_empty() {
-            out.extend_from_slice(esc);
-            i += 1;
-        } else if b == 0xE2 {
-            out.extend_from_slice(if bytes[i + 2] == 0xA8 {
-                b"\\u2028"
-            } else {
-                b"\\u2029"
-            });
-            i += 3;
-        } else {
+        if esc.is_empty() {
             out.extend_from_slice(b"\\u00");
             out.push(HEX[(b >> 4) as usize]);
             out.push(HEX[(b & 0xf) as usize]);
-            i += 1;
+        } else {
+            out.extend_from_slice(esc);
         }
+        i += 1;
         start = i;
     }
     out.extend_from_slice(&bytes[start..]);
@@ -155,7 +188,7 @@ pub fn write_json_value(out: &mut Vec<u8>, v: &Value) {
         Value::Str(s) => write_json_str(out, s),
         Value::Ip(ip) => {
             out.push(b'"');
-            let _ = write!(out, "{ip}");
+            crate::flow::write_ip(out, *ip);
             out.push(b'"');
         }
         Value::Mac(m) => {

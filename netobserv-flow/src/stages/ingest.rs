@@ -7,13 +7,15 @@
 
 use std::path::PathBuf;
 
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+
 use serde_json::value::RawValue;
-use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::codec::json;
 use crate::config::{DecoderType, StageParam};
 use crate::flow::Flow;
-use crate::pipeline::{FlowBatch, Source, SourceContext};
+use crate::pipeline::{FlowBatch, Output, Shutdown, Source, SourceContext, StageMetrics};
 use crate::{Error, Result};
 
 /// Default flows per batch.
@@ -40,32 +42,28 @@ impl LineDecoder {
         }
     }
 
-    fn decode_line(&mut self, line: &[u8], ctx: &SourceContext) {
-        self.line += 1;
+    fn decode_line(flows: &mut Vec<Flow>, line_no: &mut u64, line: &[u8], metrics: &StageMetrics) {
+        *line_no += 1;
         let trimmed = line.trim_ascii();
         if trimmed.is_empty() {
             return;
         }
         match json::decode(trimmed) {
-            Ok(f) => self.flows.push(f),
-            Err(e) => ctx
-                .metrics
-                .reject("json", format_args!("line {}: {e}", self.line)),
+            Ok(f) => flows.push(f),
+            Err(e) => metrics.reject("json", format_args!("line {line_no}: {e}")),
         }
     }
 
-    /// Feeds bytes; returns the full batches ready to send.
-    pub fn feed(&mut self, mut data: &[u8], ctx: &SourceContext, ready: &mut Vec<Vec<Flow>>) {
-        while let Some(nl) = data.iter().position(|b| *b == b'\n') {
+    /// Feeds bytes; pushes the full batches ready to send to `ready`.
+    pub fn feed(&mut self, mut data: &[u8], metrics: &StageMetrics, ready: &mut Vec<Vec<Flow>>) {
+        while let Some(nl) = memchr::memchr(b'\n', data) {
             let (line, rest) = data.split_at(nl);
             if self.pending.is_empty() {
-                self.decode_line(line, ctx);
+                Self::decode_line(&mut self.flows, &mut self.line, line, metrics);
             } else {
-                let mut full = std::mem::take(&mut self.pending);
-                full.extend_from_slice(line);
-                self.decode_line(&full, ctx);
-                full.clear();
-                self.pending = full;
+                self.pending.extend_from_slice(line);
+                Self::decode_line(&mut self.flows, &mut self.line, &self.pending, metrics);
+                self.pending.clear();
             }
             data = &rest[1..];
             if self.flows.len() >= self.batch {
@@ -84,10 +82,10 @@ impl LineDecoder {
     }
 
     /// Ends the input: decodes a last line without newline; returns the remaining flows.
-    pub fn finish(&mut self, ctx: &SourceContext) -> Vec<Flow> {
+    pub fn finish(&mut self, metrics: &StageMetrics) -> Vec<Flow> {
         if !self.pending.is_empty() {
             let last = std::mem::take(&mut self.pending);
-            self.decode_line(&last, ctx);
+            Self::decode_line(&mut self.flows, &mut self.line, &last, metrics);
         }
         self.take_partial()
     }
@@ -106,38 +104,56 @@ async fn send(ctx: &SourceContext, flows: Vec<Flow>) -> bool {
     ctx.out.send(FlowBatch::new(flows)).await.is_ok()
 }
 
-/// Reads JSON lines from `r` until EOF or shutdown. Returns `false` when it stopped early.
-pub async fn ingest_lines<R: AsyncRead + Unpin>(
+/// The output of a source read on a blocking thread; the async side can take it away on
+/// shutdown, which closes the channels even while the thread is parked in a read.
+type SharedOutput = Arc<Mutex<Option<Output>>>;
+
+fn send_blocking(out: &SharedOutput, metrics: &StageMetrics, flows: Vec<Flow>) -> bool {
+    if flows.is_empty() {
+        return true;
+    }
+    let guard = out.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(o) = guard.as_ref() else {
+        return false;
+    };
+    metrics.ingested(flows.len());
+    o.blocking_send(FlowBatch::new(flows)).is_ok()
+}
+
+/// Reads JSON lines from `r` on the calling (blocking) thread until EOF, shutdown, or the output
+/// is closed. Returns `false` when it stopped before EOF.
+pub fn read_lines_blocking<R: Read>(
     mut r: R,
-    ctx: &mut SourceContext,
+    out: &SharedOutput,
+    metrics: &StageMetrics,
+    shutdown: &Shutdown,
     batch: usize,
-) -> Result<bool> {
+) -> std::io::Result<bool> {
     let mut dec = LineDecoder::new(batch);
     let mut buf = vec![0u8; CHUNK];
     let mut ready = Vec::new();
     loop {
-        let mut shutdown = ctx.shutdown.clone();
-        let n = tokio::select! {
-            biased;
-            _ = shutdown.wait() => {
-                // Lines already read are still delivered.
-                send(ctx, dec.finish(ctx)).await;
-                return Ok(false);
-            }
-            n = r.read(&mut buf) => n?,
+        if shutdown.is_triggered() {
+            send_blocking(out, metrics, dec.finish(metrics));
+            return Ok(false);
+        }
+        let n = match r.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         };
         if n == 0 {
-            let rest = dec.finish(ctx);
-            return Ok(send(ctx, rest).await);
+            let rest = dec.finish(metrics);
+            return Ok(send_blocking(out, metrics, rest));
         }
-        dec.feed(&buf[..n], ctx, &mut ready);
+        dec.feed(&buf[..n], metrics, &mut ready);
         for b in ready.drain(..) {
-            if !send(ctx, b).await {
+            if !send_blocking(out, metrics, b) {
                 return Ok(false);
             }
         }
         // A short read means no more data is waiting: do not hold flows back.
-        if n < buf.len() && !send(ctx, dec.take_partial()).await {
+        if n < buf.len() && !send_blocking(out, metrics, dec.take_partial()) {
             return Ok(false);
         }
     }
@@ -157,9 +173,40 @@ impl StdinSource {
 
 #[async_trait::async_trait]
 impl Source for StdinSource {
-    async fn run(self: Box<Self>, mut ctx: SourceContext) -> Result<()> {
-        ingest_lines(tokio::io::stdin(), &mut ctx, self.batch).await?;
-        Ok(())
+    async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
+        let SourceContext {
+            out,
+            mut shutdown,
+            metrics,
+        } = ctx;
+        let shared: SharedOutput = Arc::new(Mutex::new(Some(out)));
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let (thread_out, thread_shutdown, batch) = (shared.clone(), shutdown.clone(), self.batch);
+        std::thread::Builder::new()
+            .name("stdin-reader".into())
+            .spawn(move || {
+                let stdin = std::io::stdin().lock();
+                let res =
+                    read_lines_blocking(stdin, &thread_out, &metrics, &thread_shutdown, batch);
+                let _ = done_tx.send(res);
+            })
+            .map_err(|e| Error::io("<stdin>", e))?;
+        tokio::select! {
+            res = done_rx => match res {
+                Ok(r) => r.map(|_| ()).map_err(|e| Error::io("<stdin>", e)),
+                Err(_) => Err(Error::Decode("stdin reader stopped unexpectedly".into())),
+            },
+            _ = shutdown.wait() => {
+                // The reader may be parked in a read that never returns: close its output so
+                // the rest of the pipeline drains and ends.
+                let taken = {
+                    let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
+                    g.take()
+                };
+                drop(taken);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -212,14 +259,9 @@ impl FileSource {
     }
 
     async fn once(&self, ctx: &mut SourceContext) -> Result<bool> {
-        let mut f = tokio::fs::File::open(&self.path)
-            .await
-            .map_err(|e| Error::io(&self.path, e))?;
         let mut head = [0u8; 64];
-        let n = f
-            .read(&mut head)
-            .await
-            .map_err(|e| Error::io(&self.path, e))?;
+        let mut f = std::fs::File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let n = f.read(&mut head).map_err(|e| Error::io(&self.path, e))?;
         let is_array = head[..n].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
         if is_array {
             let bytes = tokio::fs::read(&self.path)
@@ -227,8 +269,20 @@ impl FileSource {
                 .map_err(|e| Error::io(&self.path, e))?;
             return Ok(self.ingest_array(&bytes, ctx).await);
         }
+        let shared: SharedOutput = Arc::new(Mutex::new(Some(ctx.out.clone())));
+        let (metrics, shutdown, batch, path) = (
+            ctx.metrics.clone(),
+            ctx.shutdown.clone(),
+            self.batch,
+            self.path.clone(),
+        );
         let reader = std::io::Cursor::new(head[..n].to_vec()).chain(f);
-        ingest_lines(reader, ctx, self.batch).await
+        tokio::task::spawn_blocking(move || {
+            read_lines_blocking(reader, &shared, &metrics, &shutdown, batch)
+        })
+        .await
+        .map_err(|e| Error::Decode(format!("file reader failed: {e}")))?
+        .map_err(|e| Error::io(path, e))
     }
 
     async fn ingest_array(&self, bytes: &[u8], ctx: &SourceContext) -> bool {

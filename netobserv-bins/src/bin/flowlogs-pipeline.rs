@@ -1,0 +1,132 @@
+//! `flowlogs-pipeline`: runs a flowlogs-pipeline YAML configuration, drop-in for upstream's binary.
+//!
+//! Exit codes: 0 after a clean end (end of input, or SIGINT/SIGTERM followed by a full drain),
+//! 1 when a stage failed while running, 2 when the configuration is invalid.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Parser;
+use netobserv_flow::config::Config;
+use netobserv_flow::pipeline::{Metrics, Pipeline, Shutdown, StageRegistry, trigger_on_signals};
+use tracing_subscriber::EnvFilter;
+
+/// Runs a flowlogs-pipeline configuration: ingest → transform → write stages connected as the
+/// `pipeline` section says. Stage types, field names and output formats are upstream
+/// flowlogs-pipeline's; see the README for what this build supports.
+#[derive(Parser, Debug)]
+#[command(name = "flowlogs-pipeline", version, about, long_about = None)]
+struct Args {
+    /// The configuration file (YAML, as upstream flowlogs-pipeline reads it); `-` reads it from
+    /// standard input.
+    #[arg(long, env = "FLP_CONFIG")]
+    config: String,
+
+    /// Log level, overriding the config's `log-level` (trace, debug, info, warn, error).
+    #[arg(long)]
+    log_level: Option<String>,
+
+    /// Check the configuration, print the start-up warnings and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn init_logging(level: &str) {
+    let level = match level {
+        "fatal" | "panic" => "error",
+        l => l,
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn serve_metrics(addr: SocketAddr, metrics: Metrics) {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let m = metrics.clone();
+            async move { m.encode() }
+        }),
+    );
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => {
+            tracing::info!(%addr, "serving metrics on /metrics");
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::warn!(%error, "metrics server stopped");
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%addr, %error, "cannot serve metrics; the pipeline runs without them")
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match Config::from_path(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("flowlogs-pipeline: {}: {e}", args.config);
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(
+        args.log_level
+            .as_deref()
+            .or(config.log_level.as_deref())
+            .unwrap_or("info"),
+    );
+    let settings = config.metrics_settings.clone().unwrap_or_default();
+    let metrics = Metrics::new(settings.prefix.as_deref().unwrap_or(""));
+    let pipeline = match Pipeline::build(&config, &StageRegistry::with_builtins(), metrics.clone())
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("flowlogs-pipeline: {}: {e}", args.config);
+            return ExitCode::from(2);
+        }
+    };
+    for w in pipeline.warnings() {
+        tracing::warn!("{w}");
+    }
+    if args.check {
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("flowlogs-pipeline: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let port = settings.port.unwrap_or(9102);
+        if port != 0 {
+            let host = settings.address.as_deref().unwrap_or("0.0.0.0");
+            match format!("{host}:{port}").parse::<SocketAddr>() {
+                Ok(addr) => {
+                    tokio::spawn(serve_metrics(addr, metrics));
+                }
+                Err(e) => tracing::warn!("metricsSettings: invalid address {host}:{port}: {e}"),
+            }
+        }
+        let (trigger, shutdown) = Shutdown::new();
+        trigger_on_signals(trigger);
+        pipeline.run(shutdown).await
+    });
+    // The stdin reader may still be parked in a read; do not wait for it.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("flowlogs-pipeline: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
