@@ -1,0 +1,283 @@
+//! The `flowlogs-pipeline` binary, run as a user runs it.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use netobserv_flow::codec::json;
+use netobserv_flow::config::IngestSynthetic;
+use netobserv_flow::stages::synthetic::SyntheticSource;
+
+use super::runtime::metric;
+
+/// The binary, built once for this test run (cargo does not build other packages' binaries for
+/// an integration test, so the test builds it the way a user would).
+fn flp() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "netobserv-bins",
+                "--bin",
+                "flowlogs-pipeline",
+            ])
+            .current_dir(&root)
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build of flowlogs-pipeline failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or(root.join("target"));
+        target.join("debug/flowlogs-pipeline")
+    })
+    .clone()
+}
+
+const STDIN_CONFIG: &str = r#"
+metricsSettings: {port: 0}
+pipeline:
+  - name: in
+  - name: gen
+    follows: in
+  - name: f
+    follows: gen
+  - name: out
+    follows: f
+parameters:
+  - name: in
+    ingest: {type: stdin}
+  - name: gen
+    transform:
+      type: generic
+      generic:
+        rules:
+          - {input: Bytes, output: SampledBytes, multiplier: 50}
+  - name: f
+    transform:
+      type: filter
+      filter:
+        rules:
+          - type: keep_entry_query
+            keepEntryQuery: 'Proto=6 and SrcK8S_Namespace=~"^(frontend|backend)$"'
+  - name: out
+    write: {type: stdout, stdout: {format: json}}
+"#;
+
+#[test]
+fn stdin_to_stdout_writes_every_flow_before_exiting() {
+    let mut src = SyntheticSource::new(&IngestSynthetic {
+        connections: Some(300),
+        seed: Some(9),
+        ..Default::default()
+    });
+    let flows: Vec<_> = (0..20_000)
+        .map(|i| src.next_flow(1_700_000_000_000 + i))
+        .collect();
+    let mut input = Vec::new();
+    let mut want = Vec::new();
+    for (i, f) in flows.iter().enumerate() {
+        json::encode(f, &mut input);
+        input.push(b'\n');
+        if i % 1000 == 1 {
+            input.extend_from_slice(b"{\"SrcPort\": \"http\"}\n{broken\n");
+        }
+        let ns = f.src_k8s_namespace.as_deref().unwrap();
+        if f.proto == Some(6) && (ns == "frontend" || ns == "backend") {
+            let mut g = f.clone();
+            g.extra.insert(
+                "SampledBytes".into(),
+                netobserv_flow::Value::UInt(f.bytes.unwrap() * 50),
+            );
+            want.push(json::to_string(&g));
+        }
+    }
+    assert!(want.len() > 2000, "test input too thin: {}", want.len());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("flp.yaml");
+    std::fs::write(&cfg, STDIN_CONFIG).unwrap();
+    let mut child = Command::new(flp())
+        .args(["--config", cfg.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    let got: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(got.len(), want.len());
+    assert!(
+        got.iter().zip(&want).all(|(g, w)| g == w),
+        "output differs from the expected flows"
+    );
+    // The first bad line is number 3 (flow, flow, bad, bad, ...); the log is rate-limited.
+    assert!(stderr.contains("line 3:"), "{stderr}");
+}
+
+#[test]
+fn bad_config_exits_2_with_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.yaml");
+    std::fs::write(&cfg, "pipeline:\n  - name: a\nparameters:\n  - name: a\n    ingest:\n      type: stdin\n      stdn: {}\n").unwrap();
+    let out = Command::new(flp())
+        .args(["--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("parameters[0].ingest") && err.contains("stdn"),
+        "{err}"
+    );
+
+    std::fs::write(&cfg, "pipeline:\n  - name: a\nparameters:\n  - name: a\n    ingest: {type: grpc, grpc: {port: 9999}}\n").unwrap();
+    let out = Command::new(flp())
+        .args(["--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stage \"a\"") && err.contains("\"grpc\" is not supported"),
+        "{err}"
+    );
+
+    let out = Command::new(flp())
+        .args(["--config", "/nonexistent/flp.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn config_from_stdin() {
+    let mut child = Command::new(flp())
+        .args(["--config", "-", "--check"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(STDIN_CONFIG.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn scrape(port: u16) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    resp.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+}
+
+#[test]
+fn sigterm_drains_and_metrics_are_served() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("flows.jsonl");
+    let cfg = dir.path().join("flp.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+metricsSettings: {{address: 127.0.0.1, port: {port}, prefix: netobserv_}}
+pipeline:
+  - name: syn
+  - name: out
+    follows: syn
+parameters:
+  - name: syn
+    ingest: {{type: synthetic, synthetic: {{flowLogsPerMin: 600000, batchMaxLen: 50}}}}
+  - name: out
+    write: {{type: file, file: {{filename: "{}"}}}}
+"#,
+            out_file.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(flp())
+        .args(["--config", cfg.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        if let Some(t) = scrape(port)
+            && metric(&t, "netobserv_records_written{stage=\"out\"}").is_some_and(|v| v >= 500.0)
+        {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "no metrics within 20s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        metric(&text, "netobserv_ingest_flows_processed{stage=\"syn\"}").unwrap() >= 500.0,
+        "{text}"
+    );
+    assert!(
+        text.contains("netobserv_stage_in_queue_size{stage=\"out\"}"),
+        "{text}"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status:?}: {stderr}");
+    let written = std::fs::read_to_string(&out_file).unwrap();
+    let n = written
+        .lines()
+        .inspect(|l| assert!(json::decode(l.as_bytes()).is_ok(), "{l}"))
+        .count();
+    assert!(n >= 500, "{n} flows written");
+    assert!(stderr.contains("SIGTERM received"), "{stderr}");
+}
