@@ -11,7 +11,6 @@
 //! (30, 31) follow the newer agent releases.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
 
 use prost::Message;
 
@@ -37,14 +36,6 @@ pub struct Duration {
     /// Nanoseconds.
     #[prost(int32, tag = "2")]
     pub nanos: i32,
-}
-
-impl Duration {
-    fn as_nanos(&self) -> i64 {
-        self.seconds
-            .saturating_mul(1_000_000_000)
-            .saturating_add(i64::from(self.nanos))
-    }
 }
 
 /// `pbflow.Records`: a batch of records, as the agent sends them.
@@ -283,77 +274,486 @@ pub struct Record {
 }
 
 /// Decodes a `pbflow.Records` message into flows; `received_secs` fills `TimeReceived`.
-pub fn decode_records(bytes: &[u8], received_secs: i64) -> Result<Vec<Flow>, prost::DecodeError> {
-    let recs = Records::decode(bytes)?;
-    Ok(recs
-        .entries
-        .iter()
-        .map(|r| to_flow(r, received_secs))
-        .collect())
+///
+/// This reads the wire format directly into flows (no intermediate message structs, strings
+/// borrowed and interned); it accepts and rejects exactly what prost decoding of [`Records`]
+/// followed by [`to_flow`] does, which a property test checks.
+pub fn decode_records(bytes: &[u8], received_secs: i64) -> Result<Vec<Flow>, DecodeError> {
+    let mut out = Vec::new();
+    decode_records_into(bytes, received_secs, &mut out)?;
+    Ok(out)
+}
+
+/// Like [`decode_records`], appending to `out`; on error `out` is left as it was.
+pub fn decode_records_into(
+    bytes: &[u8],
+    received_secs: i64,
+    out: &mut Vec<Flow>,
+) -> Result<(), DecodeError> {
+    let start = out.len();
+    let mut r = Wire::new(bytes);
+    let mut view = RecordView::default();
+    while !r.is_empty() {
+        let res = (|| {
+            let (field, wire) = r.key()?;
+            if field == 1 {
+                let body = r.bytes(wire)?;
+                view.clear();
+                view.parse(body)?;
+                out.push(flow_from_view(&view, received_secs));
+                Ok(())
+            } else {
+                r.skip(wire)
+            }
+        })();
+        if let Err(e) = res {
+            out.truncate(start);
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// Decodes one `pbflow.Record` message into a flow.
-pub fn decode_record(bytes: &[u8], received_secs: i64) -> Result<Flow, prost::DecodeError> {
-    Ok(to_flow(&Record::decode(bytes)?, received_secs))
+pub fn decode_record(bytes: &[u8], received_secs: i64) -> Result<Flow, DecodeError> {
+    let mut view = RecordView::default();
+    view.parse(bytes)?;
+    Ok(flow_from_view(&view, received_secs))
 }
 
-fn millis(ts: Option<&Timestamp>) -> i64 {
-    ts.map(|t| {
-        t.seconds
-            .saturating_mul(1000)
-            .saturating_add(i64::from(t.nanos) / 1_000_000)
-    })
-    .unwrap_or(0)
+/// A malformed protobuf message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid pbflow message: {0}")]
+pub struct DecodeError(&'static str);
+
+impl From<prost::DecodeError> for DecodeError {
+    fn from(_: prost::DecodeError) -> Self {
+        DecodeError("protobuf decoding failed")
+    }
+}
+
+/// A protobuf wire reader over a byte slice.
+struct Wire<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Wire<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Wire { buf }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let Some((&b, rest)) = self.buf.split_first() else {
+                return Err(DecodeError("truncated varint"));
+            };
+            self.buf = rest;
+            if i == 9 && b > 1 {
+                return Err(DecodeError("varint overflows 64 bits"));
+            }
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(DecodeError("varint overflows 64 bits"))
+    }
+
+    fn key(&mut self) -> Result<(u32, u8), DecodeError> {
+        let k = self.varint()?;
+        if k > u64::from(u32::MAX) {
+            return Err(DecodeError("invalid key"));
+        }
+        let (field, wire) = ((k >> 3) as u32, (k & 7) as u8);
+        if field == 0 {
+            return Err(DecodeError("invalid field number 0"));
+        }
+        Ok((field, wire))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.buf.len() {
+            return Err(DecodeError("truncated field"));
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
+    fn bytes(&mut self, wire: u8) -> Result<&'a [u8], DecodeError> {
+        if wire != 2 {
+            return Err(DecodeError("wrong wire type for a length-delimited field"));
+        }
+        let n = self.varint()?;
+        self.take(usize::try_from(n).map_err(|_| DecodeError("length overflow"))?)
+    }
+
+    fn str(&mut self, wire: u8) -> Result<&'a str, DecodeError> {
+        std::str::from_utf8(self.bytes(wire)?).map_err(|_| DecodeError("string is not UTF-8"))
+    }
+
+    fn uint(&mut self, wire: u8) -> Result<u64, DecodeError> {
+        if wire != 0 {
+            return Err(DecodeError("wrong wire type for a varint field"));
+        }
+        self.varint()
+    }
+
+    fn skip(&mut self, wire: u8) -> Result<(), DecodeError> {
+        match wire {
+            0 => self.varint().map(|_| ()),
+            1 => self.take(8).map(|_| ()),
+            2 => self.bytes(2).map(|_| ()),
+            5 => self.take(4).map(|_| ()),
+            3 | 4 => Err(DecodeError("groups are not supported")),
+            _ => Err(DecodeError("invalid wire type")),
+        }
+    }
+}
+
+/// Everything of a record that the flow mapping reads, borrowed from the message bytes.
+#[derive(Default, Debug, Clone, PartialEq)]
+struct RecordView<'a> {
+    eth_protocol: u32,
+    direction: i32,
+    start: (i64, i32),
+    end: (i64, i32),
+    src_mac: u64,
+    dst_mac: u64,
+    src_addr: Option<IpAddr>,
+    dst_addr: Option<IpAddr>,
+    dscp: u32,
+    src_port: u32,
+    dst_port: u32,
+    protocol: u32,
+    bytes: u64,
+    packets: u64,
+    interface: &'a str,
+    agent_ip: Option<IpAddr>,
+    flags: u32,
+    icmp_type: u32,
+    icmp_code: u32,
+    pkt_drop_bytes: u64,
+    pkt_drop_packets: u64,
+    pkt_drop_latest_flags: u32,
+    pkt_drop_latest_state: u32,
+    pkt_drop_latest_drop_cause: u32,
+    dns_id: u32,
+    dns_flags: u32,
+    dns_latency: (i64, i32),
+    rtt: (i64, i32),
+    dns_errno: u32,
+    dup_list: Vec<(&'a str, i32, &'a str)>,
+    events: Vec<Vec<(&'a str, &'a str)>>,
+    xlat: Option<XlatView>,
+    sampling: u32,
+    ipsec_encrypted: bool,
+    ipsec_ret: i32,
+}
+
+#[derive(Default, Debug, Clone, Copy, PartialEq)]
+struct XlatView {
+    src: Option<IpAddr>,
+    dst: Option<IpAddr>,
+    src_port: u32,
+    dst_port: u32,
+    zone_id: u32,
+    icmp_id: u32,
+}
+
+/// Merges an `IP` message into `ip` (protobuf merge: fields present in `body` win).
+fn parse_ip(body: &[u8], ip: &mut Option<IpAddr>) -> Result<(), DecodeError> {
+    let mut r = Wire::new(body);
+    while !r.is_empty() {
+        let (field, wire) = r.key()?;
+        match (field, wire) {
+            (1, 5) => {
+                let b = r.take(4)?;
+                *ip = Some(IpAddr::V4(Ipv4Addr::from(u32::from_le_bytes([
+                    b[0], b[1], b[2], b[3],
+                ]))));
+            }
+            (1, _) => return Err(DecodeError("wrong wire type for ipv4")),
+            (2, _) => {
+                let b = r.bytes(wire)?;
+                *ip = <[u8; 16]>::try_from(b)
+                    .ok()
+                    .map(|a| IpAddr::V6(Ipv6Addr::from(a)).to_canonical());
+            }
+            _ => r.skip(wire)?,
+        }
+    }
+    Ok(())
+}
+
+/// Merges a `Timestamp` or `Duration` message into `t`.
+fn parse_time(body: &[u8], t: &mut (i64, i32)) -> Result<(), DecodeError> {
+    let mut r = Wire::new(body);
+    while !r.is_empty() {
+        let (field, wire) = r.key()?;
+        match field {
+            1 => t.0 = r.uint(wire)? as i64,
+            2 => t.1 = r.uint(wire)? as i32,
+            _ => r.skip(wire)?,
+        }
+    }
+    Ok(())
+}
+
+fn nanos((s, n): (i64, i32)) -> i64 {
+    s.saturating_mul(1_000_000_000).saturating_add(i64::from(n))
+}
+
+impl<'a> RecordView<'a> {
+    fn clear(&mut self) {
+        let mut dup = std::mem::take(&mut self.dup_list);
+        dup.clear();
+        *self = RecordView {
+            dup_list: dup,
+            ..RecordView::default()
+        };
+    }
+
+    fn parse(&mut self, body: &'a [u8]) -> Result<(), DecodeError> {
+        let mut r = Wire::new(body);
+        while !r.is_empty() {
+            let (field, wire) = r.key()?;
+            match field {
+                1 => self.eth_protocol = r.uint(wire)? as u32,
+                2 => self.direction = r.uint(wire)? as i32,
+                3 => parse_time(r.bytes(wire)?, &mut self.start)?,
+                4 => parse_time(r.bytes(wire)?, &mut self.end)?,
+                5 => {
+                    let mut m = Wire::new(r.bytes(wire)?);
+                    while !m.is_empty() {
+                        let (f, w) = m.key()?;
+                        match f {
+                            1 => self.src_mac = m.uint(w)?,
+                            2 => self.dst_mac = m.uint(w)?,
+                            _ => m.skip(w)?,
+                        }
+                    }
+                }
+                6 => {
+                    let mut m = Wire::new(r.bytes(wire)?);
+                    while !m.is_empty() {
+                        let (f, w) = m.key()?;
+                        match f {
+                            1 => parse_ip(m.bytes(w)?, &mut self.src_addr)?,
+                            2 => parse_ip(m.bytes(w)?, &mut self.dst_addr)?,
+                            3 => self.dscp = m.uint(w)? as u32,
+                            _ => m.skip(w)?,
+                        }
+                    }
+                }
+                7 => {
+                    let mut m = Wire::new(r.bytes(wire)?);
+                    while !m.is_empty() {
+                        let (f, w) = m.key()?;
+                        match f {
+                            1 => self.src_port = m.uint(w)? as u32,
+                            2 => self.dst_port = m.uint(w)? as u32,
+                            3 => self.protocol = m.uint(w)? as u32,
+                            _ => m.skip(w)?,
+                        }
+                    }
+                }
+                8 => self.bytes = r.uint(wire)?,
+                9 => self.packets = r.uint(wire)?,
+                10 => self.interface = r.str(wire)?,
+                11 => {
+                    r.uint(wire)?;
+                }
+                12 => parse_ip(r.bytes(wire)?, &mut self.agent_ip)?,
+                13 => self.flags = r.uint(wire)? as u32,
+                14 => self.icmp_type = r.uint(wire)? as u32,
+                15 => self.icmp_code = r.uint(wire)? as u32,
+                16 => self.pkt_drop_bytes = r.uint(wire)?,
+                17 => self.pkt_drop_packets = r.uint(wire)?,
+                18 => self.pkt_drop_latest_flags = r.uint(wire)? as u32,
+                19 => self.pkt_drop_latest_state = r.uint(wire)? as u32,
+                20 => self.pkt_drop_latest_drop_cause = r.uint(wire)? as u32,
+                21 => self.dns_id = r.uint(wire)? as u32,
+                22 => self.dns_flags = r.uint(wire)? as u32,
+                23 => parse_time(r.bytes(wire)?, &mut self.dns_latency)?,
+                24 => parse_time(r.bytes(wire)?, &mut self.rtt)?,
+                25 => self.dns_errno = r.uint(wire)? as u32,
+                26 => {
+                    let mut m = Wire::new(r.bytes(wire)?);
+                    let mut e = ("", 0i32, "");
+                    while !m.is_empty() {
+                        let (f, w) = m.key()?;
+                        match f {
+                            1 => e.0 = m.str(w)?,
+                            2 => e.1 = m.uint(w)? as i32,
+                            3 => e.2 = m.str(w)?,
+                            _ => m.skip(w)?,
+                        }
+                    }
+                    self.dup_list.push(e);
+                }
+                27 => {
+                    let mut m = Wire::new(r.bytes(wire)?);
+                    let mut ev: Vec<(&str, &str)> = Vec::new();
+                    while !m.is_empty() {
+                        let (f, w) = m.key()?;
+                        if f != 1 {
+                            m.skip(w)?;
+                            continue;
+                        }
+                        let mut kv = Wire::new(m.bytes(w)?);
+                        let (mut k, mut v) = ("", "");
+                        while !kv.is_empty() {
+                            let (f2, w2) = kv.key()?;
+                            match f2 {
+                                1 => k = kv.str(w2)?,
+                                2 => v = kv.str(w2)?,
+                                _ => kv.skip(w2)?,
+                            }
+                        }
+                        // A map keeps the last value of a repeated key.
+                        match ev.iter_mut().find(|(ek, _)| *ek == k) {
+                            Some(slot) => slot.1 = v,
+                            None => ev.push((k, v)),
+                        }
+                    }
+                    ev.sort_by(|a, b| a.0.cmp(b.0));
+                    self.events.push(ev);
+                }
+                28 => {
+                    let mut m = Wire::new(r.bytes(wire)?);
+                    let x = self.xlat.get_or_insert_with(XlatView::default);
+                    while !m.is_empty() {
+                        let (f, w) = m.key()?;
+                        match f {
+                            1 => parse_ip(m.bytes(w)?, &mut x.src)?,
+                            2 => parse_ip(m.bytes(w)?, &mut x.dst)?,
+                            3 => x.src_port = m.uint(w)? as u32,
+                            4 => x.dst_port = m.uint(w)? as u32,
+                            5 => x.zone_id = m.uint(w)? as u32,
+                            7 => x.icmp_id = m.uint(w)? as u32,
+                            _ => m.skip(w)?,
+                        }
+                    }
+                }
+                29 => self.sampling = r.uint(wire)? as u32,
+                30 => self.ipsec_encrypted = r.uint(wire)? != 0,
+                31 => self.ipsec_ret = r.uint(wire)? as i32,
+                _ => r.skip(wire)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn of(r: &'a Record) -> RecordView<'a> {
+        let dl = r.data_link.unwrap_or_default();
+        let net = r.network.as_ref();
+        let tr = r.transport.unwrap_or_default();
+        let t = |ts: Option<Timestamp>| ts.map(|t| (t.seconds, t.nanos)).unwrap_or_default();
+        let d = |du: Option<Duration>| du.map(|d| (d.seconds, d.nanos)).unwrap_or_default();
+        RecordView {
+            eth_protocol: r.eth_protocol,
+            direction: r.direction,
+            start: t(r.time_flow_start),
+            end: t(r.time_flow_end),
+            src_mac: dl.src_mac,
+            dst_mac: dl.dst_mac,
+            src_addr: net.and_then(|n| n.src_addr.as_ref()).and_then(Ip::to_ip),
+            dst_addr: net.and_then(|n| n.dst_addr.as_ref()).and_then(Ip::to_ip),
+            dscp: net.map(|n| n.dscp).unwrap_or(0),
+            src_port: tr.src_port,
+            dst_port: tr.dst_port,
+            protocol: tr.protocol,
+            bytes: r.bytes,
+            packets: r.packets,
+            interface: &r.interface,
+            agent_ip: r.agent_ip.as_ref().and_then(Ip::to_ip),
+            flags: r.flags,
+            icmp_type: r.icmp_type,
+            icmp_code: r.icmp_code,
+            pkt_drop_bytes: r.pkt_drop_bytes,
+            pkt_drop_packets: r.pkt_drop_packets,
+            pkt_drop_latest_flags: r.pkt_drop_latest_flags,
+            pkt_drop_latest_state: r.pkt_drop_latest_state,
+            pkt_drop_latest_drop_cause: r.pkt_drop_latest_drop_cause,
+            dns_id: r.dns_id,
+            dns_flags: r.dns_flags,
+            dns_latency: d(r.dns_latency),
+            rtt: d(r.time_flow_rtt),
+            dns_errno: r.dns_errno,
+            dup_list: r
+                .dup_list
+                .iter()
+                .map(|e| (e.interface.as_str(), e.direction, e.udn.as_str()))
+                .collect(),
+            events: r
+                .network_events_metadata
+                .iter()
+                .map(|e| {
+                    e.events
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect()
+                })
+                .collect(),
+            xlat: r.xlat.as_ref().map(|x| XlatView {
+                src: x.src_addr.as_ref().and_then(Ip::to_ip),
+                dst: x.dst_addr.as_ref().and_then(Ip::to_ip),
+                src_port: x.src_port,
+                dst_port: x.dst_port,
+                zone_id: x.zone_id,
+                icmp_id: x.icmp_id,
+            }),
+            sampling: r.sampling,
+            ipsec_encrypted: r.ipsec_encrypted,
+            ipsec_ret: r.ipsec_encrypted_ret,
+        }
+    }
+}
+
+fn millis((s, n): (i64, i32)) -> i64 {
+    s.saturating_mul(1000)
+        .saturating_add(i64::from(n) / 1_000_000)
 }
 
 fn small<T: TryFrom<u32> + Default>(v: u32) -> T {
     T::try_from(v).unwrap_or_default()
 }
 
+// Go's `net.IP(nil).String()` is "<nil>"; the agent always fills addresses, so an absent one is
+// written as the unspecified address rather than an unparsable string.
 const UNSPECIFIED: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-
-fn ip_or_unspecified(ip: Option<&Ip>) -> IpAddr {
-    // Go's `net.IP(nil).String()` is "<nil>"; the agent always fills addresses, so an absent one
-    // is written as the unspecified address rather than an unparsable string.
-    ip.and_then(Ip::to_ip).unwrap_or(UNSPECIFIED)
-}
 
 /// Maps a record to a flow the way upstream's `RecordToMap` does.
 pub fn to_flow(r: &Record, received_secs: i64) -> Flow {
-    let dl = r.data_link.unwrap_or_default();
+    flow_from_view(&RecordView::of(r), received_secs)
+}
+
+fn flow_from_view(r: &RecordView<'_>, received_secs: i64) -> Flow {
+    use crate::flow::intern;
     let mut f = Flow {
-        src_mac: Some(MacAddr::from_u64(dl.src_mac)),
-        dst_mac: Some(MacAddr::from_u64(dl.dst_mac)),
+        src_mac: Some(MacAddr::from_u64(r.src_mac)),
+        dst_mac: Some(MacAddr::from_u64(r.dst_mac)),
         etype: Some(small(r.eth_protocol)),
-        time_flow_start_ms: Some(millis(r.time_flow_start.as_ref())),
-        time_flow_end_ms: Some(millis(r.time_flow_end.as_ref())),
+        time_flow_start_ms: Some(millis(r.start)),
+        time_flow_end_ms: Some(millis(r.end)),
         time_received: Some(received_secs),
-        agent_ip: Some(ip_or_unspecified(r.agent_ip.as_ref())),
+        agent_ip: Some(r.agent_ip.unwrap_or(UNSPECIFIED)),
         ..Flow::default()
     };
     if r.dup_list.is_empty() {
-        f.interfaces = Some(vec![Arc::from(r.interface.as_str())]);
+        f.interfaces = Some(vec![intern(r.interface)]);
         f.if_directions = Some(vec![small(r.direction as u32)]);
-        f.udns = Some(vec![Arc::from("")]);
+        f.udns = Some(vec![intern("")]);
     } else {
-        f.interfaces = Some(
-            r.dup_list
-                .iter()
-                .map(|d| Arc::from(d.interface.as_str()))
-                .collect(),
-        );
-        f.if_directions = Some(
-            r.dup_list
-                .iter()
-                .map(|d| small(d.direction as u32))
-                .collect(),
-        );
-        f.udns = Some(
-            r.dup_list
-                .iter()
-                .map(|d| Arc::from(d.udn.as_str()))
-                .collect(),
-        );
+        f.interfaces = Some(r.dup_list.iter().map(|d| intern(d.0)).collect());
+        f.if_directions = Some(r.dup_list.iter().map(|d| small(d.1 as u32)).collect());
+        f.udns = Some(r.dup_list.iter().map(|d| intern(d.2)).collect());
     }
     if r.bytes != 0 {
         f.bytes = Some(r.bytes);
@@ -365,21 +765,19 @@ pub fn to_flow(r: &Record, received_secs: i64) -> Flow {
         f.sampling = Some(r.sampling);
     }
     if r.eth_protocol == 0x0800 || r.eth_protocol == 0x86DD {
-        let net = r.network.clone().unwrap_or_default();
-        let tr = r.transport.unwrap_or_default();
-        f.src_addr = Some(ip_or_unspecified(net.src_addr.as_ref()));
-        f.dst_addr = Some(ip_or_unspecified(net.dst_addr.as_ref()));
-        f.proto = Some(small(tr.protocol));
-        f.dscp = Some(small(net.dscp));
-        match tr.protocol {
+        f.src_addr = Some(r.src_addr.unwrap_or(UNSPECIFIED));
+        f.dst_addr = Some(r.dst_addr.unwrap_or(UNSPECIFIED));
+        f.proto = Some(small(r.protocol));
+        f.dscp = Some(small(r.dscp));
+        match r.protocol {
             1 | 58 => {
                 f.icmp_type = Some(small(r.icmp_type));
                 f.icmp_code = Some(small(r.icmp_code));
             }
             6 | 17 | 132 => {
-                f.src_port = Some(small(tr.src_port));
-                f.dst_port = Some(small(tr.dst_port));
-                if tr.protocol == 6 {
+                f.src_port = Some(small(r.src_port));
+                f.dst_port = Some(small(r.dst_port));
+                if r.protocol == 6 {
                     f.flags = Some(TcpFlags::raw(small(r.flags)));
                 }
             }
@@ -392,56 +790,43 @@ pub fn to_flow(r: &Record, received_secs: i64) -> Flow {
     if r.dns_id != 0 {
         f.dns_id = Some(small(r.dns_id));
         f.dns_flags = Some(small(r.dns_flags));
-        f.dns_flags_response_code = Some(Arc::from(dns_rcode_name(r.dns_flags & 0xF)));
-        f.dns_latency_ms = Some(r.dns_latency.map(|d| d.as_nanos() / 1_000_000).unwrap_or(0));
+        f.dns_flags_response_code = Some(intern(dns_rcode_name(r.dns_flags & 0xF)));
+        f.dns_latency_ms = Some(nanos(r.dns_latency) / 1_000_000);
     }
     if r.pkt_drop_latest_drop_cause != 0 || r.pkt_drop_packets != 0 {
         f.pkt_drop_bytes = Some(r.pkt_drop_bytes);
         f.pkt_drop_packets = Some(r.pkt_drop_packets);
         f.pkt_drop_latest_flags = Some(small(r.pkt_drop_latest_flags));
-        f.pkt_drop_latest_state = Some(Arc::from(tcp_state_name(r.pkt_drop_latest_state)));
-        f.pkt_drop_latest_drop_cause =
-            Some(Arc::from(drop_cause_name(r.pkt_drop_latest_drop_cause)));
+        f.pkt_drop_latest_state = Some(intern(tcp_state_name(r.pkt_drop_latest_state)));
+        f.pkt_drop_latest_drop_cause = Some(intern(drop_cause_name(r.pkt_drop_latest_drop_cause)));
     }
-    if let Some(x) = &r.xlat {
-        let src = x.src_addr.as_ref().and_then(Ip::to_ip);
-        let dst = x.dst_addr.as_ref().and_then(Ip::to_ip);
-        if let (Some(src), Some(dst)) = (src, dst)
-            && !src.is_unspecified()
-            && !dst.is_unspecified()
-        {
-            f.zone_id = Some(small(x.zone_id));
-            f.xlat_src_port = Some(small(x.src_port));
-            f.xlat_dst_port = Some(small(x.dst_port));
-            f.xlat_src_addr = Some(src);
-            f.xlat_dst_addr = Some(dst);
-            f.xlat_icmp_id = Some(small(x.icmp_id));
-        }
+    if let Some(x) = &r.xlat
+        && let (Some(src), Some(dst)) = (x.src, x.dst)
+        && !src.is_unspecified()
+        && !dst.is_unspecified()
+    {
+        f.zone_id = Some(small(x.zone_id));
+        f.xlat_src_port = Some(small(x.src_port));
+        f.xlat_dst_port = Some(small(x.dst_port));
+        f.xlat_src_addr = Some(src);
+        f.xlat_dst_addr = Some(dst);
+        f.xlat_icmp_id = Some(small(x.icmp_id));
     }
-    if let Some(rtt) = r.time_flow_rtt {
-        let ns = rtt.as_nanos();
-        if ns != 0 {
-            f.time_flow_rtt_ns = Some(ns);
-        }
+    let rtt = nanos(r.rtt);
+    if rtt != 0 {
+        f.time_flow_rtt_ns = Some(rtt);
     }
-    if !r.network_events_metadata.is_empty() {
+    if !r.events.is_empty() {
         f.network_events = Some(
-            r.network_events_metadata
+            r.events
                 .iter()
-                .map(|e| {
-                    NetworkEvent(
-                        e.events
-                            .iter()
-                            .map(|(k, v)| (Arc::from(k.as_str()), Arc::from(v.as_str())))
-                            .collect(),
-                    )
-                })
+                .map(|e| NetworkEvent(e.iter().map(|(k, v)| (intern(k), intern(v))).collect()))
                 .collect(),
         );
     }
     if r.ipsec_encrypted {
-        f.ipsec_ret_code = Some(r.ipsec_encrypted_ret);
-        f.ipsec_status = Some(Arc::from(if r.ipsec_encrypted_ret == 0 {
+        f.ipsec_ret_code = Some(r.ipsec_ret);
+        f.ipsec_status = Some(intern(if r.ipsec_ret == 0 {
             "success"
         } else {
             "failure"
@@ -826,6 +1211,168 @@ mod tests {
         .encode_to_vec();
         for cut in [1, bytes.len() / 2, bytes.len() - 1] {
             assert!(decode_records(&bytes[..cut], 0).is_err(), "cut at {cut}");
+        }
+    }
+
+    use proptest::prelude::*;
+
+    fn ip_strategy() -> impl Strategy<Value = Option<Ip>> {
+        prop_oneof![
+            Just(None),
+            any::<u32>().prop_map(|v| Some(Ip {
+                ip_family: Some(IpAddrKind::Ipv4(v))
+            })),
+            any::<[u8; 16]>().prop_map(|b| Some(Ip {
+                ip_family: Some(IpAddrKind::Ipv6(b.to_vec()))
+            })),
+            any::<[u8; 4]>().prop_map(|b| Some(Ip::from_ip(IpAddr::from(b)))),
+            proptest::collection::vec(any::<u8>(), 0..20).prop_map(|b| Some(Ip {
+                ip_family: Some(IpAddrKind::Ipv6(b))
+            })),
+            Just(Some(Ip { ip_family: None })),
+        ]
+    }
+
+    fn record_strategy() -> impl Strategy<Value = Record> {
+        let head = (
+            prop_oneof![Just(0x0800u32), Just(0x86DD), Just(0x0806), any::<u32>()],
+            any::<i32>(),
+            proptest::option::of((any::<i64>(), any::<i32>())),
+            proptest::option::of((0i64..2_000_000_000, 0i32..1_000_000_000)),
+            (any::<u64>(), any::<u64>()),
+            (ip_strategy(), ip_strategy(), 0u32..80),
+            (
+                any::<u32>(),
+                any::<u32>(),
+                prop_oneof![
+                    Just(1u32),
+                    Just(6),
+                    Just(17),
+                    Just(58),
+                    Just(132),
+                    any::<u32>()
+                ],
+            ),
+            (
+                any::<u64>(),
+                any::<u64>(),
+                "[a-z0-9]{0,12}",
+                any::<bool>(),
+                ip_strategy(),
+            ),
+        );
+        let tail = (
+            (any::<u32>(), any::<u32>(), any::<u32>()),
+            (
+                prop_oneof![Just(0u64), any::<u64>()],
+                prop_oneof![Just(0u64), any::<u64>()],
+                any::<u32>(),
+                0u32..14,
+                prop_oneof![Just(0u32), any::<u32>()],
+            ),
+            (
+                prop_oneof![Just(0u32), any::<u32>()],
+                any::<u32>(),
+                proptest::option::of((0i64..100, 0i32..1_000_000_000)),
+                proptest::option::of((0i64..100, 0i32..1_000_000_000)),
+                prop_oneof![Just(0u32), any::<u32>()],
+            ),
+            proptest::collection::vec(("[a-z0-9_]{0,8}", -2i32..3, "[a-z]{0,4}"), 0..3),
+            proptest::collection::vec(
+                proptest::collection::btree_map("[A-Za-z]{1,6}", "[a-z ]{0,6}", 0..3),
+                0..3,
+            ),
+            proptest::option::of((
+                ip_strategy(),
+                ip_strategy(),
+                any::<u32>(),
+                any::<u32>(),
+                any::<u32>(),
+                any::<u32>(),
+            )),
+            (any::<u32>(), any::<bool>(), any::<i32>()),
+        );
+        (head, tail).prop_map(|(h, t)| Record {
+            eth_protocol: h.0,
+            direction: h.1,
+            time_flow_start: h.2.map(|(seconds, nanos)| Timestamp { seconds, nanos }),
+            time_flow_end: h.3.map(|(seconds, nanos)| Timestamp { seconds, nanos }),
+            data_link: Some(DataLink {
+                src_mac: h.4.0,
+                dst_mac: h.4.1,
+            }),
+            network: Some(Network {
+                src_addr: h.5.0,
+                dst_addr: h.5.1,
+                dscp: h.5.2,
+            }),
+            transport: Some(Transport {
+                src_port: h.6.0,
+                dst_port: h.6.1,
+                protocol: h.6.2,
+            }),
+            bytes: h.7.0,
+            packets: h.7.1,
+            interface: h.7.2,
+            duplicate: h.7.3,
+            agent_ip: h.7.4,
+            flags: t.0.0,
+            icmp_type: t.0.1,
+            icmp_code: t.0.2,
+            pkt_drop_bytes: t.1.0,
+            pkt_drop_packets: t.1.1,
+            pkt_drop_latest_flags: t.1.2,
+            pkt_drop_latest_state: t.1.3,
+            pkt_drop_latest_drop_cause: t.1.4,
+            dns_id: t.2.0,
+            dns_flags: t.2.1,
+            dns_latency: t.2.2.map(|(seconds, nanos)| Duration { seconds, nanos }),
+            time_flow_rtt: t.2.3.map(|(seconds, nanos)| Duration { seconds, nanos }),
+            dns_errno: t.2.4,
+            dup_list: t
+                .3
+                .into_iter()
+                .map(|(interface, direction, udn)| DupMapEntry {
+                    interface,
+                    direction,
+                    udn,
+                })
+                .collect(),
+            network_events_metadata: t
+                .4
+                .into_iter()
+                .map(|events| PbNetworkEvent { events })
+                .collect(),
+            xlat: t.5.map(|x| Xlat {
+                src_addr: x.0,
+                dst_addr: x.1,
+                src_port: x.2,
+                dst_port: x.3,
+                zone_id: x.4,
+                icmp_id: x.5,
+            }),
+            sampling: t.6.0,
+            ipsec_encrypted: t.6.1,
+            ipsec_encrypted_ret: t.6.2,
+        })
+    }
+
+    proptest! {
+        /// The direct wire decoder agrees with prost decoding followed by `to_flow`, including on
+        /// concatenated messages (protobuf merge) and on every truncation.
+        #[test]
+        fn direct_decoder_matches_prost(records in proptest::collection::vec(record_strategy(), 1..4), cut in any::<prop::sample::Index>()) {
+            let bytes = Records { entries: records }.encode_to_vec();
+            let via_prost: Vec<Flow> = Records::decode(bytes.as_slice()).unwrap().entries.iter().map(|r| to_flow(r, 9)).collect();
+            prop_assert_eq!(decode_records(&bytes, 9).unwrap(), via_prost);
+            let mut twice = bytes.clone();
+            twice.extend_from_slice(&bytes);
+            let via_prost: Vec<Flow> = Records::decode(twice.as_slice()).unwrap().entries.iter().map(|r| to_flow(r, 9)).collect();
+            prop_assert_eq!(decode_records(&twice, 9).unwrap(), via_prost);
+            let cut = cut.index(bytes.len());
+            let ours = decode_records(&bytes[..cut], 9).is_ok();
+            let theirs = Records::decode(&bytes[..cut]).is_ok();
+            prop_assert_eq!(ours, theirs, "cut at {}", cut);
         }
     }
 

@@ -1,0 +1,53 @@
+//! Inputs shared by the netobserv-rs benchmarks (`benches/`).
+
+use netobserv_flow::Flow;
+use netobserv_flow::config::IngestSynthetic;
+use netobserv_flow::stages::synthetic::SyntheticSource;
+
+/// `n` enriched flows (agent + Kubernetes fields, about 800 bytes of JSON each), as
+/// flowlogs-pipeline writes them after enrichment.
+pub fn enriched_flows(n: usize) -> Vec<Flow> {
+    let mut src = SyntheticSource::new(&IngestSynthetic {
+        connections: Some(500),
+        seed: Some(1),
+        ..Default::default()
+    });
+    (0..n)
+        .map(|i| src.next_flow(1_732_185_420_000 + i as i64))
+        .collect()
+}
+
+/// `n` flows as the eBPF agent exports them (no Kubernetes fields; about 450 bytes of JSON).
+pub fn agent_flows(n: usize) -> Vec<Flow> {
+    enriched_flows(n)
+        .into_iter()
+        .map(|f| Flow {
+            src_k8s_name: None,
+            src_k8s_type: None,
+            src_k8s_namespace: None,
+            src_k8s_owner_name: None,
+            src_k8s_owner_type: None,
+            src_k8s_host_ip: None,
+            src_k8s_host_name: None,
+            dst_k8s_name: None,
+            dst_k8s_type: None,
+            dst_k8s_namespace: None,
+            dst_k8s_owner_name: None,
+            dst_k8s_owner_type: None,
+            dst_k8s_host_ip: None,
+            dst_k8s_host_name: None,
+            k8s_flow_layer: None,
+            ..f
+        })
+        .collect()
+}
+
+/// Flows as JSON lines.
+pub fn json_lines(flows: &[Flow]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for f in flows {
+        netobserv_flow::codec::json::encode(f, &mut out);
+        out.push(b'\n');
+    }
+    out
+}
