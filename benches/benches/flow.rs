@@ -2,6 +2,8 @@
 //!
 //! Run: `cargo bench -p benches` (one group: `cargo bench -p benches -- pbflow`).
 
+#![allow(clippy::unwrap_used, missing_docs)]
+
 use std::hint::black_box;
 
 use benches::{agent_flows, enriched_flows, json_lines};

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use netobserv_flow::config::Config;
-use netobserv_flow::pipeline::{Component, Input, Metrics, Pipeline, Shutdown, Sink, StageRegistry};
+use netobserv_flow::pipeline::{
+    Component, Input, Metrics, Pipeline, Shutdown, Sink, StageRegistry,
+};
 
 const CONFIG: &str = r#"
 pipeline:

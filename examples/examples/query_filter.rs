@@ -9,7 +9,9 @@ use netobserv_flow::codec::json;
 use netobserv_flow::query::Query;
 
 fn main() -> anyhow::Result<()> {
-    let text = std::env::args().nth(1).unwrap_or_else(|| "with(Bytes)".to_string());
+    let text = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "with(Bytes)".to_string());
     let query = Query::parse(&text)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

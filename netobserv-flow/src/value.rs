@@ -111,10 +111,10 @@ impl Value {
 
     /// Numeric-aware equality: `1`, `1.0` and `UInt(1)` are equal; otherwise text forms compare.
     pub fn loosely_equals(&self, other: &Value) -> bool {
-        if self.is_number() || other.is_number() {
-            if let (Some(a), Some(b)) = (self.as_f64(), other.as_f64()) {
-                return a == b;
-            }
+        if (self.is_number() || other.is_number())
+            && let (Some(a), Some(b)) = (self.as_f64(), other.as_f64())
+        {
+            return a == b;
         }
         match (self, other) {
             (Value::Str(a), Value::Str(b)) => a == b,

@@ -360,16 +360,16 @@ fn validate(config: &Config) -> Result<Vec<(String, Option<String>)>> {
         .map(|l| (l.name.as_str(), l.follows.as_deref()))
         .collect();
     for l in &config.pipeline {
-        if let Some(f) = &l.follows {
-            if !follows.contains_key(f.as_str()) {
-                let mut names: Vec<&str> = follows.keys().copied().collect();
-                names.sort();
-                return Err(Error::Config(format!(
-                    "pipeline: stage {:?} follows {f:?}, which is not a stage (stages: {})",
-                    l.name,
-                    names.join(", ")
-                )));
-            }
+        if let Some(f) = &l.follows
+            && !follows.contains_key(f.as_str())
+        {
+            let mut names: Vec<&str> = follows.keys().copied().collect();
+            names.sort();
+            return Err(Error::Config(format!(
+                "pipeline: stage {:?} follows {f:?}, which is not a stage (stages: {})",
+                l.name,
+                names.join(", ")
+            )));
         }
     }
     // Each stage follows at most one: a cycle is a chain that never reaches a root.

@@ -33,11 +33,10 @@ impl Source for CountingSource {
     async fn run(self: Box<Self>, ctx: SourceContext) -> netobserv_flow::Result<()> {
         for b in 0..self.batches {
             let flows = (0..self.per_batch)
-                .map(|i| {
-                    let mut f = Flow::default();
-                    f.bytes = Some((b * self.per_batch + i) as u64);
-                    f.proto = Some(if i % 2 == 0 { 6 } else { 17 });
-                    f
+                .map(|i| Flow {
+                    bytes: Some((b * self.per_batch + i) as u64),
+                    proto: Some(if i % 2 == 0 { 6 } else { 17 }),
+                    ..Flow::default()
                 })
                 .collect();
             let acks = self.acks.clone();
