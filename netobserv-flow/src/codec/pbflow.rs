@@ -12,6 +12,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use std::sync::Arc;
+
 use prost::Message;
 
 use crate::flow::{Flow, MacAddr, NetworkEvent, TcpFlags};
@@ -293,6 +295,7 @@ pub fn decode_records_into(
     let start = out.len();
     let mut r = Wire::new(bytes);
     let mut view = RecordView::default();
+    let mut recent = Recent::default();
     while !r.is_empty() {
         let res = (|| {
             let (field, wire) = r.key()?;
@@ -300,7 +303,12 @@ pub fn decode_records_into(
                 let body = r.bytes(wire)?;
                 view.clear();
                 view.parse(body)?;
-                out.push(flow_from_view(&view, received_secs));
+                if out.len() == out.capacity() {
+                    // Records are of similar sizes: guess how many remain from this one.
+                    let remaining = r.buf.len() / (body.len() + 3) + 1;
+                    out.reserve(remaining.min(1 << 20));
+                }
+                out.push(flow_from_view_cached(&view, received_secs, &mut recent));
                 Ok(())
             } else {
                 r.skip(wire)
@@ -346,7 +354,36 @@ impl<'a> Wire<'a> {
         self.buf.is_empty()
     }
 
+    #[inline]
     fn varint(&mut self) -> Result<u64, DecodeError> {
+        // Most varints in a flow record (keys, small numbers) are one byte.
+        if let Some((&b, rest)) = self.buf.split_first()
+            && b < 0x80
+        {
+            self.buf = rest;
+            return Ok(u64::from(b));
+        }
+        self.varint_slow()
+    }
+
+    #[inline(never)]
+    fn varint_slow(&mut self) -> Result<u64, DecodeError> {
+        // With ten bytes available no bounds check is needed per byte.
+        if self.buf.len() >= 10 {
+            let b = self.buf;
+            let mut v = 0u64;
+            for (i, &byte) in b[..10].iter().enumerate() {
+                v |= u64::from(byte & 0x7f) << (7 * i);
+                if byte < 0x80 {
+                    if i == 9 && byte > 1 {
+                        return Err(DecodeError("varint overflows 64 bits"));
+                    }
+                    self.buf = &b[i + 1..];
+                    return Ok(v);
+                }
+            }
+            return Err(DecodeError("varint overflows 64 bits"));
+        }
         let mut v = 0u64;
         for i in 0..10 {
             let Some((&b, rest)) = self.buf.split_first() else {
@@ -734,7 +771,34 @@ pub fn to_flow(r: &Record, received_secs: i64) -> Flow {
     flow_from_view(&RecordView::of(r), received_secs)
 }
 
+/// A few recently seen strings (interface names, UDNs): a linear scan of short strings beats the
+/// thread-local table of [`crate::flow::intern`] for the handful of values a record stream
+/// repeats.
+#[derive(Default)]
+struct Recent(Vec<(Arc<str>, u32)>, u32);
+
+impl Recent {
+    fn get(&mut self, v: &str) -> Arc<str> {
+        self.1 = self.1.wrapping_add(1);
+        if let Some(e) = self.0.iter_mut().find(|e| *e.0 == *v) {
+            e.1 = self.1;
+            return e.0.clone();
+        }
+        let a = crate::flow::intern(v);
+        if self.0.len() < 8 {
+            self.0.push((a.clone(), self.1));
+        } else if let Some(oldest) = self.0.iter_mut().min_by_key(|e| e.1) {
+            *oldest = (a.clone(), self.1);
+        }
+        a
+    }
+}
+
 fn flow_from_view(r: &RecordView<'_>, received_secs: i64) -> Flow {
+    flow_from_view_cached(r, received_secs, &mut Recent::default())
+}
+
+fn flow_from_view_cached(r: &RecordView<'_>, received_secs: i64, recent: &mut Recent) -> Flow {
     use crate::flow::intern;
     let mut f = Flow {
         src_mac: Some(MacAddr::from_u64(r.src_mac)),
@@ -747,13 +811,13 @@ fn flow_from_view(r: &RecordView<'_>, received_secs: i64) -> Flow {
         ..Flow::default()
     };
     if r.dup_list.is_empty() {
-        f.interfaces = Some(vec![intern(r.interface)]);
+        f.interfaces = Some(vec![recent.get(r.interface)]);
         f.if_directions = Some(vec![small(r.direction as u32)]);
-        f.udns = Some(vec![intern("")]);
+        f.udns = Some(vec![recent.get("")]);
     } else {
-        f.interfaces = Some(r.dup_list.iter().map(|d| intern(d.0)).collect());
+        f.interfaces = Some(r.dup_list.iter().map(|d| recent.get(d.0)).collect());
         f.if_directions = Some(r.dup_list.iter().map(|d| small(d.1 as u32)).collect());
-        f.udns = Some(r.dup_list.iter().map(|d| intern(d.2)).collect());
+        f.udns = Some(r.dup_list.iter().map(|d| recent.get(d.2)).collect());
     }
     if r.bytes != 0 {
         f.bytes = Some(r.bytes);
