@@ -187,6 +187,11 @@ pub trait Scalar: Sized + Clone + PartialEq + fmt::Debug {
     fn field_ref(&self) -> FieldRef<'_> {
         FieldRef::Other(self.to_value())
     }
+    /// Converts a value of the JSON fast path; `None` sends the line to the full decoder (which
+    /// then decides, and words the error).
+    fn from_fast(_v: &crate::codec::json::FastValue<'_>) -> Option<Self> {
+        None
+    }
 }
 
 /// A borrowed view of a field value: numbers and strings without allocation, other kinds as a
@@ -275,6 +280,13 @@ macro_rules! int_scalar {
                 #[allow(clippy::unnecessary_fallible_conversions, irrefutable_let_patterns)]
                 if let Ok(u) = u64::try_from(*self) { Value::UInt(u) } else { Value::Int(*self as i64) }
             }
+            fn from_fast(v: &crate::codec::json::FastValue<'_>) -> Option<Self> {
+                match v {
+                    crate::codec::json::FastValue::UInt(u) => <$t>::try_from(*u).ok(),
+                    crate::codec::json::FastValue::Int(i) => <$t>::try_from(*i).ok(),
+                    _ => None,
+                }
+            }
             fn field_ref(&self) -> FieldRef<'_> {
                 #[allow(clippy::unnecessary_fallible_conversions, irrefutable_let_patterns)]
                 if let Ok(u) = u64::try_from(*self) { FieldRef::UInt(u) } else { FieldRef::Int(*self as i64) }
@@ -325,6 +337,12 @@ impl Scalar for bool {
     }
     fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         <bool as serde::Deserialize>::deserialize(d)
+    }
+    fn from_fast(v: &crate::codec::json::FastValue<'_>) -> Option<Self> {
+        match v {
+            crate::codec::json::FastValue::Bool(b) => Some(*b),
+            _ => None,
+        }
     }
 }
 
@@ -387,6 +405,55 @@ impl Scalar for IpAddr {
     fn field_ref(&self) -> FieldRef<'_> {
         FieldRef::Ip(*self)
     }
+    fn from_fast(v: &crate::codec::json::FastValue<'_>) -> Option<Self> {
+        match v {
+            crate::codec::json::FastValue::Str(s) => parse_ipv4_fast(s)
+                .map(IpAddr::V4)
+                .or_else(|| s.parse().ok()),
+            _ => None,
+        }
+    }
+}
+
+/// Dotted-quad IPv4 without the general parser (the common case in flows); `None` for anything
+/// else, which the caller hands to `IpAddr::from_str`.
+#[inline]
+fn parse_ipv4_fast(s: &str) -> Option<std::net::Ipv4Addr> {
+    let b = s.as_bytes();
+    if b.len() < 7 || b.len() > 15 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    let mut n = 0;
+    let mut cur: u16 = 0;
+    let mut digits = 0;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                // No leading zeros, as Rust's parser.
+                if digits == 1 && cur == 0 {
+                    return None;
+                }
+                cur = cur * 10 + u16::from(c - b'0');
+                digits += 1;
+                if cur > 255 {
+                    return None;
+                }
+            }
+            b'.' if digits > 0 && n < 3 => {
+                octets[n] = cur as u8;
+                n += 1;
+                cur = 0;
+                digits = 0;
+            }
+            _ => return None,
+        }
+    }
+    if n != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = cur as u8;
+    Some(std::net::Ipv4Addr::from(octets))
 }
 
 impl Scalar for MacAddr {
@@ -418,6 +485,12 @@ impl Scalar for MacAddr {
             "a MAC address",
             std::marker::PhantomData,
         ))
+    }
+    fn from_fast(v: &crate::codec::json::FastValue<'_>) -> Option<Self> {
+        match v {
+            crate::codec::json::FastValue::Str(s) => s.parse().ok(),
+            _ => None,
+        }
     }
 }
 
@@ -485,6 +558,12 @@ impl Scalar for Arc<str> {
     fn field_ref(&self) -> FieldRef<'_> {
         FieldRef::Str(self)
     }
+    fn from_fast(v: &crate::codec::json::FastValue<'_>) -> Option<Self> {
+        match v {
+            crate::codec::json::FastValue::Str(s) => Some(intern(s)),
+            _ => None,
+        }
+    }
 }
 
 struct StrListVisitor;
@@ -530,6 +609,18 @@ impl Scalar for Vec<Arc<str>> {
     fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_seq(StrListVisitor)
     }
+    fn from_fast(v: &crate::codec::json::FastValue<'_>) -> Option<Self> {
+        match v {
+            crate::codec::json::FastValue::List(items) => items
+                .iter()
+                .map(|i| match i {
+                    crate::codec::json::FastItem::Str(s) => Some(intern(s)),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        }
+    }
 }
 
 struct U8ListVisitor;
@@ -571,6 +662,18 @@ impl Scalar for Vec<u8> {
     }
     fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_seq(U8ListVisitor)
+    }
+    fn from_fast(v: &crate::codec::json::FastValue<'_>) -> Option<Self> {
+        match v {
+            crate::codec::json::FastValue::List(items) => items
+                .iter()
+                .map(|i| match i {
+                    crate::codec::json::FastItem::UInt(u) => u8::try_from(*u).ok(),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        }
     }
 }
 
@@ -653,6 +756,24 @@ impl Scalar for TcpFlags {
     }
     fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(FlagsVisitor)
+    }
+    fn from_fast(v: &crate::codec::json::FastValue<'_>) -> Option<Self> {
+        use crate::codec::json::{FastItem, FastValue};
+        match v {
+            FastValue::UInt(u) => u16::try_from(*u).ok().map(TcpFlags::raw),
+            FastValue::List(items) => {
+                let mut bits = 0;
+                for i in items {
+                    let FastItem::Str(name) = i else { return None };
+                    bits |= TcpFlags::bit_of(name)?;
+                }
+                Some(TcpFlags {
+                    bits,
+                    decoded: true,
+                })
+            }
+            _ => None,
+        }
     }
 }
 
@@ -828,6 +949,20 @@ macro_rules! flow_catalogue {
                             Scalar::write_json(v, out);
                             true
                         }
+                        None => false,
+                    },)*
+                }
+            }
+
+            /// Sets a catalogue field from a value of the JSON fast path; `false` if it does not fit.
+            pub(crate) fn set_field_fast(&mut self, id: FieldId, v: &crate::codec::json::FastValue<'_>) -> bool {
+                if matches!(v, crate::codec::json::FastValue::Null) {
+                    self.clear_field(id);
+                    return true;
+                }
+                match id {
+                    $(FieldId::$variant => match <$ty as Scalar>::from_fast(v) {
+                        Some(x) => { self.$ident = Some(x); true }
                         None => false,
                     },)*
                 }
@@ -1144,6 +1279,26 @@ mod tests {
         assert_eq!(f.src_port, None);
         f.set("custom", Value::UInt(3)).unwrap();
         assert_eq!(f.get("custom"), Some(Value::UInt(3)));
+    }
+
+    #[test]
+    fn fast_ipv4_parse_agrees_with_std() {
+        for s in [
+            "10.0.0.1",
+            "255.255.255.255",
+            "0.0.0.0",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "256.1.1.1",
+            "1..2.3",
+            "a.b.c.d",
+            "1.2.3.",
+            ".1.2.3",
+            "192.168.100.200",
+        ] {
+            assert_eq!(parse_ipv4_fast(s), s.parse().ok(), "{s}");
+        }
     }
 
     #[test]

@@ -26,7 +26,19 @@ pub fn decode(bytes: &[u8]) -> Result<Flow, serde_json::Error> {
 }
 
 /// Decodes one JSON object into a flow, from text.
+///
+/// Flat objects of catalogue fields with plain values (the agent's and FLP's output) take a
+/// hand-written fast path; anything else (escapes, floats, nested or run-time fields, errors) is
+/// decoded by serde_json, which also words the errors. Both give the same flow (fuzzed).
 pub fn decode_str(text: &str) -> Result<Flow, serde_json::Error> {
+    if let Some(flow) = fast::decode(text) {
+        return Ok(flow);
+    }
+    decode_full(text)
+}
+
+/// Decodes with serde_json only (the reference for the fast path).
+pub fn decode_full(text: &str) -> Result<Flow, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     let flow = FlowSeed.deserialize(&mut de)?;
     de.end()?;
@@ -80,6 +92,234 @@ pub fn to_string(flow: &Flow) -> String {
     let mut out = Vec::with_capacity(512);
     encode(flow, &mut out);
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// A value as the JSON fast path sees it.
+#[derive(Debug)]
+pub enum FastValue<'a> {
+    /// `null`.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// A non-negative integer.
+    UInt(u64),
+    /// A negative integer.
+    Int(i64),
+    /// A string without escapes.
+    Str(&'a str),
+    /// An array of strings and non-negative integers.
+    List(Vec<FastItem<'a>>),
+}
+
+/// An array element on the JSON fast path.
+#[derive(Debug)]
+pub enum FastItem<'a> {
+    /// A non-negative integer.
+    UInt(u64),
+    /// A string without escapes.
+    Str(&'a str),
+}
+
+mod fast {
+    use super::{FastItem, FastValue};
+    use crate::flow::{FieldId, Flow};
+
+    struct P<'a> {
+        s: &'a str,
+        b: &'a [u8],
+        i: usize,
+    }
+
+    impl<'a> P<'a> {
+        #[inline]
+        fn ws(&mut self) {
+            while let Some(c) = self.b.get(self.i) {
+                if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                    self.i += 1;
+                } else {
+                    break;
+                }
+            }
+        }
+
+        #[inline]
+        fn peek(&self) -> Option<u8> {
+            self.b.get(self.i).copied()
+        }
+
+        #[inline]
+        fn eat(&mut self, c: u8) -> Option<()> {
+            if self.peek() == Some(c) {
+                self.i += 1;
+                Some(())
+            } else {
+                None
+            }
+        }
+
+        /// A string without escapes or control characters (the input is valid UTF-8).
+        #[inline]
+        fn string(&mut self) -> Option<&'a str> {
+            self.eat(b'"')?;
+            let start = self.i;
+            let rest = &self.b[start..];
+            let end = memchr::memchr2(b'"', b'\\', rest)?;
+            if rest[end] != b'"' || rest[..end].iter().any(|c| *c < 0x20) {
+                return None;
+            }
+            self.i = start + end + 1;
+            // Both ends are ASCII quote positions, so this slice of valid UTF-8 is valid too.
+            self.s.get(start..start + end)
+        }
+
+        #[inline]
+        fn uint(&mut self) -> Option<u64> {
+            let start = self.i;
+            let mut v: u64 = 0;
+            while let Some(c @ b'0'..=b'9') = self.peek() {
+                v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+                self.i += 1;
+            }
+            let len = self.i - start;
+            // Leading zeros are invalid JSON; fractions and exponents go to the full decoder.
+            if len == 0
+                || (len > 1 && self.b[start] == b'0')
+                || matches!(self.peek(), Some(b'.' | b'e' | b'E'))
+            {
+                return None;
+            }
+            Some(v)
+        }
+
+        fn literal(&mut self, word: &[u8]) -> Option<()> {
+            if self.b[self.i..].starts_with(word) {
+                self.i += word.len();
+                Some(())
+            } else {
+                None
+            }
+        }
+
+        fn value(&mut self) -> Option<FastValue<'a>> {
+            match self.peek()? {
+                b'"' => self.string().map(FastValue::Str),
+                b'0'..=b'9' => self.uint().map(FastValue::UInt),
+                b'-' => {
+                    self.i += 1;
+                    let v = self.uint()?;
+                    if v == 0 || v > i64::MAX as u64 {
+                        return None;
+                    }
+                    Some(FastValue::Int(-(v as i64)))
+                }
+                b't' => self.literal(b"true").map(|_| FastValue::Bool(true)),
+                b'f' => self.literal(b"false").map(|_| FastValue::Bool(false)),
+                b'n' => self.literal(b"null").map(|_| FastValue::Null),
+                b'[' => {
+                    self.i += 1;
+                    let mut items = Vec::new();
+                    self.ws();
+                    if self.eat(b']').is_some() {
+                        return Some(FastValue::List(items));
+                    }
+                    loop {
+                        self.ws();
+                        let item = match self.peek()? {
+                            b'"' => FastItem::Str(self.string()?),
+                            b'0'..=b'9' => FastItem::UInt(self.uint()?),
+                            _ => return None,
+                        };
+                        items.push(item);
+                        self.ws();
+                        match self.peek()? {
+                            b',' => self.i += 1,
+                            b']' => {
+                                self.i += 1;
+                                return Some(FastValue::List(items));
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                _ => None,
+            }
+        }
+    }
+
+    /// Decodes a flat object of catalogue fields, or gives up (`None`).
+    pub(super) fn decode(s: &str) -> Option<Flow> {
+        let b = s.as_bytes();
+        let mut p = P { s, b, i: 0 };
+        let mut flow = Flow::default();
+        p.ws();
+        p.eat(b'{')?;
+        p.ws();
+        if p.eat(b'}').is_none() {
+            loop {
+                p.ws();
+                let key = p.string()?;
+                let id = FieldId::from_name(key)?;
+                p.ws();
+                p.eat(b':')?;
+                p.ws();
+                let v = p.value()?;
+                if !flow.set_field_fast(id, &v) {
+                    return None;
+                }
+                p.ws();
+                match p.peek()? {
+                    b',' => p.i += 1,
+                    b'}' => {
+                        p.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        p.ws();
+        (p.i == b.len()).then_some(flow)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::codec::json::decode_full;
+
+        #[test]
+        fn fast_path_agrees_with_serde_or_gives_up() {
+            let cases = [
+                r#"{"Bytes":10,"SrcAddr":"10.0.0.1","Interfaces":["eth0","br-ex"],"IfDirections":[0,1],"Flags":["SYN"],"Duplicate":false}"#,
+                r#" { "Bytes" : 10 , "Proto" : 6 } "#,
+                r#"{}"#,
+                r#"{"Bytes":null,"Proto":6}"#,
+                r#"{"IPSecRetCode":-3}"#,
+                r#"{"TimeFlowRttNs":-1}"#,
+            ];
+            for c in cases {
+                let fast = decode(c).unwrap_or_else(|| panic!("fast path gave up on {c}"));
+                assert_eq!(fast, decode_full(c).unwrap(), "{c}");
+            }
+            let give_up = [
+                r#"{"Bytes":1.5}"#,
+                r#"{"Bytes":01}"#,
+                r#"{"Bytes":1e3}"#,
+                r#"{"custom":1}"#,
+                r#"{"SrcK8S_Name":"a\"b"}"#,
+                r#"{"Bytes":1,}"#,
+                r#"{"Bytes":1} x"#,
+                r#"{"Bytes":"1"}"#,
+                r#"{"Proto":300}"#,
+                r#"{"Bytes":-0}"#,
+                r#"{"NetworkEvents":[{"a":"b"}]}"#,
+                r#"{"Bytes":18446744073709551616}"#,
+                r#"{"Bytes" 1}"#,
+            ];
+            for c in give_up {
+                assert!(decode(c).is_none(), "fast path accepted {c}");
+            }
+        }
+    }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
