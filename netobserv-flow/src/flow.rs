@@ -940,20 +940,6 @@ macro_rules! flow_catalogue {
                 match id { $(FieldId::$variant => self.$ident.take().map(|v| Scalar::to_value(&v)),)* }
             }
 
-            /// Writes `"Name":value` for a present field; returns whether it wrote.
-            pub(crate) fn write_field_json(&self, id: FieldId, out: &mut Vec<u8>) -> bool {
-                match id {
-                    $(FieldId::$variant => match &self.$ident {
-                        Some(v) => {
-                            out.extend_from_slice(concat!("\"", $name, "\":").as_bytes());
-                            Scalar::write_json(v, out);
-                            true
-                        }
-                        None => false,
-                    },)*
-                }
-            }
-
             /// Sets a catalogue field from a value of the JSON fast path; `false` if it does not fit.
             pub(crate) fn set_field_fast(&mut self, id: FieldId, v: &crate::codec::json::FastValue<'_>) -> bool {
                 if matches!(v, crate::codec::json::FastValue::Null) {
@@ -966,6 +952,36 @@ macro_rules! flow_catalogue {
                         None => false,
                     },)*
                 }
+            }
+
+            /// Writes the JSON object: catalogue fields in declaration order (which is sorted by
+            /// name) merged with the sorted run-time fields.
+            pub(crate) fn write_json_object(&self, out: &mut Vec<u8>) {
+                out.push(b'{');
+                let mut first = true;
+                let has_extra = !self.extra.is_empty();
+                let mut extras = self.extra.iter().peekable();
+                $(
+                    if has_extra {
+                        while let Some((k, v)) = extras.next_if(|(k, _)| k.as_bytes() < $name.as_bytes()) {
+                            if !first { out.push(b','); }
+                            first = false;
+                            Flow::write_extra_json(out, k, v);
+                        }
+                    }
+                    if let Some(v) = &self.$ident {
+                        if !first { out.push(b','); }
+                        first = false;
+                        out.extend_from_slice(concat!("\"", $name, "\":").as_bytes());
+                        Scalar::write_json(v, out);
+                    }
+                )*
+                for (k, v) in extras {
+                    if !first { out.push(b','); }
+                    first = false;
+                    Flow::write_extra_json(out, k, v);
+                }
+                out.push(b'}');
             }
 
             /// Reads a catalogue field's value from a JSON map.
@@ -1017,165 +1033,163 @@ impl<'de, T: Scalar> serde::Deserialize<'de> for JsonSlot<T> {
 }
 
 flow_catalogue! {
-    // --- agent fields ---
-    /// Source IP address (IPv4 or IPv6).
-    src_addr: IpAddr => "SrcAddr", SrcAddr, false;
-    /// Destination IP address (IPv4 or IPv6).
-    dst_addr: IpAddr => "DstAddr", DstAddr, false;
-    /// Source port.
-    src_port: u16 => "SrcPort", SrcPort, false;
-    /// Destination port.
-    dst_port: u16 => "DstPort", DstPort, false;
-    /// L4 protocol (IPPROTO_*).
-    proto: u8 => "Proto", Proto, false;
-    /// Ethernet type (ETH_P_*).
-    etype: u16 => "Etype", Etype, false;
-    /// Source MAC address.
-    src_mac: MacAddr => "SrcMac", SrcMac, false;
-    /// Destination MAC address.
-    dst_mac: MacAddr => "DstMac", DstMac, false;
-    /// Differentiated Services Code Point.
-    dscp: u8 => "Dscp", Dscp, false;
-    /// ICMP type.
-    icmp_type: u8 => "IcmpType", IcmpType, false;
-    /// ICMP code.
-    icmp_code: u8 => "IcmpCode", IcmpCode, false;
-    /// Number of bytes.
-    bytes: u64 => "Bytes", Bytes, false;
-    /// Number of packets.
-    packets: u64 => "Packets", Packets, false;
-    /// TCP flags (number, or names after `decode_tcp_flags`).
-    flags: TcpFlags => "Flags", Flags, false;
-    /// Start of the flow, Unix milliseconds.
-    time_flow_start_ms: i64 => "TimeFlowStartMs", TimeFlowStartMs, false;
-    /// End of the flow, Unix milliseconds.
-    time_flow_end_ms: i64 => "TimeFlowEndMs", TimeFlowEndMs, false;
-    /// When the collector received the flow, Unix seconds.
-    time_received: i64 => "TimeReceived", TimeReceived, false;
+    // Sorted by JSON name, bytewise (Go's map key order): the JSON writer relies on it.
     /// IP of the agent that observed the flow.
     agent_ip: IpAddr => "AgentIP", AgentIp, false;
-    /// Interfaces the flow was seen on.
-    interfaces: Vec<Arc<str>> => "Interfaces", Interfaces, false;
-    /// Direction per interface (0 ingress, 1 egress), parallel to `Interfaces`.
-    if_directions: Vec<u8> => "IfDirections", IfDirections, false;
-    /// User-defined network per interface, parallel to `Interfaces`.
-    udns: Vec<Arc<str>> => "Udns", Udns, false;
-    /// Single interface (older agents).
-    interface: Arc<str> => "Interface", Interface, true;
-    /// Interface direction (older agents, or set by `reinterpret_direction`).
-    if_direction: u8 => "IfDirection", IfDirection, false;
-    /// Node-level flow direction: 0 ingress, 1 egress, 2 inner.
-    flow_direction: u8 => "FlowDirection", FlowDirection, false;
-    /// Whether the flow was also seen on another interface (older agents).
-    duplicate: bool => "Duplicate", Duplicate, false;
-    /// Sampling rate the agent used (1 flow in N).
-    sampling: u32 => "Sampling", Sampling, false;
-    /// DNS transaction id.
-    dns_id: u16 => "DnsId", DnsId, false;
-    /// DNS header flags.
-    dns_flags: u16 => "DnsFlags", DnsFlags, false;
-    /// DNS response code name.
-    dns_flags_response_code: Arc<str> => "DnsFlagsResponseCode", DnsFlagsResponseCode, true;
-    /// DNS request-to-response latency, milliseconds.
-    dns_latency_ms: i64 => "DnsLatencyMs", DnsLatencyMs, false;
-    /// Error number from the DNS tracker.
-    dns_errno: u32 => "DnsErrno", DnsErrno, false;
-    /// DNS query name.
-    dns_name: Arc<str> => "DnsName", DnsName, false;
-    /// Bytes dropped by the kernel.
-    pkt_drop_bytes: u64 => "PktDropBytes", PktDropBytes, false;
-    /// Packets dropped by the kernel.
-    pkt_drop_packets: u64 => "PktDropPackets", PktDropPackets, false;
-    /// TCP flags of the latest dropped packet.
-    pkt_drop_latest_flags: u16 => "PktDropLatestFlags", PktDropLatestFlags, false;
-    /// TCP state at the latest drop.
-    pkt_drop_latest_state: Arc<str> => "PktDropLatestState", PktDropLatestState, true;
-    /// Kernel drop reason of the latest drop.
-    pkt_drop_latest_drop_cause: Arc<str> => "PktDropLatestDropCause", PktDropLatestDropCause, true;
-    /// Smoothed TCP round-trip time, nanoseconds.
-    time_flow_rtt_ns: i64 => "TimeFlowRttNs", TimeFlowRttNs, false;
-    /// Network events (OVN ACL decisions and the like).
-    network_events: Vec<NetworkEvent> => "NetworkEvents", NetworkEvents, false;
-    /// Translated (NAT) source address.
-    xlat_src_addr: IpAddr => "XlatSrcAddr", XlatSrcAddr, false;
-    /// Translated (NAT) destination address.
-    xlat_dst_addr: IpAddr => "XlatDstAddr", XlatDstAddr, false;
-    /// Translated source port.
-    xlat_src_port: u16 => "XlatSrcPort", XlatSrcPort, false;
-    /// Translated destination port.
-    xlat_dst_port: u16 => "XlatDstPort", XlatDstPort, false;
-    /// Translated ICMP id.
-    xlat_icmp_id: u16 => "XlatIcmpId", XlatIcmpId, false;
-    /// Conntrack zone of the translation.
-    zone_id: u16 => "ZoneId", ZoneId, false;
-    /// Kernel return code of the IPsec encryption or decryption.
-    ipsec_ret_code: i32 => "IPSecRetCode", IpsecRetCode, false;
-    /// IPsec outcome: `success` or `failure`.
-    ipsec_status: Arc<str> => "IPSecStatus", IpsecStatus, true;
-    // --- enrichment fields ---
-    /// Source Kubernetes object name.
-    src_k8s_name: Arc<str> => "SrcK8S_Name", SrcK8sName, false;
-    /// Source Kubernetes object kind (Pod, Service, Node).
-    src_k8s_type: Arc<str> => "SrcK8S_Type", SrcK8sType, true;
-    /// Source namespace.
-    src_k8s_namespace: Arc<str> => "SrcK8S_Namespace", SrcK8sNamespace, true;
-    /// Source owner name.
-    src_k8s_owner_name: Arc<str> => "SrcK8S_OwnerName", SrcK8sOwnerName, true;
-    /// Source owner kind.
-    src_k8s_owner_type: Arc<str> => "SrcK8S_OwnerType", SrcK8sOwnerType, true;
-    /// Source node IP.
-    src_k8s_host_ip: IpAddr => "SrcK8S_HostIP", SrcK8sHostIp, false;
-    /// Source node name.
-    src_k8s_host_name: Arc<str> => "SrcK8S_HostName", SrcK8sHostName, true;
-    /// Source zone.
-    src_k8s_zone: Arc<str> => "SrcK8S_Zone", SrcK8sZone, true;
-    /// Source network name (secondary networks, UDNs).
-    src_k8s_network_name: Arc<str> => "SrcK8S_NetworkName", SrcK8sNetworkName, true;
-    /// Destination Kubernetes object name.
-    dst_k8s_name: Arc<str> => "DstK8S_Name", DstK8sName, false;
-    /// Destination Kubernetes object kind.
-    dst_k8s_type: Arc<str> => "DstK8S_Type", DstK8sType, true;
-    /// Destination namespace.
-    dst_k8s_namespace: Arc<str> => "DstK8S_Namespace", DstK8sNamespace, true;
-    /// Destination owner name.
-    dst_k8s_owner_name: Arc<str> => "DstK8S_OwnerName", DstK8sOwnerName, true;
-    /// Destination owner kind.
-    dst_k8s_owner_type: Arc<str> => "DstK8S_OwnerType", DstK8sOwnerType, true;
-    /// Destination node IP.
-    dst_k8s_host_ip: IpAddr => "DstK8S_HostIP", DstK8sHostIp, false;
-    /// Destination node name.
-    dst_k8s_host_name: Arc<str> => "DstK8S_HostName", DstK8sHostName, true;
-    /// Destination zone.
-    dst_k8s_zone: Arc<str> => "DstK8S_Zone", DstK8sZone, true;
-    /// Destination network name.
-    dst_k8s_network_name: Arc<str> => "DstK8S_NetworkName", DstK8sNetworkName, true;
-    /// Source subnet label.
-    src_subnet_label: Arc<str> => "SrcSubnetLabel", SrcSubnetLabel, true;
-    /// Destination subnet label.
-    dst_subnet_label: Arc<str> => "DstSubnetLabel", DstSubnetLabel, true;
-    /// Flow layer: `app` or `infra`.
-    k8s_flow_layer: Arc<str> => "K8S_FlowLayer", K8sFlowLayer, true;
-    /// Cluster name.
-    k8s_cluster_name: Arc<str> => "K8S_ClusterName", K8sClusterName, true;
-    // --- conversation tracking fields ---
-    /// Record type: flowLog, newConnection, heartbeat, endConnection.
-    record_type: Arc<str> => "_RecordType", RecordType, true;
-    /// Conversation id.
-    hash_id: Arc<str> => "_HashId", HashId, false;
-    /// Whether this is the first flow log of its conversation.
-    is_first: bool => "_IsFirst", IsFirst, false;
-    /// Number of flow logs aggregated in a conversation record.
-    num_flow_logs: u64 => "numFlowLogs", NumFlowLogs, false;
+    /// Number of bytes.
+    bytes: u64 => "Bytes", Bytes, false;
     /// Bytes from A to B.
     bytes_ab: u64 => "Bytes_AB", BytesAb, false;
     /// Bytes from B to A.
     bytes_ba: u64 => "Bytes_BA", BytesBa, false;
+    /// Error number from the DNS tracker.
+    dns_errno: u32 => "DnsErrno", DnsErrno, false;
+    /// DNS header flags.
+    dns_flags: u16 => "DnsFlags", DnsFlags, false;
+    /// DNS response code name.
+    dns_flags_response_code: Arc<str> => "DnsFlagsResponseCode", DnsFlagsResponseCode, true;
+    /// DNS transaction id.
+    dns_id: u16 => "DnsId", DnsId, false;
+    /// DNS request-to-response latency, milliseconds.
+    dns_latency_ms: i64 => "DnsLatencyMs", DnsLatencyMs, false;
+    /// DNS query name.
+    dns_name: Arc<str> => "DnsName", DnsName, false;
+    /// Differentiated Services Code Point.
+    dscp: u8 => "Dscp", Dscp, false;
+    /// Destination IP address (IPv4 or IPv6).
+    dst_addr: IpAddr => "DstAddr", DstAddr, false;
+    /// Destination node IP.
+    dst_k8s_host_ip: IpAddr => "DstK8S_HostIP", DstK8sHostIp, false;
+    /// Destination node name.
+    dst_k8s_host_name: Arc<str> => "DstK8S_HostName", DstK8sHostName, true;
+    /// Destination Kubernetes object name.
+    dst_k8s_name: Arc<str> => "DstK8S_Name", DstK8sName, false;
+    /// Destination namespace.
+    dst_k8s_namespace: Arc<str> => "DstK8S_Namespace", DstK8sNamespace, true;
+    /// Destination network name.
+    dst_k8s_network_name: Arc<str> => "DstK8S_NetworkName", DstK8sNetworkName, true;
+    /// Destination owner name.
+    dst_k8s_owner_name: Arc<str> => "DstK8S_OwnerName", DstK8sOwnerName, true;
+    /// Destination owner kind.
+    dst_k8s_owner_type: Arc<str> => "DstK8S_OwnerType", DstK8sOwnerType, true;
+    /// Destination Kubernetes object kind.
+    dst_k8s_type: Arc<str> => "DstK8S_Type", DstK8sType, true;
+    /// Destination zone.
+    dst_k8s_zone: Arc<str> => "DstK8S_Zone", DstK8sZone, true;
+    /// Destination MAC address.
+    dst_mac: MacAddr => "DstMac", DstMac, false;
+    /// Destination port.
+    dst_port: u16 => "DstPort", DstPort, false;
+    /// Destination subnet label.
+    dst_subnet_label: Arc<str> => "DstSubnetLabel", DstSubnetLabel, true;
+    /// Whether the flow was also seen on another interface (older agents).
+    duplicate: bool => "Duplicate", Duplicate, false;
+    /// Ethernet type (ETH_P_*).
+    etype: u16 => "Etype", Etype, false;
+    /// TCP flags (number, or names after `decode_tcp_flags`).
+    flags: TcpFlags => "Flags", Flags, false;
+    /// Node-level flow direction: 0 ingress, 1 egress, 2 inner.
+    flow_direction: u8 => "FlowDirection", FlowDirection, false;
+    /// Kernel return code of the IPsec encryption or decryption.
+    ipsec_ret_code: i32 => "IPSecRetCode", IpsecRetCode, false;
+    /// IPsec outcome: `success` or `failure`.
+    ipsec_status: Arc<str> => "IPSecStatus", IpsecStatus, true;
+    /// ICMP code.
+    icmp_code: u8 => "IcmpCode", IcmpCode, false;
+    /// ICMP type.
+    icmp_type: u8 => "IcmpType", IcmpType, false;
+    /// Interface direction (older agents, or set by `reinterpret_direction`).
+    if_direction: u8 => "IfDirection", IfDirection, false;
+    /// Direction per interface (0 ingress, 1 egress), parallel to `Interfaces`.
+    if_directions: Vec<u8> => "IfDirections", IfDirections, false;
+    /// Single interface (older agents).
+    interface: Arc<str> => "Interface", Interface, true;
+    /// Interfaces the flow was seen on.
+    interfaces: Vec<Arc<str>> => "Interfaces", Interfaces, false;
+    /// Cluster name.
+    k8s_cluster_name: Arc<str> => "K8S_ClusterName", K8sClusterName, true;
+    /// Flow layer: `app` or `infra`.
+    k8s_flow_layer: Arc<str> => "K8S_FlowLayer", K8sFlowLayer, true;
+    /// Largest RTT seen in the conversation, nanoseconds.
+    max_time_flow_rtt_ns: i64 => "MaxTimeFlowRttNs", MaxTimeFlowRttNs, false;
+    /// Network events (OVN ACL decisions and the like).
+    network_events: Vec<NetworkEvent> => "NetworkEvents", NetworkEvents, false;
+    /// Number of packets.
+    packets: u64 => "Packets", Packets, false;
     /// Packets from A to B.
     packets_ab: u64 => "Packets_AB", PacketsAb, false;
     /// Packets from B to A.
     packets_ba: u64 => "Packets_BA", PacketsBa, false;
-    /// Largest RTT seen in the conversation, nanoseconds.
-    max_time_flow_rtt_ns: i64 => "MaxTimeFlowRttNs", MaxTimeFlowRttNs, false;
+    /// Bytes dropped by the kernel.
+    pkt_drop_bytes: u64 => "PktDropBytes", PktDropBytes, false;
+    /// Kernel drop reason of the latest drop.
+    pkt_drop_latest_drop_cause: Arc<str> => "PktDropLatestDropCause", PktDropLatestDropCause, true;
+    /// TCP flags of the latest dropped packet.
+    pkt_drop_latest_flags: u16 => "PktDropLatestFlags", PktDropLatestFlags, false;
+    /// TCP state at the latest drop.
+    pkt_drop_latest_state: Arc<str> => "PktDropLatestState", PktDropLatestState, true;
+    /// Packets dropped by the kernel.
+    pkt_drop_packets: u64 => "PktDropPackets", PktDropPackets, false;
+    /// L4 protocol (IPPROTO_*).
+    proto: u8 => "Proto", Proto, false;
+    /// Sampling rate the agent used (1 flow in N).
+    sampling: u32 => "Sampling", Sampling, false;
+    /// Source IP address (IPv4 or IPv6).
+    src_addr: IpAddr => "SrcAddr", SrcAddr, false;
+    /// Source node IP.
+    src_k8s_host_ip: IpAddr => "SrcK8S_HostIP", SrcK8sHostIp, false;
+    /// Source node name.
+    src_k8s_host_name: Arc<str> => "SrcK8S_HostName", SrcK8sHostName, true;
+    /// Source Kubernetes object name.
+    src_k8s_name: Arc<str> => "SrcK8S_Name", SrcK8sName, false;
+    /// Source namespace.
+    src_k8s_namespace: Arc<str> => "SrcK8S_Namespace", SrcK8sNamespace, true;
+    /// Source network name (secondary networks, UDNs).
+    src_k8s_network_name: Arc<str> => "SrcK8S_NetworkName", SrcK8sNetworkName, true;
+    /// Source owner name.
+    src_k8s_owner_name: Arc<str> => "SrcK8S_OwnerName", SrcK8sOwnerName, true;
+    /// Source owner kind.
+    src_k8s_owner_type: Arc<str> => "SrcK8S_OwnerType", SrcK8sOwnerType, true;
+    /// Source Kubernetes object kind (Pod, Service, Node).
+    src_k8s_type: Arc<str> => "SrcK8S_Type", SrcK8sType, true;
+    /// Source zone.
+    src_k8s_zone: Arc<str> => "SrcK8S_Zone", SrcK8sZone, true;
+    /// Source MAC address.
+    src_mac: MacAddr => "SrcMac", SrcMac, false;
+    /// Source port.
+    src_port: u16 => "SrcPort", SrcPort, false;
+    /// Source subnet label.
+    src_subnet_label: Arc<str> => "SrcSubnetLabel", SrcSubnetLabel, true;
+    /// End of the flow, Unix milliseconds.
+    time_flow_end_ms: i64 => "TimeFlowEndMs", TimeFlowEndMs, false;
+    /// Smoothed TCP round-trip time, nanoseconds.
+    time_flow_rtt_ns: i64 => "TimeFlowRttNs", TimeFlowRttNs, false;
+    /// Start of the flow, Unix milliseconds.
+    time_flow_start_ms: i64 => "TimeFlowStartMs", TimeFlowStartMs, false;
+    /// When the collector received the flow, Unix seconds.
+    time_received: i64 => "TimeReceived", TimeReceived, false;
+    /// User-defined network per interface, parallel to `Interfaces`.
+    udns: Vec<Arc<str>> => "Udns", Udns, false;
+    /// Translated (NAT) destination address.
+    xlat_dst_addr: IpAddr => "XlatDstAddr", XlatDstAddr, false;
+    /// Translated destination port.
+    xlat_dst_port: u16 => "XlatDstPort", XlatDstPort, false;
+    /// Translated ICMP id.
+    xlat_icmp_id: u16 => "XlatIcmpId", XlatIcmpId, false;
+    /// Translated (NAT) source address.
+    xlat_src_addr: IpAddr => "XlatSrcAddr", XlatSrcAddr, false;
+    /// Translated source port.
+    xlat_src_port: u16 => "XlatSrcPort", XlatSrcPort, false;
+    /// Conntrack zone of the translation.
+    zone_id: u16 => "ZoneId", ZoneId, false;
+    /// Conversation id.
+    hash_id: Arc<str> => "_HashId", HashId, false;
+    /// Whether this is the first flow log of its conversation.
+    is_first: bool => "_IsFirst", IsFirst, false;
+    /// Record type: flowLog, newConnection, heartbeat, endConnection.
+    record_type: Arc<str> => "_RecordType", RecordType, true;
+    /// Number of flow logs aggregated in a conversation record.
+    num_flow_logs: u64 => "numFlowLogs", NumFlowLogs, false;
 }
 
 impl FieldId {
@@ -1256,6 +1270,12 @@ mod tests {
             Some(FieldId::SrcK8sNamespace)
         );
         assert_eq!(FieldId::from_name("srck8s_namespace"), None);
+    }
+
+    #[test]
+    fn catalogue_is_declared_in_json_key_order() {
+        // `write_json_object` writes fields in declaration order.
+        assert_eq!(FieldId::ALL, FieldId::sorted());
     }
 
     #[test]

@@ -55,36 +55,7 @@ pub fn decode_array(bytes: &[u8]) -> Result<Vec<Flow>, serde_json::Error> {
 
 /// Encodes a flow as one JSON object (no trailing newline), appended to `out`.
 pub fn encode(flow: &Flow, out: &mut Vec<u8>) {
-    out.push(b'{');
-    let mut first = true;
-    let mut extras = flow.extra.iter().peekable();
-    for id in FieldId::sorted() {
-        let name = id.name();
-        while let Some((k, v)) = extras.next_if(|(k, _)| k.as_bytes() < name.as_bytes()) {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            Flow::write_extra_json(out, k, v);
-        }
-        let mark = out.len();
-        if !first {
-            out.push(b',');
-        }
-        if flow.write_field_json(*id, out) {
-            first = false;
-        } else {
-            out.truncate(mark);
-        }
-    }
-    for (k, v) in extras {
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        Flow::write_extra_json(out, k, v);
-    }
-    out.push(b'}');
+    flow.write_json_object(out);
 }
 
 /// Encodes a flow as a JSON string.
