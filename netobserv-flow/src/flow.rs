@@ -55,6 +55,27 @@ impl fmt::Debug for MacAddr {
 impl FromStr for MacAddr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // Fast path for the canonical `AA:BB:CC:DD:EE:FF` form.
+        let b = s.as_bytes();
+        if b.len() == 17 && (2..17).step_by(3).all(|i| b[i] == b':') {
+            let hex = |c: u8| match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                b'A'..=b'F' => Some(c - b'A' + 10),
+                _ => None,
+            };
+            let mut out = [0u8; 6];
+            let mut ok = true;
+            for (k, byte) in out.iter_mut().enumerate() {
+                match (hex(b[3 * k]), hex(b[3 * k + 1])) {
+                    (Some(h), Some(l)) => *byte = h << 4 | l,
+                    _ => ok = false,
+                }
+            }
+            if ok {
+                return Ok(MacAddr(out));
+            }
+        }
         let mut out = [0u8; 6];
         let mut parts = s.split([':', '-']);
         for byte in &mut out {

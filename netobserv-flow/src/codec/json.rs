@@ -133,12 +133,17 @@ mod fast {
         fn string(&mut self) -> Option<&'a str> {
             self.eat(b'"')?;
             let start = self.i;
-            let rest = &self.b[start..];
-            let end = memchr::memchr2(b'"', b'\\', rest)?;
-            if rest[end] != b'"' || rest[..end].iter().any(|c| *c < 0x20) {
-                return None;
+            // Flow strings are short: a plain loop beats a vectorized search here.
+            let mut end = start;
+            loop {
+                match *self.b.get(end)? {
+                    b'"' => break,
+                    b'\\' | 0..=0x1f => return None,
+                    _ => end += 1,
+                }
             }
-            self.i = start + end + 1;
+            self.i = end + 1;
+            let end = end - start;
             // Both ends are ASCII quote positions, so this slice of valid UTF-8 is valid too.
             self.s.get(start..start + end)
         }

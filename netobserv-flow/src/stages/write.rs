@@ -1,7 +1,7 @@
 //! Writers: `stdout` (json, printf, fields), `file` (JSON lines), `none` / `fake` (discard).
 
 use std::fs::OpenOptions;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use crate::codec::json;
@@ -87,8 +87,14 @@ impl StdoutSink {
 #[async_trait::async_trait]
 impl Sink for StdoutSink {
     async fn run(self: Box<Self>, input: Input) -> Result<()> {
-        let out = BufWriter::with_capacity(1 << 20, std::io::stdout());
-        blocking_writer(input, self.format, Box::new(out), PathBuf::from("<stdout>")).await
+        // Batches are formatted into one buffer and written at once: no second buffer here.
+        blocking_writer(
+            input,
+            self.format,
+            Box::new(std::io::stdout()),
+            PathBuf::from("<stdout>"),
+        )
+        .await
     }
 }
 
@@ -117,8 +123,7 @@ impl FileSink {
 #[async_trait::async_trait]
 impl Sink for FileSink {
     async fn run(self: Box<Self>, input: Input) -> Result<()> {
-        let w = BufWriter::with_capacity(1 << 20, self.file);
-        blocking_writer(input, StdoutFormat::Json, Box::new(w), self.path).await
+        blocking_writer(input, StdoutFormat::Json, Box::new(self.file), self.path).await
     }
 }
 
