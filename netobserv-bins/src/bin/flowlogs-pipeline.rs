@@ -15,7 +15,11 @@ use tracing_subscriber::EnvFilter;
 /// `pipeline` section says. Stage types, field names and output formats are upstream
 /// flowlogs-pipeline's; see the README for what this build supports.
 #[derive(Parser, Debug)]
-#[command(name = "flowlogs-pipeline", version, about, long_about = None)]
+#[command(
+    name = "flowlogs-pipeline",
+    version,
+    after_help = "Exit codes: 0 after a clean end (end of a finite input, or SIGINT/SIGTERM once every flow read is written); 1 when a stage failed while running; 2 when the configuration is invalid or needs a stage type this build does not have."
+)]
 struct Args {
     /// The configuration file (YAML, as upstream flowlogs-pipeline reads it); `-` reads it from
     /// standard input.
