@@ -784,7 +784,7 @@ impl Scalar for TcpFlags {
             FastValue::UInt(u) => u16::try_from(*u).ok().map(TcpFlags::raw),
             FastValue::List(items) => {
                 let mut bits = 0;
-                for i in items {
+                for i in items.iter() {
                     let FastItem::Str(name) = i else { return None };
                     bits |= TcpFlags::bit_of(name)?;
                 }

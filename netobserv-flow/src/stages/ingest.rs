@@ -48,9 +48,11 @@ impl LineDecoder {
         if trimmed.is_empty() {
             return;
         }
-        match json::decode(trimmed) {
-            Ok(f) => flows.push(f),
-            Err(e) => metrics.reject("json", format_args!("line {line_no}: {e}")),
+        flows.push(Flow::default());
+        let Some(slot) = flows.last_mut() else { return };
+        if let Err(e) = json::decode_into(trimmed, slot) {
+            flows.pop();
+            metrics.reject("json", format_args!("line {line_no}: {e}"));
         }
     }
 
