@@ -187,6 +187,7 @@ impl Source for StdinSource {
         std::thread::Builder::new()
             .name("stdin-reader".into())
             .spawn(move || {
+                super::grow_pipe(std::io::stdin());
                 let stdin = std::io::stdin().lock();
                 let res =
                     read_lines_blocking(stdin, &thread_out, &metrics, &thread_shutdown, batch);

@@ -12,6 +12,19 @@ use crate::Error;
 use crate::config::StageParam;
 use crate::pipeline::{Component, StageRegistry, Transform};
 
+/// Grows the kernel buffer of `fd` to 1 MiB when it is a pipe (Linux; best effort, silently
+/// nothing otherwise). With the default 64 KiB, a writer of 256 KiB batches blocks and wakes its
+/// reader several times per batch; this halves the system time of `... | flowlogs-pipeline | ...`.
+pub(crate) fn grow_pipe<Fd: std::os::fd::AsFd>(fd: Fd) {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::pipe::fcntl_setpipe_size(fd, 1 << 20) {
+        // EINVAL: not a pipe; EPERM: above /proc/sys/fs/pipe-max-size.
+        tracing::trace!("pipe buffer not grown: {e}");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = fd;
+}
+
 pub(crate) fn register_builtins(r: &mut StageRegistry) {
     for t in ["file", "file_loop", "file_chunks"] {
         r.register("ingest", t, move |p, _| {

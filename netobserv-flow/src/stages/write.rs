@@ -88,6 +88,7 @@ impl StdoutSink {
 impl Sink for StdoutSink {
     async fn run(self: Box<Self>, input: Input) -> Result<()> {
         // Batches are formatted into one buffer and written at once: no second buffer here.
+        super::grow_pipe(std::io::stdout());
         blocking_writer(
             input,
             self.format,
