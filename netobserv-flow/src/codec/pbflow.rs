@@ -308,7 +308,10 @@ pub fn decode_records_into(
                     let remaining = r.buf.len() / (body.len() + 3) + 1;
                     out.reserve(remaining.min(1 << 20));
                 }
-                out.push(flow_from_view_cached(&view, received_secs, &mut recent));
+                out.push(Flow::default());
+                if let Some(slot) = out.last_mut() {
+                    fill_flow(slot, &view, received_secs, &mut recent);
+                }
                 Ok(())
             } else {
                 r.skip(wire)
@@ -368,6 +371,29 @@ impl<'a> Wire<'a> {
 
     #[inline(never)]
     fn varint_slow(&mut self) -> Result<u64, DecodeError> {
+        // Up to eight bytes (56 bits: timestamps, counters) from one little-endian word: the first
+        // byte without its high bit ends the varint, the 7-bit groups are packed without a loop.
+        if let Some(chunk) = self.buf.get(..8) {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(chunk);
+            let w = u64::from_le_bytes(a);
+            let ends = !w & 0x8080_8080_8080_8080;
+            if ends != 0 {
+                let len = (ends.trailing_zeros() / 8 + 1) as usize;
+                let x = if len == 8 {
+                    w
+                } else {
+                    w & ((1u64 << (8 * len)) - 1)
+                };
+                let mut v = 0u64;
+                for k in 0..8 {
+                    // Byte k's low seven bits, at bit 8k of x, belong at bit 7k.
+                    v |= (x >> k) & (0x7f << (7 * k));
+                }
+                self.buf = &self.buf[len..];
+                return Ok(v);
+            }
+        }
         // With ten bytes available no bounds check is needed per byte.
         if self.buf.len() >= 10 {
             let b = self.buf;
@@ -771,6 +797,10 @@ pub fn to_flow(r: &Record, received_secs: i64) -> Flow {
     flow_from_view(&RecordView::of(r), received_secs)
 }
 
+thread_local! {
+    static EMPTY: Arc<str> = Arc::from("");
+}
+
 /// A few recently seen strings (interface names, UDNs): a linear scan of short strings beats the
 /// thread-local table of [`crate::flow::intern`] for the handful of values a record stream
 /// repeats.
@@ -779,6 +809,10 @@ struct Recent(Vec<(Arc<str>, u32)>, u32);
 
 impl Recent {
     fn get(&mut self, v: &str) -> Arc<str> {
+        if v.is_empty() {
+            // The UDN of most records.
+            return EMPTY.with(Arc::clone);
+        }
         self.1 = self.1.wrapping_add(1);
         if let Some(e) = self.0.iter_mut().find(|e| *e.0 == *v) {
             e.1 = self.1;
@@ -799,17 +833,22 @@ fn flow_from_view(r: &RecordView<'_>, received_secs: i64) -> Flow {
 }
 
 fn flow_from_view_cached(r: &RecordView<'_>, received_secs: i64, recent: &mut Recent) -> Flow {
+    let mut f = Flow::default();
+    fill_flow(&mut f, r, received_secs, recent);
+    f
+}
+
+/// Sets the fields of `f` (empty on entry) from a record: filling a flow already in place (the
+/// last slot of the output) saves moving a whole [`Flow`] per record.
+fn fill_flow(f: &mut Flow, r: &RecordView<'_>, received_secs: i64, recent: &mut Recent) {
     use crate::flow::intern;
-    let mut f = Flow {
-        src_mac: Some(MacAddr::from_u64(r.src_mac)),
-        dst_mac: Some(MacAddr::from_u64(r.dst_mac)),
-        etype: Some(small(r.eth_protocol)),
-        time_flow_start_ms: Some(millis(r.start)),
-        time_flow_end_ms: Some(millis(r.end)),
-        time_received: Some(received_secs),
-        agent_ip: Some(r.agent_ip.unwrap_or(UNSPECIFIED)),
-        ..Flow::default()
-    };
+    f.src_mac = Some(MacAddr::from_u64(r.src_mac));
+    f.dst_mac = Some(MacAddr::from_u64(r.dst_mac));
+    f.etype = Some(small(r.eth_protocol));
+    f.time_flow_start_ms = Some(millis(r.start));
+    f.time_flow_end_ms = Some(millis(r.end));
+    f.time_received = Some(received_secs);
+    f.agent_ip = Some(r.agent_ip.unwrap_or(UNSPECIFIED));
     if r.dup_list.is_empty() {
         f.interfaces = Some(vec![recent.get(r.interface)]);
         f.if_directions = Some(vec![small(r.direction as u32)]);
@@ -896,7 +935,6 @@ fn flow_from_view_cached(r: &RecordView<'_>, received_secs: i64, recent: &mut Re
             "failure"
         }));
     }
-    f
 }
 
 /// Builds the record a flow came from (the inverse of [`to_flow`] for agent fields).

@@ -686,7 +686,7 @@ pub enum StdoutFormat {
     /// Go's default map printing: `map[Bytes:10 SrcAddr:10.0.0.1]`, one flow per line.
     #[default]
     Printf,
-    /// One `key: value` line per field, flows separated by a blank line.
+    /// A `Flow record at <time>:` header, then one aligned `key = value` line per field.
     Fields,
     /// NetObserv JSON, one flow per line.
     Json,

@@ -31,13 +31,16 @@ pub fn format_flow(format: StdoutFormat, flow: &Flow, out: &mut Vec<u8>) {
             out.extend_from_slice(b"]\n");
         }
         StdoutFormat::Fields => {
-            out.extend_from_slice(b"\nFlow record:\n");
-            for (k, v) in flow.fields() {
-                out.extend_from_slice(k.as_bytes());
-                out.push(b'=');
-                out.extend_from_slice(v.to_string().as_bytes());
-                out.push(b'\n');
+            // As upstream prints it: a time-stamped header, then `name = value` lines with the
+            // names padded to one column (Go's tabwriter), keys sorted, a blank line after.
+            let now = chrono::Local::now().format("%b %e %H:%M:%S%.3f");
+            let fields = flow.fields();
+            let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+            let _ = write!(out, "\n\nFlow record at {now}:\n");
+            for (k, v) in &fields {
+                let _ = writeln!(out, "{k:<width$} = {v}");
             }
+            out.push(b'\n');
         }
     }
 }
@@ -138,5 +141,52 @@ impl Sink for NullSink {
             input.metrics().written(b.flows.len());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Flow {
+        let mut f = json::decode(
+            br#"{"Bytes":1500,"Interfaces":["eth0","br-ex"],"Proto":6,"SrcAddr":"10.0.0.1","SrcK8S_Namespace":"default"}"#,
+        )
+        .unwrap();
+        f.extra
+            .insert("custom".into(), crate::value::Value::Float(0.5));
+        f
+    }
+
+    #[test]
+    fn printf_is_go_map_printing() {
+        let mut out = Vec::new();
+        format_flow(StdoutFormat::Printf, &sample(), &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "map[Bytes:1500 Interfaces:[eth0 br-ex] Proto:6 SrcAddr:10.0.0.1 SrcK8S_Namespace:default custom:0.5]\n"
+        );
+    }
+
+    #[test]
+    fn fields_are_aligned_like_go_tabwriter() {
+        let mut out = Vec::new();
+        format_flow(StdoutFormat::Fields, &sample(), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        let (header, body) = text
+            .strip_prefix("\n\nFlow record at ")
+            .and_then(|t| t.split_once(":\n"))
+            .unwrap_or_else(|| panic!("no header in {text:?}"));
+        // `Jan _2 15:04:05.000`
+        assert_eq!(header.len(), "Nov 23 19:55:01.123".len(), "{header:?}");
+        assert_eq!(
+            body,
+            "Bytes            = 1500\n\
+             Interfaces       = [eth0 br-ex]\n\
+             Proto            = 6\n\
+             SrcAddr          = 10.0.0.1\n\
+             SrcK8S_Namespace = default\n\
+             custom           = 0.5\n\n"
+        );
     }
 }
