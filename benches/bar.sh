@@ -55,3 +55,47 @@ for shape in agent enriched; do
         s, n, o, w, u + y, u, y, r / 1024, n / (u + y) / 1000 }'
   done
 done
+
+# The process as a whole, on both cores: COUNT synthetic enriched flows -> generic + filter ->
+# stdout JSON (GNU time -v gives the wall time, CPU time and peak memory).
+cat > "$dir/synthetic.yaml" <<YAML
+pipeline:
+  - name: in
+  - name: gen
+    follows: in
+  - name: f
+    follows: gen
+  - name: out
+    follows: f
+parameters:
+  - name: in
+    ingest:
+      type: synthetic
+      synthetic: {connections: 500, flowLogsPerMin: 0, batchMaxLen: 1000, seed: 1, maxFlows: $count}
+  - name: gen
+    transform:
+      type: generic
+      generic:
+        policy: preserve_original_keys
+        rules:
+          - {input: Bytes, output: Bytes, multiplier: 1}
+  - name: f
+    transform:
+      type: filter
+      filter:
+        rules:
+          - type: keep_entry_query
+            keepEntryQuery: 'SrcK8S_Namespace!="nothing" and Bytes>0'
+  - name: out
+    write: {type: stdout, stdout: {format: json}}
+metricsSettings: {port: 0}
+YAML
+for _ in $(seq "$runs"); do
+  lines=$(/usr/bin/time -v -o "$dir/time" target/release/flowlogs-pipeline \
+    --config "$dir/synthetic.yaml" | wc -l)
+  awk -v n="$count" -v o="$lines" -F': ' '
+    /Elapsed \(wall clock\)/ { split($2, t, ":"); wall = t[1] * 60 + t[2] }
+    /User time/ { u = $2 } /System time/ { y = $2 } /Maximum resident/ { r = $2 }
+    END { printf "synthetic %d flows, %d out (both cores): %.2f s wall, %.2f CPU-s (%.2f user + %.2f sys), %d MB max RSS\n",
+      n, o, wall, u + y, u, y, r / 1024 }' "$dir/time"
+done

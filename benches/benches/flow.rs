@@ -27,6 +27,20 @@ fn codecs(c: &mut Criterion) {
                 }
             })
         });
+        // As the line ingest does it: each flow decoded in its slot of the batch.
+        g.bench_function(format!("decode_into/{shape}"), |b| {
+            let mut batch: Vec<netobserv_flow::Flow> = Vec::with_capacity(N);
+            b.iter(|| {
+                batch.clear();
+                for line in lines.split(|c| *c == b'\n').filter(|l| !l.is_empty()) {
+                    batch.push(Default::default());
+                    if let Some(slot) = batch.last_mut() {
+                        json::decode_into(line, slot).unwrap();
+                    }
+                }
+                black_box(batch.len())
+            })
+        });
         g.bench_function(format!("encode/{shape}"), |b| {
             let mut out = Vec::with_capacity(lines.len());
             b.iter(|| {
