@@ -1,14 +1,19 @@
 //! `transform: {type: filter}` with every rule type flowlogs-pipeline documents.
 //!
-//! Rules run in order on each flow; a `remove_entry_*` rule that matches drops the flow at once.
-//! `keep_entry_query` rules decide together: when a stage has any, a flow is kept only if at
-//! least one of them matches (and its `keepEntrySampling`, 1 in N, lets it through).
-//! Sampling keeps every N-th matching flow (deterministic, same rate as upstream's random draw);
-//! when `samplingField` is set, the kept flow's sampling is multiplied by N.
+//! As upstream: `keep_entry_query` rules are decided first, together, wherever they appear: when a
+//! stage has any, a flow is kept only if one of them matches and its `keepEntrySampling` (1 in N)
+//! lets it through; a match that is sampled out falls through to the next keep rule. Sampling
+//! keeps every N-th matching flow (deterministic, the same rate as upstream's random draw); when
+//! `samplingField` is set, the kept flow's field is multiplied by N (set to N when absent).
+//! Then the other rules run in order; a `remove_entry_*` rule that matches drops the flow at once.
 //!
 //! `add_field_if` tests `<input> <parameters>` (for example `parameters: ">=10"`), then sets the
 //! output to the assignee and `<output>_Evaluate` to `true`; `add_regex_if` sets the output to the
-//! input's value and `<output>_Matched` to `true`. `add_label` / `add_label_if` set a string field.
+//! input's value and `<output>_Matched` to `true`. `add_label` / `add_label_if` collect labels
+//! that end up in one string field, `labels`: `key=value` pairs joined by commas (upstream joins
+//! them in Go's random map order; here they are sorted by key).
+
+use std::sync::Arc;
 
 use regex::Regex;
 
@@ -136,11 +141,12 @@ enum Rule {
         matched: FieldPath,
         re: Regex,
     },
+    AddLabel(Arc<str>, Arc<str>),
     AddLabelIf {
         input: FieldPath,
-        output: FieldPath,
+        key: Arc<str>,
         cond: Condition,
-        assignee: Value,
+        assignee: Arc<str>,
     },
 }
 
@@ -150,6 +156,8 @@ pub struct Filter {
     rules: Vec<Rule>,
     keep: Vec<(Query, u16, u64)>,
     sampling_field: Option<FieldPath>,
+    /// The `labels` field, when the stage has label rules.
+    labels: Option<FieldPath>,
 }
 
 fn need<'a, T>(stage: &str, r: &FilterRule, key: &str, v: Option<&'a T>) -> Result<&'a T> {
@@ -264,23 +272,23 @@ impl Filter {
                         .map_err(|e| Error::Config(format!("stage {stage:?}: {e}")))?;
                     keep.push((q, r.keep_entry_sampling.unwrap_or(0), 0));
                 }
-                T::AddField | T::AddFieldIfDoesntExist | T::AddLabel => {
+                T::AddLabel => {
+                    let g = need(stage, r, "addLabel", r.add_label.as_ref())?;
+                    let v = config_value(&g.value).to_string();
+                    rules.push(Rule::AddLabel(g.input.as_str().into(), v.into()));
+                }
+                T::AddField | T::AddFieldIfDoesntExist => {
                     let (key, g) = match r.r#type {
                         T::AddField => ("addField", r.add_field.as_ref()),
-                        T::AddLabel => ("addLabel", r.add_label.as_ref()),
                         _ => (
                             "addFieldIfDoesntExist",
                             r.add_field_if_doesnt_exist.as_ref(),
                         ),
                     };
                     let g = need(stage, r, key, g)?;
-                    let mut v = config_value(&g.value);
-                    if r.r#type == T::AddLabel {
-                        v = Value::str(v.to_string());
-                    }
                     rules.push(Rule::AddField(
                         fields.write(&g.input),
-                        v,
+                        config_value(&g.value),
                         r.r#type == T::AddFieldIfDoesntExist,
                     ));
                 }
@@ -314,38 +322,60 @@ impl Filter {
                     let a = need(stage, r, "addLabelIf", r.add_label_if.as_ref())?;
                     rules.push(Rule::AddLabelIf {
                         input: fields.read(stage, &a.input),
-                        output: fields.write(&a.output),
+                        key: a.output.as_str().into(),
                         cond: Condition::parse(stage, &a.parameters)?,
-                        assignee: Value::str(a.assignee.clone().unwrap_or_default()),
+                        assignee: a.assignee.as_deref().unwrap_or_default().into(),
                     });
                 }
             }
         }
         let sampling_field = cfg.sampling_field.as_deref().map(|f| fields.write(f));
+        let labels = rules
+            .iter()
+            .any(|r| matches!(r, Rule::AddLabel(..) | Rule::AddLabelIf { .. }))
+            .then(|| fields.write("labels"));
         Ok(Filter {
             rules,
             keep,
             sampling_field,
+            labels,
         })
     }
 
-    fn scale_sampling(&self, flow: &mut Flow, n: u16) {
-        if let Some(sf) = &self.sampling_field
-            && n > 1
-        {
-            let cur = sf
-                .get(flow)
-                .and_then(|v| v.as_u64())
-                .filter(|v| *v > 0)
-                .unwrap_or(1);
-            sf.set(flow, Value::UInt(cur * u64::from(n)));
+    /// Whether the keep rules keep the flow (sampling it into `samplingField`).
+    fn keep(&mut self, flow: &mut Flow) -> bool {
+        for (q, n, counter) in &mut self.keep {
+            if !q.matches(flow) {
+                continue;
+            }
+            if *n == 0 {
+                return true;
+            }
+            if sample(*n, counter) {
+                if let Some(sf) = &self.sampling_field {
+                    // Upstream multiplies an integer value (0 counts as 1), sets an absent one and
+                    // leaves anything else alone.
+                    let v = match sf.get(flow) {
+                        None | Some(Value::Null) => Some(u64::from(*n)),
+                        Some(cur) => cur.as_u64().map(|c| c.max(1).saturating_mul(u64::from(*n))),
+                    };
+                    if let Some(v) = v {
+                        sf.set(flow, Value::UInt(v));
+                    }
+                }
+                return true;
+            }
         }
+        false
     }
 }
 
 impl Transform for Filter {
     fn transform(&mut self, flow: &mut Flow) -> bool {
-        let mut applied_sampling = 0u16;
+        if !self.keep.is_empty() && !self.keep(flow) {
+            return false;
+        }
+        let mut labels: Vec<(Arc<str>, Arc<str>)> = Vec::new();
         for rule in &mut self.rules {
             match rule {
                 Rule::RemoveField(f) => f.remove(flow),
@@ -367,7 +397,6 @@ impl Transform for Filter {
                         if !sample(*n, counter) {
                             return false;
                         }
-                        applied_sampling = *n;
                     }
                 }
                 Rule::AddField(f, v, only_if_absent) => {
@@ -405,32 +434,37 @@ impl Transform for Filter {
                         matched.set(flow, Value::Bool(true));
                     }
                 }
+                Rule::AddLabel(key, value) => labels.push((key.clone(), value.clone())),
                 Rule::AddLabelIf {
                     input,
-                    output,
+                    key,
                     cond,
                     assignee,
                 } => {
                     if input.get_ref(flow).is_some_and(|v| cond.test(&v)) {
-                        output.set(flow, assignee.clone());
+                        labels.push((key.clone(), assignee.clone()));
                     }
                 }
             }
         }
-        if !self.keep.is_empty() {
-            let mut kept = None;
-            for (q, n, counter) in &mut self.keep {
-                if q.matches(flow) {
-                    kept = if sample(*n, counter) { Some(*n) } else { None };
-                    break;
+        if let Some(field) = &self.labels
+            && !labels.is_empty()
+        {
+            // A later rule's value for a key wins, as in upstream's map.
+            labels.reverse();
+            labels.sort_by(|a, b| a.0.cmp(&b.0));
+            labels.dedup_by(|later, earlier| later.0 == earlier.0);
+            let mut text = String::new();
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
                 }
+                text.push_str(k);
+                text.push('=');
+                text.push_str(v);
             }
-            match kept {
-                Some(n) => applied_sampling = applied_sampling.max(n),
-                None => return false,
-            }
+            field.set(flow, Value::str(text));
         }
-        self.scale_sampling(flow, applied_sampling);
         true
     }
 }
@@ -515,13 +549,13 @@ rules:
             )
             .as_deref(),
             Some(
-                r#"{"Bytes":1500,"Proto":6,"Sampling":50,"SrcK8S_Name":"web-1","big":"true","big_Evaluate":true,"cluster":"east","l4":"tcp","team":"7","web":"web-1","web_Matched":true}"#
+                r#"{"Bytes":1500,"Proto":6,"Sampling":50,"SrcK8S_Name":"web-1","big":"true","big_Evaluate":true,"cluster":"east","labels":"l4=tcp,team=7","web":"web-1","web_Matched":true}"#
             )
         );
         assert_eq!(
             run(&mut f, r#"{"Bytes":10,"SrcK8S_Name":"db-1","Proto":17}"#).as_deref(),
             Some(
-                r#"{"Bytes":10,"Proto":17,"Sampling":1,"SrcK8S_Name":"db-1","cluster":"east","team":"7"}"#
+                r#"{"Bytes":10,"Proto":17,"Sampling":1,"SrcK8S_Name":"db-1","cluster":"east","labels":"team=7"}"#
             )
         );
     }
@@ -546,6 +580,55 @@ rules:
             .collect();
         assert_eq!(kept.len(), 3);
         assert!(kept[0].contains(r#""Sampling":6"#), "{}", kept[0]);
+    }
+
+    #[test]
+    fn keep_rules_come_first_and_sampled_out_falls_through() {
+        let mut f = filter(
+            r#"
+samplingField: Sampling
+rules:
+  - type: add_field
+    addField: {input: SrcK8S_Namespace, value: a}
+  - type: keep_entry_query
+    keepEntryQuery: 'SrcK8S_Namespace="a"'
+  - type: keep_entry_query
+    keepEntryQuery: 'Proto=6'
+    keepEntrySampling: 2
+  - type: keep_entry_query
+    keepEntryQuery: 'Bytes>100'
+  - type: add_label
+    addLabel: {input: x, value: "1"}
+  - type: add_label
+    addLabel: {input: x, value: "2"}
+"#,
+        );
+        // The keep queries see the flow before add_field: no namespace yet.
+        assert!(run(&mut f, r#"{"Proto":17,"Bytes":1}"#).is_none());
+        // Proto=6 matches; sampled in every second time (Sampling set to 2), otherwise the next
+        // keep rule decides.
+        let out: Vec<_> = (0..4)
+            .map(|_| run(&mut f, r#"{"Proto":6,"Bytes":500}"#).unwrap())
+            .collect();
+        assert_eq!(
+            out.iter().filter(|o| o.contains(r#""Sampling":2"#)).count(),
+            2
+        );
+        assert!(out.iter().all(|o| o.contains(r#""SrcK8S_Namespace":"a""#)));
+        assert!(
+            out.iter().all(|o| o.contains(r#""labels":"x=2""#)),
+            "{out:?}"
+        );
+        let small: Vec<_> = (0..4)
+            .map(|_| run(&mut f, r#"{"Proto":6,"Bytes":5,"Sampling":0}"#))
+            .collect();
+        assert_eq!(small.iter().flatten().count(), 2);
+        assert!(
+            small
+                .iter()
+                .flatten()
+                .all(|o| o.contains(r#""Sampling":2"#))
+        );
     }
 
     #[test]
