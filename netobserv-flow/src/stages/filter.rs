@@ -390,13 +390,14 @@ impl Transform for Filter {
                     }
                 }
                 Rule::Sample(conds) => {
+                    // The first condition that holds decides; sampling here does not touch
+                    // `samplingField` (upstream neither).
                     if let Some((n, _, counter)) = conds
                         .iter_mut()
                         .find(|(_, cs, _)| cs.iter().all(|c| c.holds(flow)))
+                        && !sample(*n, counter)
                     {
-                        if !sample(*n, counter) {
-                            return false;
-                        }
+                        return false;
                     }
                 }
                 Rule::AddField(f, v, only_if_absent) => {
