@@ -292,6 +292,7 @@ impl Pipeline {
                     let rx = receivers
                         .remove(&s.name)
                         .ok_or_else(|| Error::Config(format!("stage {name:?} has no input")))?;
+                    t.attach_metrics(&sm);
                     let mut input = Input::new(rx, sm);
                     tokio::spawn(async move {
                         while let Some(mut batch) = input.recv().await {

@@ -26,6 +26,13 @@ pub trait Source: Send {
 pub trait Transform: Send {
     /// Transforms one flow; returns `false` to drop it.
     fn transform(&mut self, flow: &mut Flow) -> bool;
+
+    /// Hands the stage its metrics before the first flow, for transforms that reject flows
+    /// ([`StageMetrics::reject`]: counted in `ingest_errors{stage,kind}`, logged at most once a
+    /// second). The default ignores them.
+    fn attach_metrics(&mut self, metrics: &StageMetrics) {
+        let _ = metrics;
+    }
 }
 
 /// A consumer of batches (encode and write stages). Reads its [`Input`] until it ends, then

@@ -1,9 +1,14 @@
 //! `transform: {type: generic}`: copy or rename fields, optionally scaling numbers.
+//!
+//! As upstream: with `policy: replace_keys` the output holds only the rules' outputs; a rule with
+//! a `multiplier` drops the flow when its input is absent or not a number (counted in
+//! `ingest_errors{stage,kind="multiplier"}` and logged at most once a second). One difference: a
+//! rule without multiplier whose input is absent writes nothing, where upstream writes `null`.
 
 use crate::config::{GenericPolicy, TransformGeneric};
 use crate::field::{FieldPath, FieldRegistry};
 use crate::flow::Flow;
-use crate::pipeline::Transform;
+use crate::pipeline::{StageMetrics, Transform};
 use crate::value::Value;
 
 struct Rule {
@@ -16,6 +21,8 @@ struct Rule {
 pub struct Generic {
     rules: Vec<Rule>,
     replace: bool,
+    metrics: Option<StageMetrics>,
+    scratch: Vec<Option<Value>>,
 }
 
 impl Generic {
@@ -37,41 +44,74 @@ impl Generic {
         Generic {
             rules,
             replace: cfg.policy == Some(GenericPolicy::ReplaceKeys),
+            metrics: None,
+            scratch: Vec::new(),
         }
     }
 
-    fn value(rule: &Rule, flow: &Flow) -> Option<Value> {
-        let v = rule.input.get(flow)?;
-        Some(match rule.multiplier {
-            Some(m) if m != 1 => match v {
-                Value::UInt(u) if m >= 0 => Value::UInt(u.saturating_mul(m as u64)),
-                Value::UInt(u) => Value::Int((u as i64).saturating_mul(m)),
-                Value::Int(i) => Value::Int(i.saturating_mul(m)),
-                Value::Float(f) => Value::Float(f * m as f64),
-                other => other,
-            },
-            _ => v,
-        })
+    /// The rule's output value: `Ok(None)` when there is nothing to write, `Err` when the flow
+    /// must be dropped (a multiplier without a number to multiply).
+    fn value(rule: &Rule, flow: &Flow) -> Result<Option<Value>, Option<Value>> {
+        let v = rule.input.get(flow);
+        // Upstream treats a multiplier of 0 as none.
+        let Some(m) = rule.multiplier.filter(|m| *m != 0) else {
+            return Ok(v);
+        };
+        Ok(Some(match v {
+            Some(Value::UInt(u)) if m >= 0 => Value::UInt(u.saturating_mul(m as u64)),
+            Some(Value::UInt(u)) => {
+                Value::Int(i64::try_from(u).unwrap_or(i64::MAX).saturating_mul(m))
+            }
+            Some(Value::Int(i)) => Value::Int(i.saturating_mul(m)),
+            Some(Value::Float(f)) => Value::Float(f * m as f64),
+            other => return Err(other),
+        }))
+    }
+
+    fn reject(&self, rule: &Rule, v: Option<Value>) {
+        if let Some(m) = &self.metrics {
+            let what = v.map_or_else(|| "an absent field".to_string(), |v| format!("{v:?}"));
+            m.reject(
+                "multiplier",
+                format_args!(
+                    "{}: cannot multiply {what}; flow dropped",
+                    rule.input.name()
+                ),
+            );
+        }
     }
 }
 
 impl Transform for Generic {
     fn transform(&mut self, flow: &mut Flow) -> bool {
-        if self.replace {
-            let old = std::mem::take(flow);
-            for r in &self.rules {
-                if let Some(v) = Self::value(r, &old) {
-                    r.output.set(flow, v);
-                }
-            }
-        } else {
-            for r in &self.rules {
-                if let Some(v) = Self::value(r, flow) {
-                    r.output.set(flow, v);
+        // Every rule reads the flow as it came in (upstream reads the input map and writes a new
+        // one), so the values are taken before any is written.
+        let mut values = std::mem::take(&mut self.scratch);
+        values.clear();
+        for r in &self.rules {
+            match Self::value(r, flow) {
+                Ok(v) => values.push(v),
+                Err(v) => {
+                    self.reject(r, v);
+                    self.scratch = values;
+                    return false;
                 }
             }
         }
+        if self.replace {
+            *flow = Flow::default();
+        }
+        for (r, v) in self.rules.iter().zip(values.drain(..)) {
+            if let Some(v) = v {
+                r.output.set(flow, v);
+            }
+        }
+        self.scratch = values;
         true
+    }
+
+    fn attach_metrics(&mut self, metrics: &StageMetrics) {
+        self.metrics = Some(metrics.clone());
     }
 }
 
@@ -115,5 +155,47 @@ mod tests {
         let mut f = flow;
         t.transform(&mut f);
         assert_eq!(json::to_string(&f), r#"{"Bytes":1000,"srcIP":"10.0.0.1"}"#);
+    }
+
+    #[test]
+    fn rules_read_the_incoming_flow() {
+        let cfg = TransformGeneric {
+            policy: None,
+            rules: vec![
+                rule("SrcPort", "DstPort", None),
+                rule("DstPort", "SrcPort", None),
+            ],
+        };
+        let mut t = Generic::new(&cfg, "g", &mut FieldRegistry::new());
+        let mut f = json::decode(br#"{"SrcPort":1,"DstPort":2}"#).unwrap();
+        assert!(t.transform(&mut f));
+        assert_eq!(json::to_string(&f), r#"{"DstPort":1,"SrcPort":2}"#);
+    }
+
+    #[test]
+    fn multiplier_without_a_number_drops_the_flow_and_counts_it() {
+        let cfg = TransformGeneric {
+            policy: None,
+            rules: vec![
+                rule("Bytes", "Bytes", Some(2)),
+                rule("SrcK8S_Name", "n", Some(0)),
+            ],
+        };
+        let mut t = Generic::new(&cfg, "g", &mut FieldRegistry::new());
+        let metrics = crate::pipeline::Metrics::default().stage("g");
+        t.attach_metrics(&metrics);
+        let mut ok = json::decode(br#"{"Bytes":21,"SrcK8S_Name":"a"}"#).unwrap();
+        assert!(t.transform(&mut ok));
+        assert_eq!(
+            json::to_string(&ok),
+            r#"{"Bytes":42,"SrcK8S_Name":"a","n":"a"}"#
+        );
+        let mut absent = json::decode(br#"{"Packets":1}"#).unwrap();
+        assert!(!t.transform(&mut absent));
+        let mut text = json::decode(br#"{"Bytes":1}"#).unwrap();
+        text.bytes = None;
+        text.extra.insert("Bytes".into(), Value::str("many"));
+        assert!(!t.transform(&mut text));
+        assert_eq!(metrics.errors("multiplier"), 2);
     }
 }
