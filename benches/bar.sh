@@ -10,7 +10,9 @@ runs=${2:-3}
 cargo build -q --release -p netobserv-bins --bin flowlogs-pipeline -p benches --bin gen-flows
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-cat > "$dir/bar.yaml" <<'YAML'
+# The configuration of the bar, with the ingest section given as $1.
+config() {
+  cat <<YAML
 pipeline:
   - name: in
   - name: gen
@@ -21,7 +23,7 @@ pipeline:
     follows: f
 parameters:
   - name: in
-    ingest: {type: stdin}
+    ingest: $1
   - name: gen
     transform:
       type: generic
@@ -40,6 +42,8 @@ parameters:
     write: {type: stdout, stdout: {format: json}}
 metricsSettings: {port: 0}
 YAML
+}
+config '{type: stdin}' > "$dir/bar.yaml"
 for shape in agent enriched; do
   target/release/gen-flows "$shape" "$count" > "$dir/$shape.jsonl"
   for _ in $(seq "$runs"); do
@@ -58,38 +62,8 @@ done
 
 # The process as a whole, on both cores: COUNT synthetic enriched flows -> generic + filter ->
 # stdout JSON (GNU time -v gives the wall time, CPU time and peak memory).
-cat > "$dir/synthetic.yaml" <<YAML
-pipeline:
-  - name: in
-  - name: gen
-    follows: in
-  - name: f
-    follows: gen
-  - name: out
-    follows: f
-parameters:
-  - name: in
-    ingest:
-      type: synthetic
-      synthetic: {connections: 500, flowLogsPerMin: 0, batchMaxLen: 1000, seed: 1, maxFlows: $count}
-  - name: gen
-    transform:
-      type: generic
-      generic:
-        policy: preserve_original_keys
-        rules:
-          - {input: Bytes, output: Bytes, multiplier: 1}
-  - name: f
-    transform:
-      type: filter
-      filter:
-        rules:
-          - type: keep_entry_query
-            keepEntryQuery: 'SrcK8S_Namespace!="nothing" and Bytes>0'
-  - name: out
-    write: {type: stdout, stdout: {format: json}}
-metricsSettings: {port: 0}
-YAML
+config "{type: synthetic, synthetic: {connections: 500, flowLogsPerMin: 0, batchMaxLen: 1000, \
+  seed: 1, maxFlows: $count}}" > "$dir/synthetic.yaml"
 for _ in $(seq "$runs"); do
   lines=$(/usr/bin/time -v -o "$dir/time" target/release/flowlogs-pipeline \
     --config "$dir/synthetic.yaml" | wc -l)
