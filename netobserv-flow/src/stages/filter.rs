@@ -228,10 +228,18 @@ fn sample(every: u16, counter: &mut u64) -> bool {
 impl Filter {
     /// Builds from config, resolving field names and compiling queries and regular expressions.
     pub fn new(cfg: &TransformFilter, stage: &str, fields: &mut FieldRegistry) -> Result<Filter> {
+        use FilterRuleType as T;
         let mut rules = Vec::new();
+        // Keep rules first, as they run first: their names are checked against what earlier
+        // stages produce, not against what this stage's other rules add.
         let mut keep = Vec::new();
+        for r in cfg.rules.iter().filter(|r| r.r#type == T::KeepEntryQuery) {
+            let q = need(stage, r, "keepEntryQuery", r.keep_entry_query.as_ref())?;
+            let q = Query::parse_checked(q, stage, fields)
+                .map_err(|e| Error::Config(format!("stage {stage:?}: {e}")))?;
+            keep.push((q, r.keep_entry_sampling.unwrap_or(0), 0));
+        }
         for r in &cfg.rules {
-            use FilterRuleType as T;
             match r.r#type {
                 T::RemoveField => {
                     let g = need(stage, r, "removeField", r.remove_field.as_ref())?;
@@ -266,12 +274,7 @@ impl Filter {
                     }
                     rules.push(Rule::Sample(out));
                 }
-                T::KeepEntryQuery => {
-                    let q = need(stage, r, "keepEntryQuery", r.keep_entry_query.as_ref())?;
-                    let q = Query::parse_checked(q, stage, fields)
-                        .map_err(|e| Error::Config(format!("stage {stage:?}: {e}")))?;
-                    keep.push((q, r.keep_entry_sampling.unwrap_or(0), 0));
-                }
+                T::KeepEntryQuery => {}
                 T::AddLabel => {
                     let g = need(stage, r, "addLabel", r.add_label.as_ref())?;
                     let v = config_value(&g.value).to_string();
@@ -630,6 +633,29 @@ rules:
                 .flatten()
                 .all(|o| o.contains(r#""Sampling":2"#))
         );
+    }
+
+    #[test]
+    fn keep_queries_are_checked_before_the_fields_the_stage_adds() {
+        let cfg: TransformFilter = serde_yaml_ng::from_str(
+            r#"
+rules:
+  - type: add_field
+    addField: {input: team, value: a}
+  - type: keep_entry_query
+    keepEntryQuery: 'team="a"'
+  - type: remove_entry_if_equal
+    removeEntry: {input: team, value: b}
+"#,
+        )
+        .unwrap();
+        let mut fields = FieldRegistry::new();
+        Filter::new(&cfg, "f", &mut fields).unwrap();
+        // The keep query runs before add_field, so `team` is unknown to it; the remove rule runs
+        // after, so it is known there.
+        let warnings = fields.take_warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("team"), "{warnings:?}");
     }
 
     #[test]
