@@ -48,9 +48,18 @@ fn decode_str_into(text: &str, flow: &mut Flow) -> Result<(), serde_json::Error>
     if fast::decode_into(text, flow).is_some() {
         return Ok(());
     }
-    *flow = Flow::default();
-    *flow = decode_full(text)?;
-    Ok(())
+    // The fast path may have set some fields before giving up: the full decoder's flow (or an
+    // empty one, on error) replaces them.
+    match decode_full(text) {
+        Ok(f) => {
+            *flow = f;
+            Ok(())
+        }
+        Err(e) => {
+            *flow = Flow::default();
+            Err(e)
+        }
+    }
 }
 
 /// Decodes with serde_json only (the reference for the fast path).

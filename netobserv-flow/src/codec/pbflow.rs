@@ -394,22 +394,7 @@ impl<'a> Wire<'a> {
                 return Ok(v);
             }
         }
-        // With ten bytes available no bounds check is needed per byte.
-        if self.buf.len() >= 10 {
-            let b = self.buf;
-            let mut v = 0u64;
-            for (i, &byte) in b[..10].iter().enumerate() {
-                v |= u64::from(byte & 0x7f) << (7 * i);
-                if byte < 0x80 {
-                    if i == 9 && byte > 1 {
-                        return Err(DecodeError("varint overflows 64 bits"));
-                    }
-                    self.buf = &b[i + 1..];
-                    return Ok(v);
-                }
-            }
-            return Err(DecodeError("varint overflows 64 bits"));
-        }
+        // Nine or ten bytes (large or negative numbers), or the end of the buffer.
         let mut v = 0u64;
         for i in 0..10 {
             let Some((&b, rest)) = self.buf.split_first() else {
@@ -829,12 +814,8 @@ impl Recent {
 }
 
 fn flow_from_view(r: &RecordView<'_>, received_secs: i64) -> Flow {
-    flow_from_view_cached(r, received_secs, &mut Recent::default())
-}
-
-fn flow_from_view_cached(r: &RecordView<'_>, received_secs: i64, recent: &mut Recent) -> Flow {
     let mut f = Flow::default();
-    fill_flow(&mut f, r, received_secs, recent);
+    fill_flow(&mut f, r, received_secs, &mut Recent::default());
     f
 }
 
