@@ -10,7 +10,7 @@ use benches::{agent_flows, enriched_flows, json_lines};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use netobserv_flow::codec::{arrow, json, pbflow};
 use netobserv_flow::config::Config;
-use netobserv_flow::pipeline::{Metrics, Pipeline, Shutdown, StageRegistry};
+use netobserv_flow::pipeline::{Metrics, Pipeline, RuntimeOptions, Shutdown, StageRegistry};
 use netobserv_flow::query::Query;
 
 const N: usize = 10_000;
@@ -101,7 +101,8 @@ fn query(c: &mut Criterion) {
 }
 
 /// The configuration of the bar: JSON lines → generic + keep_entry_query → JSON lines,
-/// run in-process (file ingest → file writer to /dev/null), on a 2-worker runtime.
+/// run in-process (file ingest → file writer to /dev/null), with 1 and 2 workers on a
+/// 2-thread runtime.
 fn whole_pipeline(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut g = c.benchmark_group("netobserv_flow::pipeline::Pipeline::run");
@@ -151,16 +152,27 @@ parameters:
             .build()
             .unwrap();
         g.throughput(Throughput::Elements(flows.len() as u64));
-        g.bench_function(format!("file_generic_filter_file/{shape}"), |b| {
-            b.iter_batched(
-                || {
-                    Pipeline::build(&cfg, &StageRegistry::with_builtins(), Metrics::default())
-                        .unwrap()
+        for workers in [1, 2] {
+            let options = RuntimeOptions::from_config(&cfg).with_workers(workers);
+            g.bench_function(
+                format!("file_generic_filter_file/{shape}/workers={workers}"),
+                |b| {
+                    b.iter_batched(
+                        || {
+                            rt.block_on(Pipeline::build_with(
+                                &cfg,
+                                &StageRegistry::with_builtins(),
+                                Metrics::default(),
+                                options.clone(),
+                            ))
+                            .unwrap()
+                        },
+                        |p| rt.block_on(p.run(Shutdown::new().1)).unwrap(),
+                        BatchSize::PerIteration,
+                    )
                 },
-                |p| rt.block_on(p.run(Shutdown::new().1)).unwrap(),
-                BatchSize::PerIteration,
-            )
-        });
+            );
+        }
     }
     g.finish();
 }

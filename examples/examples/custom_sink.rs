@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use netobserv_flow::config::Config;
+use netobserv_flow::config::{Config, StageKind};
 use netobserv_flow::pipeline::{
-    Component, Input, Metrics, Pipeline, Shutdown, Sink, StageRegistry,
+    BuildContext, Component, Metrics, Pipeline, Shutdown, Sink, SinkContext, StageRegistry,
 };
 
 const CONFIG: &str = r#"
@@ -40,14 +40,16 @@ struct BytesPerNamespace(Totals);
 
 #[async_trait::async_trait]
 impl Sink for BytesPerNamespace {
-    async fn run(self: Box<Self>, mut input: Input) -> netobserv_flow::Result<()> {
-        while let Some(batch) = input.recv().await {
+    async fn run(self: Box<Self>, mut cx: SinkContext) -> netobserv_flow::Result<()> {
+        while let Some(batch) = cx.input.recv().await {
             let mut totals = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            for f in &batch.flows {
+            for f in batch.flows() {
                 let ns = f.src_k8s_namespace.as_deref().unwrap_or("-").to_string();
                 *totals.entry(ns).or_default() += f.bytes.unwrap_or(0);
             }
-            // Dropping `batch` acknowledges it.
+            // The flows are counted: tell the source. (Dropping the batch unresolved would
+            // count as not delivered.)
+            batch.into_ack().deliver();
         }
         Ok(())
     }
@@ -58,11 +60,15 @@ async fn main() -> anyhow::Result<()> {
     let totals: Totals = Arc::default();
     let mut registry = StageRegistry::with_builtins();
     let t = totals.clone();
-    registry.register("write", "bytes_per_namespace", move |_, _| {
-        Ok(Component::Sink(Box::new(BytesPerNamespace(t.clone()))))
-    });
-    let pipeline = Pipeline::build(&Config::from_yaml(CONFIG)?, &registry, Metrics::default())?;
-    pipeline.run(Shutdown::new().1).await?;
+    registry.register(
+        StageKind::Write,
+        "bytes_per_namespace",
+        move |_: &mut BuildContext<'_>| Ok(Component::sink(BytesPerNamespace(t.clone()))),
+    );
+    let config = Config::from_yaml(CONFIG)?;
+    let pipeline = Pipeline::build(&config, &registry, Metrics::default()).await?;
+    let report = pipeline.run(Shutdown::new().1).await?;
+    println!("{report}");
     for (ns, bytes) in totals.lock().unwrap_or_else(|p| p.into_inner()).iter() {
         println!("{ns:<16} {bytes:>14} bytes");
     }

@@ -195,6 +195,11 @@ impl FieldRegistry {
         std::mem::take(&mut self.warnings)
     }
 
+    /// Adds the names another registry knows (for a stage that follows several stages).
+    pub fn merge(&mut self, other: &FieldRegistry) {
+        self.produced.extend(other.produced.iter().cloned());
+    }
+
     /// A copy for a branch of the pipeline.
     pub fn fork(&self) -> Self {
         FieldRegistry {

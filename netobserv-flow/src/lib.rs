@@ -2,8 +2,8 @@
 //!
 //! The flow model of netobserv-rs and everything that needs only it: NetObserv's JSON flow format,
 //! the eBPF agent's protobuf format (`pbflow`), Arrow conversion, flowlogs-pipeline's YAML
-//! configuration, the query language, the stock stages (ingest, transform, write) and the pipeline
-//! runtime that connects them.
+//! configuration, the query language and, behind the default `runtime` feature, the pipeline
+//! runtime and the stock stages (ingest, transform, write) that need no outside system.
 //!
 //! ```
 //! use netobserv_flow::codec::json;
@@ -16,19 +16,26 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `arrow` | yes | [`codec::arrow`]: Arrow schema and `RecordBatch` conversion |
+//! | `arrow` | yes | `codec::arrow`: Arrow schema and `RecordBatch` conversion (arrow-array, arrow-schema) |
+//! | `runtime` | yes | `pipeline` (stage registry, queues, workers, acknowledgements, shutdown, operational metrics) and `stages` (stdin, file, synthetic, generic, filter, stdout...); brings tokio, prometheus, async-channel |
+//!
+//! Without default features the crate holds the model, the JSON and pbflow codecs, the config
+//! types and the query language, with no async runtime: what the operator or a program that only
+//! reads flows needs (`netobserv-flow = { version = "0.1", default-features = false }`).
 
 pub mod codec;
 pub mod config;
 pub mod error;
 pub mod field;
 pub mod flow;
+#[cfg(feature = "runtime")]
 pub mod pipeline;
 pub mod query;
+#[cfg(feature = "runtime")]
 pub mod stages;
 pub mod value;
 
-pub use error::{Error, Result};
+pub use error::{BoxError, Error, HealthcheckFailure, Result, UnsupportedStage};
 pub use field::{FieldPath, FieldRegistry};
 pub use flow::{FieldId, Flow, MacAddr, TcpFlags};
 pub use value::Value;

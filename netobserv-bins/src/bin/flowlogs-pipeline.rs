@@ -1,14 +1,19 @@
 //! `flowlogs-pipeline`: runs a flowlogs-pipeline YAML configuration, drop-in for upstream's binary.
 //!
 //! Exit codes: 0 after a clean end (end of input, or SIGINT/SIGTERM followed by a full drain),
-//! 1 when a stage failed while running, 2 when the configuration is invalid.
+//! 1 when a stage failed, a health check failed or flows were lost, 2 when the configuration is
+//! invalid.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use netobserv_flow::config::Config;
-use netobserv_flow::pipeline::{Metrics, Pipeline, Shutdown, StageRegistry, trigger_on_signals};
+use netobserv_flow::Error;
+use netobserv_flow::config::{Config, GoDuration, HealthcheckMode};
+use netobserv_flow::pipeline::{
+    Metrics, Pipeline, RuntimeOptions, Shutdown, StageRegistry, trigger_on_signals,
+};
 use tracing_subscriber::EnvFilter;
 
 /// Runs a flowlogs-pipeline configuration: ingest → transform → write stages connected as the
@@ -18,7 +23,7 @@ use tracing_subscriber::EnvFilter;
 #[command(
     name = "flowlogs-pipeline",
     version,
-    after_help = "Exit codes: 0 after a clean end (end of a finite input, or SIGINT/SIGTERM once every flow read is written); 1 when a stage failed while running; 2 when the configuration is invalid or needs a stage type this build does not have."
+    after_help = "Exit codes: 0 after a clean end (end of a finite input, or SIGINT/SIGTERM once every flow read is written); 1 when a stage or a health check failed, or flows were lost (the drain deadline passed, a second signal); 2 when the configuration is invalid or needs a stage type this build does not have."
 )]
 struct Args {
     /// The configuration file (YAML, as upstream flowlogs-pipeline reads it); `-` reads it from
@@ -33,11 +38,41 @@ struct Args {
     /// Check the configuration, print the start-up warnings and exit.
     #[arg(long)]
     check: bool,
+
+    /// Workers running decode, the stateless transforms and encode (default: the config's
+    /// `runtime.workers`, else the number of cores). With more than one, output order may
+    /// differ from input order; 1 keeps it.
+    #[arg(long)]
+    workers: Option<usize>,
+
+    /// How long shutdown waits for the stages to drain, in Go notation (default: the config's
+    /// `runtime.drainTimeout`, else 25s); what is not delivered by then is reported lost.
+    #[arg(long, value_parser = parse_duration)]
+    drain_timeout: Option<Duration>,
+
+    /// What a failed sink health check does at start-up: require (refuse to start), warn or off
+    /// (default: the config's `runtime.healthchecks`, else require).
+    #[arg(long, value_parser = parse_mode)]
+    healthchecks: Option<HealthcheckMode>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    GoDuration::parse(s).map(|d| d.0)
+}
+
+fn parse_mode(s: &str) -> Result<HealthcheckMode, String> {
+    match s {
+        "require" => Ok(HealthcheckMode::Require),
+        "warn" => Ok(HealthcheckMode::Warn),
+        "off" => Ok(HealthcheckMode::Off),
+        _ => Err(format!("{s:?}: expected require, warn or off")),
+    }
 }
 
 fn init_logging(level: &str) {
     let level = match level {
         "fatal" | "panic" => "error",
+        "warning" => "warn",
         l => l,
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
@@ -68,6 +103,14 @@ async fn serve_metrics(addr: SocketAddr, metrics: Metrics) {
     }
 }
 
+fn exit_code(e: &Error) -> ExitCode {
+    if e.is_config() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let config = match Config::from_path(&args.config) {
@@ -83,21 +126,19 @@ fn main() -> ExitCode {
             .or(config.log_level.as_deref())
             .unwrap_or("info"),
     );
-    let settings = config.metrics_settings.clone().unwrap_or_default();
-    let metrics = Metrics::new(settings.prefix.as_deref().unwrap_or(""));
-    let pipeline = match Pipeline::build(&config, &StageRegistry::with_builtins(), metrics.clone())
-    {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("flowlogs-pipeline: {}: {e}", args.config);
-            return ExitCode::from(2);
-        }
-    };
-    for w in pipeline.warnings() {
-        tracing::warn!("{w}");
+    let mut options = RuntimeOptions::from_config(&config);
+    if let Some(w) = args.workers {
+        options = options.with_workers(w);
+    }
+    if let Some(d) = args.drain_timeout {
+        options = options.with_drain_timeout(d);
+    }
+    if let Some(m) = args.healthchecks {
+        options = options.with_healthchecks(m);
     }
     if args.check {
-        return ExitCode::SUCCESS;
+        // Build without contacting anything: the checks are for a run.
+        options = options.with_healthchecks(HealthcheckMode::Off);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -109,7 +150,29 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let settings = config.metrics_settings.clone().unwrap_or_default();
+    let metrics = Metrics::new(settings.prefix.as_deref().unwrap_or(""));
+    let check = args.check;
     let result = runtime.block_on(async move {
+        let registry = StageRegistry::with_builtins();
+        let pipeline =
+            match Pipeline::build_with(&config, &registry, metrics.clone(), options).await {
+                Ok(p) => p,
+                Err(e) => return Err(e),
+            };
+        for w in pipeline.warnings() {
+            tracing::warn!("{w}");
+        }
+        if check {
+            let stages: Vec<&str> = pipeline.stages().collect();
+            println!(
+                "configuration is valid: {} stages ({}), {} warning(s)",
+                stages.len(),
+                stages.join(" → "),
+                pipeline.warnings().len()
+            );
+            return Ok(None);
+        }
         let port = settings.port.unwrap_or(9102);
         if port != 0 {
             let host = settings.address.as_deref().unwrap_or("0.0.0.0");
@@ -122,15 +185,19 @@ fn main() -> ExitCode {
         }
         let (trigger, shutdown) = Shutdown::new();
         trigger_on_signals(trigger);
-        pipeline.run(shutdown).await
+        pipeline.run(shutdown).await.map(Some)
     });
-    // The stdin reader may still be parked in a read; do not wait for it.
+    // A reader may still be parked in a read of standard input; do not wait for it.
     runtime.shutdown_background();
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Some(report)) => {
+            tracing::info!("done: {report}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("flowlogs-pipeline: {e}");
-            ExitCode::FAILURE
+            eprintln!("flowlogs-pipeline: {}: {e}", args.config);
+            exit_code(&e)
         }
     }
 }

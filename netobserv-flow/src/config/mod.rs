@@ -6,8 +6,12 @@
 //! .filter.rules[0].type`). Free-form values (filter values, Loki client config, per-rule
 //! `parameters`) are kept as JSON-shaped values.
 
+mod duration;
+mod section;
 mod stages;
 
+pub use duration::GoDuration;
+pub use section::{Follows, StageSection};
 pub use stages::*;
 
 use serde::{Deserialize, Serialize};
@@ -38,12 +42,71 @@ pub struct Config {
     /// pprof server in upstream; accepted and ignored here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<serde_json::Value>,
+    /// Health server (`{port}`): the operator still writes it, current upstream ignores it (its
+    /// flag became `--healthAddr`); accepted and ignored here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<serde_json::Value>,
+    /// Where upstream fetches hot-reloadable stages (a ConfigMap through the Kubernetes API);
+    /// accepted here, not fetched: this build has no Kubernetes client.
+    #[serde(
+        rename = "dynamicParameters",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub dynamic_parameters: Option<serde_json::Value>,
     /// The stage graph: each stage names the stage it follows.
     #[serde(default)]
     pub pipeline: Vec<PipelineLink>,
     /// Stage parameters, by name.
     #[serde(default)]
     pub parameters: Vec<StageParam>,
+    /// netobserv-rs: how the runtime runs the pipeline (workers, drain deadline, health checks,
+    /// queue limits). Upstream has no such section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RuntimeSettings>,
+}
+
+/// `runtime` (netobserv-rs): how the pipeline runs. Every key is optional; the command line of
+/// the binaries overrides them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RuntimeSettings {
+    /// Workers running the per-flow path (decode, consecutive stateless transforms, encode) and
+    /// shards of stateful stages that declare a key. Default: the number of cores available.
+    /// With more than one, flows may leave in another order than they came in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<usize>,
+    /// How long shutdown waits for every stage to drain (default `25s`, under Kubernetes' 30 s
+    /// grace period); what is not delivered by then is reported lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_timeout: Option<GoDuration>,
+    /// What a failed sink health check at start-up does: `require` (default: refuse to start),
+    /// `warn` (log and start; for a service that comes up later) or `off` (do not check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthchecks: Option<HealthcheckMode>,
+    /// How long a health check may take (default `10s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck_timeout: Option<GoDuration>,
+    /// Batches a stage's input queue holds (default 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_batches: Option<usize>,
+    /// Bytes a stage's input queue holds, counting a decoded flow as its in-memory size and raw or
+    /// encoded data as its length (default 64 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_max_bytes: Option<usize>,
+}
+
+/// What a failed health check does at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthcheckMode {
+    /// Refuse to start, naming the stage and endpoint.
+    #[default]
+    Require,
+    /// Log a warning and start.
+    Warn,
+    /// Do not run health checks.
+    Off,
 }
 
 /// One edge of the stage graph.
@@ -52,9 +115,9 @@ pub struct Config {
 pub struct PipelineLink {
     /// The stage name.
     pub name: String,
-    /// The stage it reads from; absent for an ingest stage.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub follows: Option<String>,
+    /// The stage it reads from (netobserv-rs: or a list of stages); absent for an ingest stage.
+    #[serde(default, skip_serializing_if = "Follows::is_empty")]
+    pub follows: Follows,
 }
 
 /// `metricsSettings`.
@@ -97,7 +160,8 @@ pub struct PromTls {
     pub key_path: Option<String>,
 }
 
-/// One entry of `parameters`: a name and exactly one of the five stage kinds.
+/// One entry of `parameters`: a name and exactly one of the five stage kinds, each a
+/// [`StageSection`] (`{type: X, X: {...}}`) read by the factory registered for its type.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StageParam {
@@ -105,51 +169,95 @@ pub struct StageParam {
     pub name: String,
     /// An ingest stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ingest: Option<Ingest>,
+    pub ingest: Option<StageSection>,
     /// A transform stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub transform: Option<Transform>,
+    pub transform: Option<StageSection>,
     /// An extract stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub extract: Option<Extract>,
+    pub extract: Option<StageSection>,
     /// An encode stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encode: Option<Encode>,
+    pub encode: Option<StageSection>,
     /// A write stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write: Option<Write>,
+    pub write: Option<StageSection>,
+}
+
+/// The five stage kinds of a flowlogs-pipeline config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StageKind {
+    /// `ingest`: reads flows.
+    Ingest,
+    /// `transform`: edits or drops flows.
+    Transform,
+    /// `extract`: derives records (aggregates, conversations, top-k).
+    Extract,
+    /// `encode`: turns flows into another form (metrics, Kafka messages).
+    Encode,
+    /// `write`: delivers flows.
+    Write,
+}
+
+impl StageKind {
+    /// Every kind, in config order.
+    pub const ALL: [StageKind; 5] = [
+        StageKind::Ingest,
+        StageKind::Transform,
+        StageKind::Extract,
+        StageKind::Encode,
+        StageKind::Write,
+    ];
+
+    /// The config key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageKind::Ingest => "ingest",
+            StageKind::Transform => "transform",
+            StageKind::Extract => "extract",
+            StageKind::Encode => "encode",
+            StageKind::Write => "write",
+        }
+    }
+}
+
+impl std::fmt::Display for StageKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl StageParam {
-    /// The stage kind (`ingest`, `transform`, ...) and its type name, or an error when the entry
-    /// has none or several kinds.
-    pub fn kind(&self) -> Result<(&'static str, String), Error> {
-        let mut kinds = Vec::new();
-        if let Some(i) = &self.ingest {
-            kinds.push(("ingest", i.r#type.clone()));
+    /// The section of one kind.
+    pub fn section(&self, kind: StageKind) -> Option<&StageSection> {
+        match kind {
+            StageKind::Ingest => self.ingest.as_ref(),
+            StageKind::Transform => self.transform.as_ref(),
+            StageKind::Extract => self.extract.as_ref(),
+            StageKind::Encode => self.encode.as_ref(),
+            StageKind::Write => self.write.as_ref(),
         }
-        if let Some(t) = &self.transform {
-            kinds.push(("transform", t.r#type.clone()));
-        }
-        if let Some(e) = &self.extract {
-            kinds.push(("extract", e.r#type.clone()));
-        }
-        if let Some(e) = &self.encode {
-            kinds.push(("encode", e.r#type.clone()));
-        }
-        if let Some(w) = &self.write {
-            kinds.push(("write", w.r#type.clone()));
-        }
-        match kinds.len() {
-            1 => Ok(kinds.remove(0)),
-            0 => Err(Error::Config(format!(
+    }
+
+    /// The stage kind and its section, or an error when the entry has none or several kinds.
+    pub fn kind(&self) -> Result<(StageKind, &StageSection), Error> {
+        let kinds: Vec<_> = StageKind::ALL
+            .iter()
+            .filter_map(|k| self.section(*k).map(|s| (*k, s)))
+            .collect();
+        match kinds.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(Error::Config(format!(
                 "stage {:?}: parameters must have one of ingest, transform, extract, encode, write",
                 self.name
             ))),
-            _ => Err(Error::Config(format!(
+            many => Err(Error::Config(format!(
                 "stage {:?}: parameters have several kinds ({}); a stage has exactly one",
                 self.name,
-                kinds.iter().map(|k| k.0).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|k| k.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
         }
     }
@@ -196,38 +304,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_key_error_names_the_path() {
-        let yaml = r#"
-pipeline:
-  - name: in
-parameters:
-  - name: in
-    ingest:
-      type: stdin
-  - name: f
-    transform:
-      type: filter
-      filter:
-        rules:
-          - type: keep_entry_query
-            keepEntryQery: 'Proto=6'
-"#;
-        let err = Config::from_yaml(yaml).unwrap_err().to_string();
-        assert!(
-            err.contains("parameters[1].transform.filter.rules[0]"),
-            "{err}"
+    fn runtime_section_and_fan_in_parse() {
+        let c = Config::from_yaml(
+            "runtime: {workers: 3, drainTimeout: 5s, healthchecks: warn}\npipeline:\n  - name: a\n  - name: b\n  - name: c\n    follows: [a, b]\n",
+        )
+        .unwrap();
+        let rt = c.runtime.clone().unwrap();
+        assert_eq!(rt.workers, Some(3));
+        assert_eq!(
+            rt.drain_timeout.unwrap().0,
+            std::time::Duration::from_secs(5)
         );
-        assert!(err.contains("keepEntryQery"), "{err}");
-    }
-
-    #[test]
-    fn bad_enum_value_is_rejected() {
-        let yaml = "parameters:\n  - name: g\n    transform:\n      type: generic\n      generic:\n        policy: keep_all\n";
-        let err = Config::from_yaml(yaml).unwrap_err().to_string();
-        assert!(
-            err.contains("parameters[0].transform.generic.policy"),
-            "{err}"
-        );
+        assert_eq!(rt.healthchecks, Some(HealthcheckMode::Warn));
+        assert_eq!(c.pipeline[2].follows.names(), ["a", "b"]);
+        let err = Config::from_yaml("runtime: {workrs: 3}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("runtime") && err.contains("workrs"), "{err}");
+        let err = Config::from_yaml("runtime: {drainTimeout: 5}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("runtime.drainTimeout"), "{err}");
     }
 
     #[test]

@@ -7,32 +7,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-/// `ingest`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Ingest {
-    /// `file`, `file_loop`, `file_chunks`, `synthetic`, `stdin`, `kafka`, `grpc`, `collector`.
-    pub r#type: String,
-    /// For `file`, `file_loop`, `file_chunks`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<IngestFile>,
-    /// For `synthetic`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub synthetic: Option<IngestSynthetic>,
-    /// For `stdin`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stdin: Option<IngestStdin>,
-    /// For `kafka`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kafka: Option<IngestKafka>,
-    /// For `grpc`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grpc: Option<IngestGrpc>,
-    /// For `collector` (IPFIX / NetFlow).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub collector: Option<IngestCollector>,
-}
-
 /// Payload decoder.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -213,23 +187,6 @@ pub struct IngestCollector {
     /// Flows per batch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_max_len: Option<usize>,
-}
-
-/// `transform`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Transform {
-    /// `generic`, `filter`, `network`, `none`.
-    pub r#type: String,
-    /// For `generic`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generic: Option<TransformGeneric>,
-    /// For `filter`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filter: Option<TransformFilter>,
-    /// For `network`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network: Option<TransformNetwork>,
 }
 
 /// Key policy of the generic transform.
@@ -493,23 +450,6 @@ pub struct DirectionInfo {
     pub if_direction_field: Option<String>,
 }
 
-/// `extract`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Extract {
-    /// `aggregates`, `conntrack`, `timebased`, `none`.
-    pub r#type: String,
-    /// For `aggregates`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aggregates: Option<Aggregates>,
-    /// For `conntrack` (free-form in this build).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conntrack: Option<Json>,
-    /// For `timebased`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timebased: Option<Timebased>,
-}
-
 /// `extract.aggregates`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -565,27 +505,6 @@ pub struct TimebasedRule {
     pub reversed: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_interval: Option<String>,
-}
-
-/// `encode`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
-pub struct Encode {
-    /// `prom`, `kafka`, `s3`, `otlplogs`, `otlpmetrics`, `otlptraces`, `none`.
-    pub r#type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prom: Option<EncodeProm>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kafka: Option<EncodeKafka>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub s3: Option<Json>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub otlplogs: Option<Json>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub otlpmetrics: Option<Json>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub otlptraces: Option<Json>,
 }
 
 /// `encode.prom`.
@@ -649,25 +568,6 @@ pub struct EncodeKafka {
     pub tls: Option<ClientTls>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sasl: Option<Sasl>,
-}
-
-/// `write`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
-pub struct Write {
-    /// `stdout`, `file`, `none`, `fake`, `loki`, `ipfix`, `grpc`.
-    pub r#type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stdout: Option<WriteStdout>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<WriteFile>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub loki: Option<WriteLoki>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ipfix: Option<Json>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grpc: Option<Json>,
 }
 
 /// `write.stdout`.

@@ -1,32 +1,69 @@
-//! Batches of flows and their acknowledgements.
+//! What travels between stages: decoded [`FlowBatch`]es, and at the edges of the per-flow path,
+//! [`RawBatch`]es (bytes a source read, decoded by a worker) and [`EncodedBatch`]es (bytes a
+//! worker encoded for a sink).
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::ack::{Ack, AckStatus};
+use super::metrics::StageMetrics;
 use crate::flow::Flow;
 
-/// A batch of flows moving between stages, with the acknowledgement of where it came from.
-#[derive(Debug, Default)]
+/// A batch of flows with the acknowledgement of where it came from.
+///
+/// The flows are shared between the copies that fan-out makes and copied only when a branch
+/// edits them ([`FlowBatch::flows_mut`], [`FlowBatch::retain_mut`]): a branch that only reads
+/// (a sink, a filter that keeps everything) never copies.
+#[derive(Default)]
 pub struct FlowBatch {
-    /// The flows.
-    pub flows: Vec<Flow>,
-    /// Completed when every sink downstream has delivered (or dropped by design) these flows.
-    pub ack: Ack,
+    flows: Arc<Vec<Flow>>,
+    ack: Ack,
 }
 
 impl FlowBatch {
-    /// A batch with no acknowledgement callback.
+    /// A batch nobody waits an acknowledgement for (the runtime still tracks it).
     pub fn new(flows: Vec<Flow>) -> Self {
         FlowBatch {
-            flows,
+            flows: Arc::new(flows),
             ack: Ack::none(),
         }
     }
 
     /// A batch whose acknowledgement calls back its source.
     pub fn with_ack(flows: Vec<Flow>, ack: Ack) -> Self {
-        FlowBatch { flows, ack }
+        FlowBatch {
+            flows: Arc::new(flows),
+            ack,
+        }
+    }
+
+    /// The flows.
+    pub fn flows(&self) -> &[Flow] {
+        &self.flows
+    }
+
+    /// The flows, to edit; copied first when another branch shares them.
+    pub fn flows_mut(&mut self) -> &mut Vec<Flow> {
+        Arc::make_mut(&mut self.flows)
+    }
+
+    /// Keeps the flows for which `f` returns `true`, letting `f` edit them. When the flows are
+    /// shared with another branch, only the kept ones are copied.
+    pub fn retain_mut(&mut self, mut f: impl FnMut(&mut Flow) -> bool) {
+        if let Some(v) = Arc::get_mut(&mut self.flows) {
+            v.retain_mut(f);
+            return;
+        }
+        let kept: Vec<Flow> = self
+            .flows
+            .iter()
+            .filter_map(|flow| {
+                let mut flow = flow.clone();
+                f(&mut flow).then_some(flow)
+            })
+            .collect();
+        self.flows = Arc::new(kept);
     }
 
     /// Number of flows.
@@ -38,10 +75,56 @@ impl FlowBatch {
     pub fn is_empty(&self) -> bool {
         self.flows.is_empty()
     }
+
+    /// The acknowledgement.
+    pub fn ack(&self) -> &Ack {
+        &self.ack
+    }
+
+    /// Replaces the acknowledgement, returning the old one.
+    pub fn replace_ack(&mut self, ack: Ack) -> Ack {
+        std::mem::replace(&mut self.ack, ack)
+    }
+
+    /// The acknowledgement, dropping the flows (without copying shared ones).
+    pub fn into_ack(self) -> Ack {
+        self.ack
+    }
+
+    /// Resolves the batch's acknowledgement, dropping the flows.
+    pub fn resolve(self, status: AckStatus) {
+        self.ack.resolve(status);
+    }
+
+    /// The flows (copied if shared) and the acknowledgement, for a stage that takes the flows
+    /// over: it resolves the acknowledgement itself.
+    pub fn into_parts(self) -> (Vec<Flow>, Ack) {
+        let flows = Arc::try_unwrap(self.flows).unwrap_or_else(|shared| (*shared).clone());
+        (flows, self.ack)
+    }
+
+    /// Splits the batch into `n` parts by `shard(flow) % n`; each non-empty part carries a copy of
+    /// the acknowledgement (the source hears back once every part is resolved).
+    pub fn split_by(self, n: usize, shard: &dyn Fn(&Flow) -> u64) -> Vec<Option<FlowBatch>> {
+        let n = n.max(1);
+        let (flows, ack) = self.into_parts();
+        let mut parts: Vec<Vec<Flow>> = (0..n).map(|_| Vec::new()).collect();
+        for f in flows {
+            let i = (shard(&f) % n as u64) as usize;
+            parts[i].push(f);
+        }
+        let out = parts
+            .into_iter()
+            .map(|p| (!p.is_empty()).then(|| FlowBatch::with_ack(p, ack.clone())))
+            .collect();
+        // Every part holds its own copy: this one is not needed (an empty batch is delivered).
+        ack.deliver();
+        out
+    }
 }
 
 impl Clone for FlowBatch {
-    /// Clones flows and shares the acknowledgement: the source hears back once every copy is done.
+    /// A copy for another branch: shares the flows, and the acknowledgement waits for it too.
     fn clone(&self) -> Self {
         FlowBatch {
             flows: self.flows.clone(),
@@ -50,114 +133,145 @@ impl Clone for FlowBatch {
     }
 }
 
-/// How a batch ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AckStatus {
-    /// Every copy was delivered (or intentionally filtered out).
-    Delivered,
-    /// At least one sink failed to deliver its copy.
-    Failed,
-}
-
-type Callback = Box<dyn FnOnce(AckStatus) + Send>;
-
-struct AckState {
-    failed: AtomicBool,
-    callback: Mutex<Option<Callback>>,
-}
-
-impl Drop for AckState {
-    fn drop(&mut self) {
-        let cb = self
-            .callback
-            .get_mut()
-            .map(Option::take)
-            .unwrap_or_else(|p| p.into_inner().take());
-        if let Some(cb) = cb {
-            let status = if self.failed.load(Ordering::Acquire) {
-                AckStatus::Failed
-            } else {
-                AckStatus::Delivered
-            };
-            cb(status);
-        }
-    }
-}
-
-/// An acknowledgement handle. Clones share one state; the callback runs once, when the last clone
-/// is dropped. A sink drops its handle after the outside system accepted the flows, or calls
-/// [`Ack::fail`] first when it gave up on them.
-#[derive(Clone, Default)]
-pub struct Ack(Option<Arc<AckState>>);
-
-impl Ack {
-    /// A handle with no callback.
-    pub fn none() -> Self {
-        Ack(None)
-    }
-
-    /// A handle that calls `f` once every clone is gone.
-    pub fn new(f: impl FnOnce(AckStatus) + Send + 'static) -> Self {
-        Ack(Some(Arc::new(AckState {
-            failed: AtomicBool::new(false),
-            callback: Mutex::new(Some(Box::new(f))),
-        })))
-    }
-
-    /// Marks the batch as not delivered.
-    pub fn fail(&self) {
-        if let Some(s) = &self.0 {
-            s.failed.store(true, Ordering::Release);
-        }
-    }
-
-    /// Marks delivered (drops the handle).
-    pub fn done(self) {}
-}
-
-impl fmt::Debug for Ack {
+impl fmt::Debug for FlowBatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            None => f.write_str("Ack(none)"),
-            Some(s) => write!(f, "Ack(refs={})", Arc::strong_count(s)),
+        f.debug_struct("FlowBatch")
+            .field("flows", &self.flows.len())
+            .field("ack", &self.ack)
+            .finish()
+    }
+}
+
+/// Turns the bytes a source read into flows. Runs on the pipeline's workers, so a source does
+/// no more than read.
+pub trait Decode: Send + Sync + 'static {
+    /// Decodes `data`, which starts at byte `offset` of the source's input, appending the flows to
+    /// `out`. A malformed record is counted and logged (through the stage's
+    /// [`StageMetrics::reject`]) and skipped; the others go through.
+    fn decode(&self, data: &[u8], offset: u64, out: &mut Vec<Flow>);
+}
+
+/// Bytes a source read, to be decoded on a worker.
+pub struct RawBatch {
+    data: Vec<u8>,
+    offset: u64,
+    decoder: Arc<dyn Decode>,
+    pub(crate) ack: Ack,
+    pub(crate) source: Option<StageMetrics>,
+    /// Set by the runtime when it tracks the batch: how many flows it decoded to.
+    pub(crate) decoded: Option<Arc<AtomicU64>>,
+}
+
+impl RawBatch {
+    /// Bytes starting at byte `offset` of the input, decoded by `decoder`.
+    pub fn new(data: Vec<u8>, offset: u64, decoder: Arc<dyn Decode>) -> Self {
+        RawBatch {
+            data,
+            offset,
+            decoder,
+            ack: Ack::none(),
+            source: None,
+            decoded: None,
         }
     }
+
+    /// Sets the acknowledgement.
+    pub fn with_ack(mut self, ack: Ack) -> Self {
+        self.ack = ack;
+        self
+    }
+
+    /// The bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Decodes into a batch carrying the same acknowledgement.
+    pub fn decode(self) -> FlowBatch {
+        let mut flows = Vec::new();
+        self.decoder.decode(&self.data, self.offset, &mut flows);
+        if let Some(m) = &self.source {
+            m.ingested(flows.len());
+        }
+        if let Some(d) = &self.decoded {
+            d.store(flows.len() as u64, Ordering::Release);
+        }
+        FlowBatch::with_ack(flows, self.ack)
+    }
+}
+
+impl fmt::Debug for RawBatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawBatch")
+            .field("bytes", &self.data.len())
+            .field("offset", &self.offset)
+            .finish()
+    }
+}
+
+/// Turns flows into the bytes a sink writes. A sink built with an encoder receives
+/// [`EncodedBatch`]es encoded on the pipeline's workers.
+pub trait Encode: Send + Sync + 'static {
+    /// Appends the encoding of `flows` to `out`.
+    fn encode(&self, flows: &[Flow], out: &mut Vec<u8>);
+}
+
+/// Flows encoded for a sink.
+#[derive(Debug)]
+pub struct EncodedBatch {
+    /// The bytes.
+    pub data: Vec<u8>,
+    /// How many flows they hold.
+    pub flows: usize,
+    /// The acknowledgement of the flows.
+    pub ack: Ack,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex;
 
-    #[test]
-    fn callback_runs_once_after_last_clone() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let status = Arc::new(Mutex::new(None));
-        let (c, s) = (calls.clone(), status.clone());
-        let ack = Ack::new(move |st| {
-            c.fetch_add(1, Ordering::SeqCst);
-            *s.lock().unwrap() = Some(st);
-        });
-        let a2 = ack.clone();
-        drop(ack);
-        assert_eq!(calls.load(Ordering::SeqCst), 0);
-        a2.done();
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert_eq!(*status.lock().unwrap(), Some(AckStatus::Delivered));
+    fn flows(n: u64) -> Vec<Flow> {
+        (0..n)
+            .map(|i| Flow {
+                bytes: Some(i),
+                ..Flow::default()
+            })
+            .collect()
     }
 
     #[test]
-    fn one_failed_copy_fails_the_batch() {
-        let status = Arc::new(Mutex::new(None));
-        let s = status.clone();
-        let batch = FlowBatch::with_ack(
-            vec![Flow::default()],
-            Ack::new(move |st| *s.lock().unwrap() = Some(st)),
-        );
-        let copy = batch.clone();
-        copy.ack.fail();
-        drop(copy);
-        drop(batch);
-        assert_eq!(*status.lock().unwrap(), Some(AckStatus::Failed));
+    fn copies_share_flows_until_a_branch_edits() {
+        let a = FlowBatch::new(flows(4));
+        let mut b = a.clone();
+        assert!(std::ptr::eq(a.flows().as_ptr(), b.flows().as_ptr()));
+        b.retain_mut(|f| f.bytes.is_some_and(|v| v % 2 == 0));
+        assert_eq!(a.len(), 4);
+        assert_eq!(b.len(), 2);
+        drop(a);
+        // b is alone now: editing does not copy.
+        let p = b.flows().as_ptr();
+        b.flows_mut()[0].packets = Some(1);
+        assert_eq!(b.flows().as_ptr(), p);
+    }
+
+    #[test]
+    fn split_parts_each_hold_the_ack() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let batch = FlowBatch::with_ack(flows(10), Ack::new(move |st| s.lock().unwrap().push(st)));
+        let parts = batch.split_by(3, &|f| f.bytes.unwrap_or(0));
+        let sizes: Vec<usize> = parts
+            .iter()
+            .map(|p| p.as_ref().map_or(0, FlowBatch::len))
+            .collect();
+        assert_eq!(sizes, [4, 3, 3]);
+        let mut parts: Vec<FlowBatch> = parts.into_iter().flatten().collect();
+        parts.pop().unwrap().resolve(AckStatus::Delivered);
+        parts.pop().unwrap().resolve(AckStatus::Delivered);
+        assert!(seen.lock().unwrap().is_empty());
+        drop(parts);
+        assert_eq!(*seen.lock().unwrap(), [AckStatus::Errored]);
     }
 }

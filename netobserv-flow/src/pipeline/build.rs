@@ -1,167 +1,172 @@
-//! Building a pipeline from a [`Config`]: the stage registry, DAG validation and wiring.
+//! Building a pipeline from a [`Config`]: graph checks, the factories (async), health checks.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::Duration;
 
-use tokio::sync::mpsc;
-
-use super::component::{Input, Output, Shutdown, Sink, Source, SourceContext, Transform};
+use super::component::{Component, Healthcheck};
 use super::metrics::Metrics;
-use crate::config::{Config, StageParam};
+use super::registry::{BuildContext, Missing, StageRegistry};
+use crate::config::{Config, HealthcheckMode, StageKind};
+use crate::error::{HealthcheckFailure, UnsupportedStage};
 use crate::field::FieldRegistry;
 use crate::{Error, Result};
 
-/// A built stage.
-pub enum Component {
-    /// An ingest stage.
-    Source(Box<dyn Source>),
-    /// A per-flow transform stage.
-    Transform(Box<dyn Transform>),
-    /// A terminal stage (encode, write).
-    Sink(Box<dyn Sink>),
+/// Default drain deadline: under Kubernetes' 30 s termination grace period.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
+/// Default capacity of a stage's input queue, in batches.
+pub const DEFAULT_QUEUE_BATCHES: usize = 16;
+/// Default capacity of a stage's input queue, in bytes.
+pub const DEFAULT_QUEUE_MAX_BYTES: usize = 64 << 20;
+/// Default time a health check may take.
+pub const DEFAULT_HEALTHCHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a pipeline runs: read from the config's `runtime` section, overridden by the binaries'
+/// flags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeOptions {
+    /// Workers per segment of the per-flow path, and shards of keyed stateful stages.
+    pub workers: usize,
+    /// How long a drain may take before what is left is reported lost.
+    pub drain_timeout: Duration,
+    /// What a failed health check does.
+    pub healthchecks: HealthcheckMode,
+    /// How long a health check may take.
+    pub healthcheck_timeout: Duration,
+    /// Batches a queue holds.
+    pub queue_batches: usize,
+    /// Bytes a queue holds.
+    pub queue_max_bytes: usize,
 }
 
-/// What a stage factory sees.
-pub struct BuildContext<'a> {
-    /// The stage name.
-    pub stage: &'a str,
-    /// Names known at this point of the pipeline; factories resolve field names through it.
-    pub fields: &'a mut FieldRegistry,
-}
-
-type Factory = Box<dyn Fn(&StageParam, &mut BuildContext<'_>) -> Result<Component> + Send + Sync>;
-
-/// Stage types upstream flowlogs-pipeline documents, by kind.
-pub const UPSTREAM_TYPES: &[(&str, &[&str])] = &[
-    (
-        "ingest",
-        &[
-            "file",
-            "file_loop",
-            "file_chunks",
-            "synthetic",
-            "stdin",
-            "kafka",
-            "grpc",
-            "collector",
-            "fake",
-        ],
-    ),
-    ("transform", &["generic", "filter", "network", "none"]),
-    ("extract", &["aggregates", "conntrack", "timebased", "none"]),
-    (
-        "encode",
-        &[
-            "prom",
-            "kafka",
-            "s3",
-            "otlplogs",
-            "otlpmetrics",
-            "otlptraces",
-            "none",
-        ],
-    ),
-    (
-        "write",
-        &["stdout", "file", "none", "fake", "loki", "ipfix", "grpc"],
-    ),
-];
-
-/// The stage types a program can build, by kind and type name. Other crates add theirs with
-/// [`StageRegistry::register`].
-#[derive(Default)]
-pub struct StageRegistry {
-    factories: HashMap<(String, String), Factory>,
-}
-
-impl StageRegistry {
-    /// A registry with no stage types.
-    pub fn empty() -> Self {
-        Self::default()
-    }
-
-    /// A registry with the stages of this crate (stdin, file, file_loop, file_chunks, synthetic;
-    /// generic, filter, none; stdout, file, none, fake).
-    pub fn with_builtins() -> Self {
-        let mut r = Self::empty();
-        crate::stages::register_builtins(&mut r);
-        r
-    }
-
-    /// Adds (or replaces) a stage type.
-    pub fn register(
-        &mut self,
-        kind: &str,
-        type_name: &str,
-        factory: impl Fn(&StageParam, &mut BuildContext<'_>) -> Result<Component>
-        + Send
-        + Sync
-        + 'static,
-    ) {
-        self.factories
-            .insert((kind.to_string(), type_name.to_string()), Box::new(factory));
-    }
-
-    /// Whether a stage type is available.
-    pub fn supports(&self, kind: &str, type_name: &str) -> bool {
-        self.factories
-            .contains_key(&(kind.to_string(), type_name.to_string()))
-    }
-
-    fn build(&self, param: &StageParam, ctx: &mut BuildContext<'_>) -> Result<Component> {
-        let (kind, type_name) = param.kind()?;
-        if let Some(f) = self.factories.get(&(kind.to_string(), type_name.clone())) {
-            return f(param, ctx);
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            healthchecks: HealthcheckMode::Require,
+            healthcheck_timeout: DEFAULT_HEALTHCHECK_TIMEOUT,
+            queue_batches: DEFAULT_QUEUE_BATCHES,
+            queue_max_bytes: DEFAULT_QUEUE_MAX_BYTES,
         }
-        let upstream = UPSTREAM_TYPES
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, t)| *t)
-            .unwrap_or(&[]);
-        if upstream.contains(&type_name.as_str()) {
-            return Err(Error::Unsupported {
-                stage: param.name.clone(),
-                kind,
-                type_name,
-                hint: "remove the stage or use a build that includes it; flows are never dropped silently",
-            });
-        }
-        let mut known: Vec<&str> = upstream.to_vec();
-        known.extend(
-            self.factories
-                .keys()
-                .filter(|(k, t)| k == kind && !upstream.contains(&t.as_str()))
-                .map(|(_, t)| t.as_str()),
-        );
-        Err(Error::Config(format!(
-            "stage {:?}: unknown {kind} type {type_name:?} (expected one of: {})",
-            param.name,
-            known.join(", ")
-        )))
     }
+}
+
+impl RuntimeOptions {
+    /// The defaults with the config's `runtime` section applied.
+    pub fn from_config(config: &Config) -> Self {
+        let mut o = RuntimeOptions::default();
+        if let Some(r) = &config.runtime {
+            if let Some(w) = r.workers {
+                o.workers = w.max(1);
+            }
+            if let Some(d) = r.drain_timeout {
+                o.drain_timeout = d.0;
+            }
+            if let Some(m) = r.healthchecks {
+                o.healthchecks = m;
+            }
+            if let Some(d) = r.healthcheck_timeout {
+                o.healthcheck_timeout = d.0;
+            }
+            if let Some(b) = r.queue_batches {
+                o.queue_batches = b.max(1);
+            }
+            if let Some(b) = r.queue_max_bytes {
+                o.queue_max_bytes = b.max(1);
+            }
+        }
+        o
+    }
+
+    /// Sets the number of workers (at least 1).
+    pub fn with_workers(mut self, n: usize) -> Self {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// Sets the drain deadline.
+    pub fn with_drain_timeout(mut self, d: Duration) -> Self {
+        self.drain_timeout = d;
+        self
+    }
+
+    /// Sets what a failed health check does.
+    pub fn with_healthchecks(mut self, m: HealthcheckMode) -> Self {
+        self.healthchecks = m;
+        self
+    }
+
+    /// Sets the queue capacity in batches (at least 1).
+    pub fn with_queue_batches(mut self, n: usize) -> Self {
+        self.queue_batches = n.max(1);
+        self
+    }
+
+    /// Sets the queue capacity in bytes.
+    pub fn with_queue_max_bytes(mut self, n: usize) -> Self {
+        self.queue_max_bytes = n.max(1);
+        self
+    }
+}
+
+/// A built stage in the graph.
+pub(crate) struct Node {
+    pub(crate) name: String,
+    pub(crate) parents: Vec<usize>,
+    pub(crate) component: Component,
 }
 
 /// A pipeline ready to run.
 pub struct Pipeline {
-    stages: Vec<BuiltStage>,
-    warnings: Vec<String>,
-    metrics: Metrics,
-    capacity: usize,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) metrics: Metrics,
+    pub(crate) options: RuntimeOptions,
 }
 
-struct BuiltStage {
-    name: String,
-    component: Component,
-    follows: Option<String>,
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field(
+                "stages",
+                &self.nodes.iter().map(|n| &n.name).collect::<Vec<_>>(),
+            )
+            .field("options", &self.options)
+            .finish()
+    }
 }
-
-/// Default capacity of a stage's input queue, in batches.
-pub const DEFAULT_QUEUE_BATCHES: usize = 16;
 
 impl Pipeline {
-    /// Validates the stage graph and builds every stage.
-    pub fn build(config: &Config, registry: &StageRegistry, metrics: Metrics) -> Result<Pipeline> {
+    /// Checks the stage graph, builds every stage and runs the sinks' health checks, with the
+    /// options of the config's `runtime` section.
+    pub async fn build(
+        config: &Config,
+        registry: &StageRegistry,
+        metrics: Metrics,
+    ) -> Result<Pipeline> {
+        Self::build_with(
+            config,
+            registry,
+            metrics,
+            RuntimeOptions::from_config(config),
+        )
+        .await
+    }
+
+    /// [`Self::build`] with explicit options.
+    pub async fn build_with(
+        config: &Config,
+        registry: &StageRegistry,
+        metrics: Metrics,
+        options: RuntimeOptions,
+    ) -> Result<Pipeline> {
         let order = validate(config)?;
         let mut warnings = Vec::new();
+        if config.dynamic_parameters.is_some() {
+            warnings.push(
+                "dynamicParameters: this build does not fetch stages from Kubernetes; the stages it would add must be listed under parameters".to_string(),
+            );
+        }
         for p in &config.parameters {
             if !config.pipeline.iter().any(|l| l.name == p.name) {
                 warnings.push(format!(
@@ -170,83 +175,170 @@ impl Pipeline {
                 ));
             }
         }
-        let mut field_regs: HashMap<String, FieldRegistry> = HashMap::new();
-        let mut stages = Vec::new();
-        for (name, follows) in order {
-            let param = config.stage(&name).ok_or_else(|| {
-                Error::Config(format!(
-                    "stage {name:?} is in the pipeline but has no parameters"
-                ))
-            })?;
-            let mut fields = match &follows {
-                Some(parent) => field_regs
-                    .get(parent)
-                    .map(FieldRegistry::fork)
-                    .unwrap_or_default(),
-                None => FieldRegistry::new(),
-            };
-            let component = registry.build(
-                param,
-                &mut BuildContext {
-                    stage: &name,
-                    fields: &mut fields,
-                },
-            )?;
-            warnings.extend(fields.take_warnings());
-            match (&component, &follows) {
-                (Component::Source(_), Some(f)) => {
-                    return Err(Error::Config(format!(
-                        "stage {name:?} is an ingest stage but follows {f:?}"
-                    )));
-                }
-                (Component::Transform(_) | Component::Sink(_), None) => {
-                    return Err(Error::Config(format!(
-                        "stage {name:?} follows no stage; only ingest stages start a pipeline"
-                    )));
-                }
-                _ => {}
+        // Every stage's parameters and type first, so that all the stages this build cannot
+        // run are named at once, before any factory connects anywhere.
+        let mut planned = Vec::new();
+        let mut unsupported = Vec::new();
+        for (name, parents) in &order {
+            let (index, param) = config
+                .parameters
+                .iter()
+                .enumerate()
+                .find(|(_, p)| &p.name == name)
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "stage {name:?} is in the pipeline but has no parameters"
+                    ))
+                })?;
+            let (kind, section) = param.kind()?;
+            match registry.factory(kind, &section.type_name) {
+                Ok(f) => planned.push((name, parents, index, kind, section, f)),
+                Err(missing) => unsupported.push(UnsupportedStage {
+                    stage: name.clone(),
+                    kind,
+                    type_name: section.type_name.clone(),
+                    known: match missing {
+                        Missing::NotIncluded => None,
+                        Missing::Unknown(k) => Some(k),
+                    },
+                }),
             }
-            field_regs.insert(name.clone(), fields);
-            stages.push(BuiltStage {
-                name,
+        }
+        if !unsupported.is_empty() {
+            return Err(Error::Unsupported(unsupported));
+        }
+        let mut index_of: HashMap<&str, usize> = HashMap::new();
+        let mut field_regs: Vec<FieldRegistry> = Vec::new();
+        let mut nodes: Vec<Node> = Vec::new();
+        for (name, parent_names, param_index, kind, section, factory) in planned {
+            let parents: Vec<usize> = parent_names.iter().map(|p| index_of[p.as_str()]).collect();
+            let mut fields = FieldRegistry::new();
+            for p in &parents {
+                fields.merge(&field_regs[*p]);
+            }
+            let mut cx = BuildContext {
+                stage: name,
+                kind,
+                section,
+                path: format!("parameters[{param_index}].{kind}"),
+                fields: &mut fields,
+                metrics: metrics.stage(name),
+                workers: options.workers,
+                read: BTreeSet::new(),
+            };
+            let component = factory.build(&mut cx).await?;
+            let unread = cx.unread_keys();
+            if !unread.is_empty() {
+                let reads: Vec<String> = cx.read.iter().map(|k| format!("`{k}`")).collect();
+                return Err(Error::Config(format!(
+                    "{}: unknown key{} {} for {kind} type {:?} ({})",
+                    cx.path,
+                    if unread.len() > 1 { "s" } else { "" },
+                    unread
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    section.type_name,
+                    if reads.is_empty() {
+                        "it takes no settings".to_string()
+                    } else {
+                        format!("it reads {}", reads.join(", "))
+                    }
+                )));
+            }
+            check_shape(name, kind, &parents, &component)?;
+            warnings.extend(fields.take_warnings());
+            index_of.insert(name, nodes.len());
+            field_regs.push(fields);
+            nodes.push(Node {
+                name: name.clone(),
+                parents,
                 component,
-                follows,
             });
         }
-        for s in &stages {
-            let followers = stages
-                .iter()
-                .filter(|o| o.follows.as_deref() == Some(&s.name))
-                .count();
-            match (&s.component, followers) {
-                (Component::Sink(_), n) if n > 0 => {
+        for (i, n) in nodes.iter().enumerate() {
+            let followers = nodes.iter().filter(|o| o.parents.contains(&i)).count();
+            match (&n.component, followers) {
+                (Component::Sink { .. }, f) if f > 0 => {
                     return Err(Error::Config(format!(
-                        "stage {:?} is an encode/write stage and has no output, but {n} stage(s) follow it",
-                        s.name
+                        "stage {:?} is a terminal stage (no output), but {f} stage(s) follow it",
+                        n.name
                     )));
                 }
-                (Component::Source(_) | Component::Transform(_), 0) => warnings.push(format!(
+                (Component::Sink { .. }, _) => {}
+                (_, 0) => warnings.push(format!(
                     "stage {:?} has no following stage: its flows are discarded",
-                    s.name
+                    n.name
                 )),
                 _ => {}
             }
         }
-        Ok(Pipeline {
-            stages,
+        let mut p = Pipeline {
+            nodes,
             warnings,
             metrics,
-            capacity: DEFAULT_QUEUE_BATCHES,
-        })
+            options,
+        };
+        p.run_healthchecks().await?;
+        Ok(p)
     }
 
-    /// Sets the capacity of every input queue, in batches (default [`DEFAULT_QUEUE_BATCHES`]).
-    pub fn with_queue_capacity(mut self, batches: usize) -> Self {
-        self.capacity = batches.max(1);
-        self
+    async fn run_healthchecks(&mut self) -> Result<()> {
+        let mode = self.options.healthchecks;
+        let timeout = self.options.healthcheck_timeout;
+        let mut checks = tokio::task::JoinSet::new();
+        for n in &mut self.nodes {
+            if let Component::Sink { healthcheck, .. } = &mut n.component
+                && let Some(Healthcheck { endpoint, check }) = healthcheck.take()
+                && mode != HealthcheckMode::Off
+            {
+                let stage = n.name.clone();
+                checks.spawn(async move {
+                    let res = match tokio::time::timeout(timeout, check).await {
+                        Ok(r) => r,
+                        Err(_) => Err(format!("no answer within {timeout:?}").into()),
+                    };
+                    (stage, endpoint, res)
+                });
+            }
+        }
+        let mut failures = Vec::new();
+        while let Some(done) = checks.join_next().await {
+            match done {
+                Ok((_, _, Ok(()))) => {}
+                Ok((stage, endpoint, Err(error))) => failures.push(HealthcheckFailure {
+                    stage,
+                    endpoint,
+                    error,
+                }),
+                Err(e) => failures.push(HealthcheckFailure {
+                    stage: "?".into(),
+                    endpoint: "?".into(),
+                    error: format!("health check panicked: {e}").into(),
+                }),
+            }
+        }
+        failures.sort_by(|a, b| a.stage.cmp(&b.stage));
+        if failures.is_empty() {
+            return Ok(());
+        }
+        if mode == HealthcheckMode::Require {
+            return Err(Error::Healthcheck(failures));
+        }
+        for f in failures {
+            let w = format!(
+                "stage {:?}: health check of {} failed: {} (starting anyway: healthchecks is warn)",
+                f.stage, f.endpoint, f.error
+            );
+            tracing::warn!("{w}");
+            self.warnings.push(w);
+        }
+        Ok(())
     }
 
-    /// Start-up warnings: unknown field names (with the nearest known ones), unused stages.
+    /// Start-up warnings: unknown field names (with the nearest known ones), unused stages,
+    /// health checks that failed in `warn` mode.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
@@ -256,88 +348,50 @@ impl Pipeline {
         &self.metrics
     }
 
-    /// Runs every stage until the sources end (end of input, or `shutdown`) and every queued flow
-    /// has gone through the sinks. Returns the first stage error, after every stage has stopped.
-    pub async fn run(self, shutdown: Shutdown) -> Result<()> {
-        let Pipeline {
-            stages,
-            metrics,
-            capacity,
-            ..
-        } = self;
-        let mut receivers: HashMap<String, mpsc::Receiver<_>> = HashMap::new();
-        let mut senders: HashMap<String, Vec<mpsc::Sender<_>>> = HashMap::new();
-        for s in &stages {
-            if let Some(parent) = &s.follows {
-                let (tx, rx) = mpsc::channel(capacity);
-                receivers.insert(s.name.clone(), rx);
-                senders.entry(parent.clone()).or_default().push(tx);
-            }
-        }
-        let mut tasks = Vec::new();
-        for s in stages {
-            let sm = metrics.stage(&s.name);
-            let out = Output::new(senders.remove(&s.name).unwrap_or_default(), sm.clone());
-            let name = s.name.clone();
-            let handle = match s.component {
-                Component::Source(src) => {
-                    let ctx = SourceContext {
-                        out,
-                        shutdown: shutdown.clone(),
-                        metrics: sm,
-                    };
-                    tokio::spawn(async move { src.run(ctx).await })
-                }
-                Component::Transform(mut t) => {
-                    let rx = receivers
-                        .remove(&s.name)
-                        .ok_or_else(|| Error::Config(format!("stage {name:?} has no input")))?;
-                    t.attach_metrics(&sm);
-                    let mut input = Input::new(rx, sm);
-                    tokio::spawn(async move {
-                        while let Some(mut batch) = input.recv().await {
-                            batch.flows.retain_mut(|f| t.transform(f));
-                            if out.send(batch).await.is_err() {
-                                break;
-                            }
-                        }
-                        Ok(())
-                    })
-                }
-                Component::Sink(sink) => {
-                    let rx = receivers
-                        .remove(&s.name)
-                        .ok_or_else(|| Error::Config(format!("stage {name:?} has no input")))?;
-                    let input = Input::new(rx, sm);
-                    tokio::spawn(async move { sink.run(input).await })
-                }
-            };
-            tasks.push((name, handle));
-        }
-        let mut first_err = None;
-        for (name, handle) in tasks {
-            let res = match handle.await {
-                Ok(r) => r,
-                Err(e) => Err(Error::Config(format!("stage {name:?} panicked: {e}"))),
-            };
-            if let Err(e) = res {
-                tracing::error!(stage = %name, error = %e, "stage failed");
-                first_err.get_or_insert(Error::Config(format!("stage {name:?}: {e}")));
-            }
-        }
-        first_err.map_or(Ok(()), Err)
+    /// The options it runs with.
+    pub fn options(&self) -> &RuntimeOptions {
+        &self.options
+    }
+
+    /// The stage names, in an order where each comes after those it follows.
+    pub fn stages(&self) -> impl Iterator<Item = &str> {
+        self.nodes.iter().map(|n| n.name.as_str())
     }
 }
 
-/// Checks the stage graph; returns stages in an order where every stage comes after the one it
-/// follows, with what it follows.
-fn validate(config: &Config) -> Result<Vec<(String, Option<String>)>> {
+fn check_shape(name: &str, kind: StageKind, parents: &[usize], c: &Component) -> Result<()> {
+    let bad = |why: String| Err(Error::Config(format!("stage {name:?}: {why}")));
+    match c {
+        Component::Source(_) if kind != StageKind::Ingest => {
+            bad(format!("a {kind} stage cannot be a source"))
+        }
+        Component::Source(_) if !parents.is_empty() => {
+            bad("an ingest stage follows no stage: remove its `follows`".into())
+        }
+        Component::Source(_) => Ok(()),
+        _ if kind == StageKind::Ingest => bad(format!("an ingest stage built {}", c.what())),
+        _ if parents.is_empty() => {
+            bad("follows no stage; only ingest stages start a pipeline".into())
+        }
+        Component::Stateful { shards, .. } if shards.is_empty() => {
+            bad("a stateful stage with no instance".into())
+        }
+        Component::Stateful { shards, key: None } if shards.len() > 1 => {
+            bad("a stateful stage with several shards needs a shard key".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks the stage graph; returns stages in an order where every stage comes after those it
+/// follows, each with the stages it follows.
+fn validate(config: &Config) -> Result<Vec<(String, Vec<String>)>> {
     if config.pipeline.is_empty() {
         return Err(Error::Config(
             "pipeline is empty: list the stages under `pipeline`".into(),
         ));
     }
-    let mut seen = HashSet::new();
+    let mut seen = BTreeSet::new();
     for l in &config.pipeline {
         if !seen.insert(l.name.as_str()) {
             return Err(Error::Config(format!(
@@ -346,7 +400,7 @@ fn validate(config: &Config) -> Result<Vec<(String, Option<String>)>> {
             )));
         }
     }
-    let mut pnames = HashSet::new();
+    let mut pnames = BTreeSet::new();
     for p in &config.parameters {
         if !pnames.insert(p.name.as_str()) {
             return Err(Error::Config(format!(
@@ -355,135 +409,93 @@ fn validate(config: &Config) -> Result<Vec<(String, Option<String>)>> {
             )));
         }
     }
-    let follows: HashMap<&str, Option<&str>> = config
-        .pipeline
-        .iter()
-        .map(|l| (l.name.as_str(), l.follows.as_deref()))
-        .collect();
     for l in &config.pipeline {
-        if let Some(f) = &l.follows
-            && !follows.contains_key(f.as_str())
-        {
-            let mut names: Vec<&str> = follows.keys().copied().collect();
-            names.sort();
-            return Err(Error::Config(format!(
-                "pipeline: stage {:?} follows {f:?}, which is not a stage (stages: {})",
-                l.name,
-                names.join(", ")
-            )));
-        }
-    }
-    // Each stage follows at most one: a cycle is a chain that never reaches a root.
-    for l in &config.pipeline {
-        let mut cur = l.name.as_str();
-        let mut path = vec![cur];
-        while let Some(Some(next)) = follows.get(cur) {
-            if path.contains(next) {
-                path.push(next);
+        let mut once = BTreeSet::new();
+        for f in l.follows.names() {
+            if !seen.contains(f.as_str()) {
                 return Err(Error::Config(format!(
-                    "pipeline: cycle {}",
-                    path.join(" -> ")
+                    "pipeline: stage {:?} follows {f:?}, which is not a stage (stages: {})",
+                    l.name,
+                    seen.iter().copied().collect::<Vec<_>>().join(", ")
                 )));
             }
-            path.push(next);
-            cur = next;
+            if !once.insert(f.as_str()) {
+                return Err(Error::Config(format!(
+                    "pipeline: stage {:?} follows {f:?} twice",
+                    l.name
+                )));
+            }
         }
     }
-    let mut order = Vec::new();
+    // Kahn's algorithm; what is left over lies on or behind a cycle.
+    let mut pending: HashMap<&str, usize> = config
+        .pipeline
+        .iter()
+        .map(|l| (l.name.as_str(), l.follows.names().len()))
+        .collect();
     let mut queue: VecDeque<&str> = config
         .pipeline
         .iter()
-        .filter(|l| l.follows.is_none())
+        .filter(|l| l.follows.is_empty())
         .map(|l| l.name.as_str())
         .collect();
+    let mut order = Vec::new();
     while let Some(n) = queue.pop_front() {
+        let link = config.pipeline.iter().find(|l| l.name == n);
         order.push((
             n.to_string(),
-            follows.get(n).copied().flatten().map(str::to_string),
+            link.map(|l| l.follows.names().to_vec()).unwrap_or_default(),
         ));
         for l in &config.pipeline {
-            if l.follows.as_deref() == Some(n) {
-                queue.push_back(&l.name);
+            if l.follows.names().iter().any(|f| f == n)
+                && let Some(c) = pending.get_mut(l.name.as_str())
+            {
+                *c -= 1;
+                if *c == 0 {
+                    queue.push_back(&l.name);
+                }
             }
         }
+    }
+    if order.len() < config.pipeline.len() {
+        return Err(Error::Config(format!(
+            "pipeline: cycle {}",
+            find_cycle(config)
+        )));
     }
     Ok(order)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cfg(pipeline: &str) -> Config {
-        let params = "parameters:\n  - name: a\n    ingest: {type: stdin}\n  - name: b\n    transform: {type: none}\n  - name: c\n    write: {type: none}\n";
-        Config::from_yaml(&format!("{pipeline}\n{params}")).unwrap()
-    }
-
-    #[test]
-    fn graph_errors() {
-        let cases = [
-            ("pipeline:\n  - name: a\n  - name: a", "listed twice"),
-            (
-                "pipeline:\n  - name: a\n  - name: b\n    follows: x",
-                "not a stage",
-            ),
-            (
-                "pipeline:\n  - name: a\n  - name: b\n    follows: c\n  - name: c\n    follows: b",
-                "cycle",
-            ),
-            (
-                "pipeline:\n  - name: a\n  - name: c\n    follows: a\n  - name: b\n    follows: c",
-                "has no output",
-            ),
-            (
-                "pipeline:\n  - name: a\n    follows: b\n  - name: b\n    follows: a",
-                "cycle",
-            ),
-            ("pipeline: []", "empty"),
-        ];
-        let reg = StageRegistry::with_builtins();
-        for (p, want) in cases {
-            let err = match Pipeline::build(&cfg(p), &reg, Metrics::default()) {
-                Err(e) => e.to_string(),
-                Ok(_) => panic!("{p}: built"),
-            };
-            assert!(err.contains(want), "{p}: {err}");
+/// A cycle of the graph, written `a -> b -> a` (following `follows` links).
+fn find_cycle(config: &Config) -> String {
+    let follows = |n: &str| -> Vec<&str> {
+        config
+            .pipeline
+            .iter()
+            .find(|l| l.name == n)
+            .map(|l| l.follows.names().iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    };
+    for start in &config.pipeline {
+        let mut path = vec![start.name.as_str()];
+        let mut stack = vec![follows(&start.name)];
+        while let Some(next) = stack.last_mut() {
+            match next.pop() {
+                Some(n) if n == start.name => {
+                    path.push(n);
+                    return path.join(" -> ");
+                }
+                Some(n) if !path.contains(&n) => {
+                    path.push(n);
+                    stack.push(follows(n));
+                }
+                Some(_) => {}
+                None => {
+                    stack.pop();
+                    path.pop();
+                }
+            }
         }
     }
-
-    #[test]
-    fn unsupported_and_unknown_types() {
-        let reg = StageRegistry::with_builtins();
-        let c = Config::from_yaml(
-            "pipeline:\n  - name: k\nparameters:\n  - name: k\n    ingest: {type: kafka}\n",
-        )
-        .unwrap();
-        let err = Pipeline::build(&c, &reg, Metrics::default())
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            err.contains("stage \"k\"") && err.contains("\"kafka\" is not supported"),
-            "{err}"
-        );
-        let c = Config::from_yaml(
-            "pipeline:\n  - name: k\nparameters:\n  - name: k\n    ingest: {type: kafak}\n",
-        )
-        .unwrap();
-        let err = Pipeline::build(&c, &reg, Metrics::default())
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains("unknown ingest type \"kafak\""), "{err}");
-    }
-
-    #[test]
-    fn fan_out_builds() {
-        let c = Config::from_yaml(
-            "pipeline:\n  - name: a\n  - name: c\n    follows: a\n  - name: d\n    follows: a\nparameters:\n  - name: a\n    ingest: {type: stdin}\n  - name: c\n    write: {type: none}\n  - name: d\n    write: {type: none}\n",
-        )
-        .unwrap();
-        let p = Pipeline::build(&c, &StageRegistry::with_builtins(), Metrics::default()).unwrap();
-        assert!(p.warnings().is_empty(), "{:?}", p.warnings());
-    }
+    "(not found)".into()
 }

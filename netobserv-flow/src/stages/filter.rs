@@ -82,7 +82,7 @@ impl Condition {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum RemoveKind {
     Exists,
     DoesntExist,
@@ -90,7 +90,7 @@ enum RemoveKind {
     NotEqual,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct RemoveCond {
     kind: RemoveKind,
     field: FieldPath,
@@ -121,7 +121,7 @@ impl RemoveCond {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Rule {
     RemoveField(FieldPath),
     Remove(RemoveCond),
@@ -151,7 +151,7 @@ enum Rule {
 }
 
 /// The filter transform.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Filter {
     rules: Vec<Rule>,
     keep: Vec<(Query, u16, u64)>,

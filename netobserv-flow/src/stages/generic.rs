@@ -11,6 +11,7 @@ use crate::flow::Flow;
 use crate::pipeline::{StageMetrics, Transform};
 use crate::value::Value;
 
+#[derive(Clone)]
 struct Rule {
     input: FieldPath,
     output: FieldPath,
@@ -18,6 +19,7 @@ struct Rule {
 }
 
 /// The generic transform.
+#[derive(Clone)]
 pub struct Generic {
     rules: Vec<Rule>,
     replace: bool,
@@ -26,8 +28,13 @@ pub struct Generic {
 }
 
 impl Generic {
-    /// Builds from config, resolving field names.
-    pub fn new(cfg: &TransformGeneric, stage: &str, fields: &mut FieldRegistry) -> Self {
+    /// Builds from config, resolving field names; drops are counted in `metrics`.
+    pub fn new(
+        cfg: &TransformGeneric,
+        stage: &str,
+        fields: &mut FieldRegistry,
+        metrics: StageMetrics,
+    ) -> Self {
         let rules: Vec<Rule> = cfg
             .rules
             .iter()
@@ -44,7 +51,7 @@ impl Generic {
         Generic {
             rules,
             replace: cfg.policy == Some(GenericPolicy::ReplaceKeys),
-            metrics: None,
+            metrics: Some(metrics),
             scratch: Vec::new(),
         }
     }
@@ -109,10 +116,6 @@ impl Transform for Generic {
         self.scratch = values;
         true
     }
-
-    fn attach_metrics(&mut self, metrics: &StageMetrics) {
-        self.metrics = Some(metrics.clone());
-    }
 }
 
 #[cfg(test)]
@@ -120,6 +123,7 @@ mod tests {
     use super::*;
     use crate::codec::json;
     use crate::config::GenericRule;
+    use crate::pipeline::Metrics;
 
     fn rule(i: &str, o: &str, m: Option<i64>) -> GenericRule {
         GenericRule {
@@ -139,7 +143,12 @@ mod tests {
                 rule("Bytes", "Bytes", Some(10)),
             ],
         };
-        let mut t = Generic::new(&cfg, "g", &mut FieldRegistry::new());
+        let mut t = Generic::new(
+            &cfg,
+            "g",
+            &mut FieldRegistry::new(),
+            Metrics::default().stage("g"),
+        );
         let mut f = flow.clone();
         assert!(t.transform(&mut f));
         assert_eq!(
@@ -151,7 +160,12 @@ mod tests {
             policy: Some(GenericPolicy::ReplaceKeys),
             ..cfg
         };
-        let mut t = Generic::new(&cfg, "g", &mut FieldRegistry::new());
+        let mut t = Generic::new(
+            &cfg,
+            "g",
+            &mut FieldRegistry::new(),
+            Metrics::default().stage("g"),
+        );
         let mut f = flow;
         t.transform(&mut f);
         assert_eq!(json::to_string(&f), r#"{"Bytes":1000,"srcIP":"10.0.0.1"}"#);
@@ -166,7 +180,12 @@ mod tests {
                 rule("DstPort", "SrcPort", None),
             ],
         };
-        let mut t = Generic::new(&cfg, "g", &mut FieldRegistry::new());
+        let mut t = Generic::new(
+            &cfg,
+            "g",
+            &mut FieldRegistry::new(),
+            Metrics::default().stage("g"),
+        );
         let mut f = json::decode(br#"{"SrcPort":1,"DstPort":2}"#).unwrap();
         assert!(t.transform(&mut f));
         assert_eq!(json::to_string(&f), r#"{"DstPort":1,"SrcPort":2}"#);
@@ -181,9 +200,8 @@ mod tests {
                 rule("SrcK8S_Name", "n", Some(0)),
             ],
         };
-        let mut t = Generic::new(&cfg, "g", &mut FieldRegistry::new());
-        let metrics = crate::pipeline::Metrics::default().stage("g");
-        t.attach_metrics(&metrics);
+        let metrics = Metrics::default().stage("g");
+        let mut t = Generic::new(&cfg, "g", &mut FieldRegistry::new(), metrics.clone());
         let mut ok = json::decode(br#"{"Bytes":21,"SrcK8S_Name":"a"}"#).unwrap();
         assert!(t.transform(&mut ok));
         assert_eq!(

@@ -1,215 +1,225 @@
 //! Line-oriented JSON ingest: `stdin`, `file`, `file_loop`, `file_chunks`.
 //!
 //! Input is NetObserv JSON, one flow per line (blank lines are skipped); a file may instead hold
-//! one JSON array of flows. A line that does not decode is counted in
-//! `ingest_errors{stage,kind="json"}` and logged (at most once per second) with its line number;
+//! one JSON array of flows. The source only reads: it cuts the input into chunks of whole lines
+//! that the pipeline's workers decode. A line that does not decode is counted in
+//! `ingest_errors{stage,kind="json"}` and logged (at most once per second) with its byte offset;
 //! the other lines go on.
 
-use std::path::PathBuf;
-
 use std::io::Read;
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::value::RawValue;
+use tokio::sync::mpsc;
 
 use crate::codec::json;
-use crate::config::{DecoderType, StageParam};
+use crate::config::{DecoderType, IngestFile, IngestStdin};
 use crate::flow::Flow;
-use crate::pipeline::{FlowBatch, Output, Shutdown, Source, SourceContext, StageMetrics};
+use crate::pipeline::{
+    BuildContext, Decode, FlowBatch, RawBatch, Shutdown, Source, SourceContext, StageMetrics,
+};
 use crate::{Error, Result};
 
-/// Default flows per batch.
+/// Default flows per batch of a JSON array file.
 pub const DEFAULT_BATCH: usize = 1000;
 
+/// Bytes read at a time; a chunk holds the whole lines of one or more reads.
 const CHUNK: usize = 256 * 1024;
 
-/// Splits a byte stream into lines and decodes them into batches.
-pub struct LineDecoder {
-    pending: Vec<u8>,
-    flows: Vec<Flow>,
-    line: u64,
-    batch: usize,
+/// Decodes NetObserv JSON lines.
+pub struct JsonLines {
+    metrics: StageMetrics,
+    what: Arc<str>,
 }
 
-impl LineDecoder {
-    /// A decoder emitting batches of `batch` flows.
-    pub fn new(batch: usize) -> Self {
-        LineDecoder {
-            pending: Vec::new(),
-            flows: Vec::with_capacity(batch),
-            line: 0,
-            batch: batch.max(1),
+impl JsonLines {
+    /// A decoder counting rejected lines in `metrics`, naming the input `what` in its logs.
+    pub fn new(metrics: StageMetrics, what: &str) -> Self {
+        JsonLines {
+            metrics,
+            what: Arc::from(what),
         }
     }
+}
 
-    fn decode_line(flows: &mut Vec<Flow>, line_no: &mut u64, line: &[u8], metrics: &StageMetrics) {
-        *line_no += 1;
-        let trimmed = line.trim_ascii();
-        if trimmed.is_empty() {
-            return;
-        }
-        flows.push(Flow::default());
-        let Some(slot) = flows.last_mut() else { return };
-        if let Err(e) = json::decode_into(trimmed, slot) {
-            flows.pop();
-            metrics.reject("json", format_args!("line {line_no}: {e}"));
-        }
-    }
-
-    /// Feeds bytes; pushes the full batches ready to send to `ready`.
-    pub fn feed(&mut self, mut data: &[u8], metrics: &StageMetrics, ready: &mut Vec<Vec<Flow>>) {
-        while let Some(nl) = memchr::memchr(b'\n', data) {
-            let (line, rest) = data.split_at(nl);
-            if self.pending.is_empty() {
-                Self::decode_line(&mut self.flows, &mut self.line, line, metrics);
-            } else {
-                self.pending.extend_from_slice(line);
-                Self::decode_line(&mut self.flows, &mut self.line, &self.pending, metrics);
-                self.pending.clear();
+impl Decode for JsonLines {
+    fn decode(&self, data: &[u8], offset: u64, out: &mut Vec<Flow>) {
+        let mut start = 0;
+        out.reserve(data.len() / 320 + 1);
+        while start < data.len() {
+            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+            let line = data[start..end].trim_ascii();
+            if !line.is_empty() {
+                out.push(Flow::default());
+                if let Some(slot) = out.last_mut()
+                    && let Err(e) = json::decode_into(line, slot)
+                {
+                    out.pop();
+                    self.metrics.reject(
+                        "json",
+                        format_args!("{} byte {}: {e}", self.what, offset + start as u64),
+                    );
+                }
             }
-            data = &rest[1..];
-            if self.flows.len() >= self.batch {
-                ready.push(std::mem::replace(
-                    &mut self.flows,
-                    Vec::with_capacity(self.batch),
-                ));
-            }
+            start = end + 1;
         }
-        self.pending.extend_from_slice(data);
-    }
-
-    /// Takes the flows decoded so far (a partial batch).
-    pub fn take_partial(&mut self) -> Vec<Flow> {
-        std::mem::take(&mut self.flows)
-    }
-
-    /// Ends the input: decodes a last line without newline; returns the remaining flows.
-    pub fn finish(&mut self, metrics: &StageMetrics) -> Vec<Flow> {
-        if !self.pending.is_empty() {
-            let last = std::mem::take(&mut self.pending);
-            Self::decode_line(&mut self.flows, &mut self.line, &last, metrics);
-        }
-        self.take_partial()
-    }
-
-    /// Lines seen so far.
-    pub fn lines(&self) -> u64 {
-        self.line
     }
 }
 
-async fn send(ctx: &SourceContext, flows: Vec<Flow>) -> bool {
-    if flows.is_empty() {
-        return true;
-    }
-    ctx.metrics.ingested(flows.len());
-    ctx.out.send(FlowBatch::new(flows)).await.is_ok()
-}
-
-/// The output of a source read on a blocking thread; the async side can take it away on
-/// shutdown, which closes the channels even while the thread is parked in a read.
-type SharedOutput = Arc<Mutex<Option<Output>>>;
-
-fn send_blocking(out: &SharedOutput, metrics: &StageMetrics, flows: Vec<Flow>) -> bool {
-    if flows.is_empty() {
-        return true;
-    }
-    let guard = out.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(o) = guard.as_ref() else {
-        return false;
-    };
-    metrics.ingested(flows.len());
-    o.blocking_send(FlowBatch::new(flows)).is_ok()
-}
-
-/// Reads JSON lines from `r` on the calling (blocking) thread until EOF, shutdown, or the output
-/// is closed. Returns `false` when it stopped before EOF.
-pub fn read_lines_blocking<R: Read>(
+/// Reads `r` on the calling (blocking) thread, sending chunks of whole lines (and, at EOF, the
+/// last line without newline). A chunk is sent when it is full, when a read came back short (no
+/// more input is waiting: flows are not held back), and after at most `max_lines` lines. Stops at
+/// EOF, when the receiver is gone, or after the read during which shutdown was requested.
+fn read_chunks<R: Read>(
     mut r: R,
-    out: &SharedOutput,
-    metrics: &StageMetrics,
+    tx: &mpsc::Sender<std::io::Result<(Vec<u8>, u64)>>,
     shutdown: &Shutdown,
-    batch: usize,
-) -> std::io::Result<bool> {
-    let mut dec = LineDecoder::new(batch);
-    let mut buf = vec![0u8; CHUNK];
-    let mut ready = Vec::new();
+    max_lines: Option<usize>,
+) -> bool {
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + CHUNK / 4);
+    let mut offset = 0u64;
+    let send = |data: Vec<u8>, offset: &mut u64| {
+        let len = data.len() as u64;
+        let ok = tx.blocking_send(Ok((data, *offset))).is_ok();
+        *offset += len;
+        ok
+    };
     loop {
-        if shutdown.is_triggered() {
-            send_blocking(out, metrics, dec.finish(metrics));
-            return Ok(false);
-        }
-        let n = match r.read(&mut buf) {
+        let start = buf.len();
+        buf.resize(start + CHUNK, 0);
+        let n = match r.read(&mut buf[start..]) {
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                buf.truncate(start);
+                continue;
+            }
+            Err(e) => {
+                buf.truncate(start);
+                let _ = tx.blocking_send(Err(e));
+                return false;
+            }
         };
+        buf.truncate(start + n);
         if n == 0 {
-            let rest = dec.finish(metrics);
-            return Ok(send_blocking(out, metrics, rest));
+            return buf.is_empty() || send(buf, &mut offset);
         }
-        dec.feed(&buf[..n], metrics, &mut ready);
-        for b in ready.drain(..) {
-            if !send_blocking(out, metrics, b) {
-                return Ok(false);
+        let stopping = shutdown.is_triggered();
+        // Cut after `max_lines` lines, as many times as needed.
+        if let Some(max) = max_lines {
+            while let Some(cut) = nth_newline(&buf, max.max(1)) {
+                let rest = buf.split_off(cut + 1);
+                if !send(std::mem::replace(&mut buf, rest), &mut offset) {
+                    return false;
+                }
             }
         }
-        // A short read means no more data is waiting: do not hold flows back.
-        if n < buf.len() && !send_blocking(out, metrics, dec.take_partial()) {
-            return Ok(false);
+        let full = buf.len() >= CHUNK;
+        let short = n < CHUNK;
+        if (full || short || stopping)
+            && let Some(nl) = memchr::memrchr(b'\n', &buf)
+        {
+            let mut rest = Vec::with_capacity(CHUNK + CHUNK / 4);
+            rest.extend_from_slice(&buf[nl + 1..]);
+            buf.truncate(nl + 1);
+            if !send(std::mem::replace(&mut buf, rest), &mut offset) {
+                return false;
+            }
+        }
+        if stopping {
+            // The partial line left is not a flow yet.
+            return true;
         }
     }
+}
+
+fn nth_newline(data: &[u8], n: usize) -> Option<usize> {
+    memchr::memchr_iter(b'\n', data).nth(n - 1)
+}
+
+/// Reads `reader` on its own thread and sends what it reads to the workers, until EOF or
+/// shutdown. No lock is held across a send: the thread hands chunks over a channel, and on
+/// shutdown this side stops taking them (after a short grace for what was already read), which
+/// ends the thread even if it is parked in a read that never returns.
+async fn forward_chunks<R: Read + Send + 'static>(
+    reader: R,
+    what: &str,
+    cx: &SourceContext,
+    decoder: Arc<dyn Decode>,
+    max_lines: Option<usize>,
+) -> Result<bool> {
+    let (tx, mut rx) = mpsc::channel(2);
+    let thread_shutdown = cx.shutdown.clone();
+    std::thread::Builder::new()
+        .name(format!("read {what}"))
+        .spawn(move || read_chunks(reader, &tx, &thread_shutdown, max_lines))
+        .map_err(|e| Error::io(what, e))?;
+    let mut shutdown = cx.shutdown.clone();
+    let send = |data, offset| {
+        cx.out
+            .send_raw(RawBatch::new(data, offset, decoder.clone()))
+    };
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.wait() => break,
+            msg = rx.recv() => match msg {
+                None => return Ok(true),
+                Some(Ok((data, offset))) => {
+                    if send(data, offset).await.is_err() {
+                        return Ok(false);
+                    }
+                }
+                Some(Err(e)) => return Err(Error::io(what, e)),
+            },
+        }
+    }
+    // Shutdown: forward what the reader already read, then let it go.
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await {
+        match msg {
+            Ok((data, offset)) => {
+                if send(data, offset).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => return Err(Error::io(what, e)),
+        }
+    }
+    Ok(false)
 }
 
 /// `ingest: {type: stdin}`.
 pub struct StdinSource {
-    batch: usize,
+    max_lines: Option<usize>,
+    decoder: Arc<dyn Decode>,
 }
 
 impl StdinSource {
-    /// A stdin source with the given batch size.
-    pub fn new(batch: usize) -> Self {
-        StdinSource { batch }
+    /// Builds from the stage's settings (`stdin: {batchMaxLen}`, netobserv-rs; upstream's stdin
+    /// takes none).
+    pub fn build(cx: &mut BuildContext<'_>) -> Result<StdinSource> {
+        let cfg: IngestStdin = cx.settings_or_default()?;
+        Ok(StdinSource {
+            max_lines: cfg.batch_max_len,
+            decoder: Arc::new(JsonLines::new(cx.metrics().clone(), "<stdin>")),
+        })
     }
 }
 
 #[async_trait::async_trait]
 impl Source for StdinSource {
-    async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
-        let SourceContext {
-            out,
-            mut shutdown,
-            metrics,
-        } = ctx;
-        let shared: SharedOutput = Arc::new(Mutex::new(Some(out)));
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let (thread_out, thread_shutdown, batch) = (shared.clone(), shutdown.clone(), self.batch);
-        std::thread::Builder::new()
-            .name("stdin-reader".into())
-            .spawn(move || {
-                super::grow_pipe(std::io::stdin());
-                let stdin = std::io::stdin().lock();
-                let res =
-                    read_lines_blocking(stdin, &thread_out, &metrics, &thread_shutdown, batch);
-                let _ = done_tx.send(res);
-            })
-            .map_err(|e| Error::io("<stdin>", e))?;
-        tokio::select! {
-            res = done_rx => match res {
-                Ok(r) => r.map(|_| ()).map_err(|e| Error::io("<stdin>", e)),
-                Err(_) => Err(Error::Decode("stdin reader stopped unexpectedly".into())),
-            },
-            _ = shutdown.wait() => {
-                // The reader may be parked in a read that never returns: close its output so
-                // the rest of the pipeline drains and ends.
-                let taken = {
-                    let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
-                    g.take()
-                };
-                drop(taken);
-                Ok(())
-            }
-        }
+    async fn run(self: Box<Self>, cx: SourceContext) -> Result<()> {
+        super::grow_pipe(std::io::stdin());
+        forward_chunks(
+            std::io::stdin(),
+            "<stdin>",
+            &cx,
+            self.decoder,
+            self.max_lines,
+        )
+        .await?;
+        Ok(())
     }
 }
 
@@ -217,51 +227,46 @@ impl Source for StdinSource {
 pub struct FileSource {
     path: PathBuf,
     looping: bool,
+    max_lines: Option<usize>,
     batch: usize,
+    decoder: Arc<dyn Decode>,
 }
 
 impl FileSource {
-    /// Builds from stage parameters.
-    pub fn from_param(p: &StageParam) -> Result<FileSource> {
-        let ingest = p
-            .ingest
-            .as_ref()
-            .ok_or_else(|| Error::Config(format!("stage {:?}: not an ingest stage", p.name)))?;
-        let file = ingest.file.as_ref().ok_or_else(|| {
-            Error::Config(format!(
-                "stage {:?}: type {:?} needs a `file:` section with `filename`",
-                p.name, ingest.r#type
-            ))
-        })?;
+    /// Builds from the stage's `file:` settings.
+    pub fn build(cx: &mut BuildContext<'_>) -> Result<FileSource> {
+        let file: IngestFile = cx.required_settings_at("file")?;
         if file
             .decoder
             .as_ref()
             .is_some_and(|d| d.r#type == DecoderType::Protobuf)
         {
-            return Err(Error::Config(format!(
-                "stage {:?}: files are read as JSON; the protobuf decoder applies to kafka and grpc",
-                p.name
-            )));
+            return Err(cx.config_error(
+                "files are read as JSON; the protobuf decoder applies to kafka and grpc",
+            ));
         }
         let path = PathBuf::from(&file.filename);
         if !path.is_file() {
-            return Err(Error::Config(format!(
-                "stage {:?}: file {:?} does not exist or is not a file",
-                p.name, file.filename
+            return Err(cx.config_error(format_args!(
+                "file {:?} does not exist or is not a file",
+                file.filename
             )));
         }
+        let chunks = cx.type_name() == "file_chunks";
         Ok(FileSource {
-            path,
-            looping: ingest.r#type == "file_loop" || file.r#loop == Some(true),
-            batch: if ingest.r#type == "file_chunks" {
+            decoder: Arc::new(JsonLines::new(cx.metrics().clone(), &file.filename)),
+            looping: cx.type_name() == "file_loop" || file.r#loop == Some(true),
+            max_lines: chunks.then(|| file.chunks.unwrap_or(100)),
+            batch: if chunks {
                 file.chunks.unwrap_or(100)
             } else {
                 DEFAULT_BATCH
             },
+            path,
         })
     }
 
-    async fn once(&self, ctx: &mut SourceContext) -> Result<bool> {
+    async fn once(&self, cx: &SourceContext) -> Result<bool> {
         let mut head = [0u8; 64];
         let mut f = std::fs::File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
         let n = f.read(&mut head).map_err(|e| Error::io(&self.path, e))?;
@@ -270,29 +275,18 @@ impl FileSource {
             let bytes = tokio::fs::read(&self.path)
                 .await
                 .map_err(|e| Error::io(&self.path, e))?;
-            return Ok(self.ingest_array(&bytes, ctx).await);
+            return Ok(self.ingest_array(&bytes, cx).await);
         }
-        let shared: SharedOutput = Arc::new(Mutex::new(Some(ctx.out.clone())));
-        let (metrics, shutdown, batch, path) = (
-            ctx.metrics.clone(),
-            ctx.shutdown.clone(),
-            self.batch,
-            self.path.clone(),
-        );
         let reader = std::io::Cursor::new(head[..n].to_vec()).chain(f);
-        tokio::task::spawn_blocking(move || {
-            read_lines_blocking(reader, &shared, &metrics, &shutdown, batch)
-        })
-        .await
-        .map_err(|e| Error::Decode(format!("file reader failed: {e}")))?
-        .map_err(|e| Error::io(path, e))
+        let what = self.path.display().to_string();
+        forward_chunks(reader, &what, cx, self.decoder.clone(), self.max_lines).await
     }
 
-    async fn ingest_array(&self, bytes: &[u8], ctx: &SourceContext) -> bool {
+    async fn ingest_array(&self, bytes: &[u8], cx: &SourceContext) -> bool {
         let items: Vec<&RawValue> = match serde_json::from_slice(bytes) {
             Ok(v) => v,
             Err(e) => {
-                ctx.metrics.reject(
+                cx.metrics.reject(
                     "json",
                     format_args!("{}: not a JSON array of flows: {e}", self.path.display()),
                 );
@@ -305,12 +299,13 @@ impl FileSource {
                 let i = c * self.batch + j;
                 match json::decode(raw.get().as_bytes()) {
                     Ok(f) => flows.push(f),
-                    Err(e) => ctx
-                        .metrics
-                        .reject("json", format_args!("array element {i}: {e}")),
+                    Err(e) => cx.metrics.reject(
+                        "json",
+                        format_args!("{} array element {i}: {e}", self.path.display()),
+                    ),
                 }
             }
-            if !send(ctx, flows).await {
+            if !flows.is_empty() && cx.out.send(FlowBatch::new(flows)).await.is_err() {
                 return false;
             }
         }
@@ -320,12 +315,69 @@ impl FileSource {
 
 #[async_trait::async_trait]
 impl Source for FileSource {
-    async fn run(self: Box<Self>, mut ctx: SourceContext) -> Result<()> {
+    async fn run(self: Box<Self>, cx: SourceContext) -> Result<()> {
         loop {
-            let completed = self.once(&mut ctx).await?;
-            if !completed || !self.looping || ctx.shutdown.is_triggered() {
+            let completed = self.once(&cx).await?;
+            if !completed || !self.looping || cx.shutdown.is_triggered() {
                 return Ok(());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(input: &[u8], max_lines: Option<usize>) -> Vec<(Vec<u8>, u64)> {
+        let (tx, mut rx) = mpsc::channel(1024);
+        let (_t, shutdown) = Shutdown::new();
+        assert!(read_chunks(input, &tx, &shutdown, max_lines));
+        drop(tx);
+        let mut out = Vec::new();
+        while let Ok(c) = rx.try_recv() {
+            out.push(c.unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn chunks_hold_whole_lines_at_their_offsets() {
+        let mut input = Vec::new();
+        for i in 0..20_000 {
+            input.extend_from_slice(format!("{{\"Bytes\":{i}}}\n").as_bytes());
+        }
+        input.extend_from_slice(b"{\"Bytes\":1}");
+        let got = chunks(&input, None);
+        assert!(got.len() > 1, "{} chunks", got.len());
+        let mut joined = Vec::new();
+        for (data, offset) in &got {
+            assert_eq!(*offset as usize, joined.len());
+            joined.extend_from_slice(data);
+        }
+        assert_eq!(joined, input);
+        for (data, _) in &got[..got.len() - 1] {
+            assert_eq!(data.last(), Some(&b'\n'));
+        }
+        let by_lines = chunks(&input, Some(1000));
+        assert!(
+            by_lines
+                .iter()
+                .all(|(d, _)| memchr::memchr_iter(b'\n', d).count() <= 1000)
+        );
+        assert_eq!(
+            by_lines.iter().map(|(d, _)| d.len()).sum::<usize>(),
+            input.len()
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_counted_with_their_offset() {
+        let m = crate::pipeline::Metrics::default();
+        let d = JsonLines::new(m.stage("in"), "<stdin>");
+        let mut out = Vec::new();
+        d.decode(b"{\"Bytes\":1}\n\n  not json\n{\"Bytes\":2}", 100, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(m.stage("in").errors("json"), 1);
     }
 }

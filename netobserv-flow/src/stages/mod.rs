@@ -8,9 +8,10 @@ pub mod ingest;
 pub mod synthetic;
 pub mod write;
 
-use crate::Error;
-use crate::config::StageParam;
-use crate::pipeline::{Component, StageRegistry, Transform};
+use crate::config::{
+    IngestSynthetic, StageKind, TransformFilter, TransformGeneric, WriteFile, WriteStdout,
+};
+use crate::pipeline::{BuildContext, Component, StageRegistry, Transform};
 
 /// Grows the kernel buffer of `fd` to 1 MiB when it is a pipe (Linux; best effort, silently
 /// nothing otherwise). With the default 64 KiB, a writer of 256 KiB batches blocks and wakes its
@@ -27,86 +28,71 @@ pub(crate) fn grow_pipe<Fd: std::os::fd::AsFd>(fd: Fd) {
 
 pub(crate) fn register_builtins(r: &mut StageRegistry) {
     for t in ["file", "file_loop", "file_chunks"] {
-        r.register("ingest", t, move |p, _| {
-            ingest::FileSource::from_param(p).map(|s| Component::Source(Box::new(s)))
+        r.register(StageKind::Ingest, t, |cx: &mut BuildContext<'_>| {
+            ingest::FileSource::build(cx).map(Component::source)
         });
     }
-    r.register("ingest", "stdin", |p, _| {
-        let len = p
-            .ingest
-            .as_ref()
-            .and_then(|i| i.stdin.as_ref())
-            .and_then(|s| s.batch_max_len);
-        Ok(Component::Source(Box::new(ingest::StdinSource::new(
-            len.unwrap_or(ingest::DEFAULT_BATCH),
-        ))))
+    r.register(StageKind::Ingest, "stdin", |cx: &mut BuildContext<'_>| {
+        ingest::StdinSource::build(cx).map(Component::source)
     });
-    r.register("ingest", "synthetic", |p, ctx| {
-        let cfg = p
-            .ingest
-            .as_ref()
-            .and_then(|i| i.synthetic.clone())
-            .unwrap_or_default();
-        for id in synthetic::FIELDS {
-            ctx.fields.produce(id.name());
-        }
-        Ok(Component::Source(Box::new(
-            synthetic::SyntheticSource::new(&cfg),
-        )))
+    r.register(
+        StageKind::Ingest,
+        "synthetic",
+        |cx: &mut BuildContext<'_>| {
+            let cfg: IngestSynthetic = cx.settings_or_default()?;
+            for id in synthetic::FIELDS {
+                cx.fields().produce(id.name());
+            }
+            Ok(Component::source(synthetic::SyntheticSource::new(&cfg)))
+        },
+    );
+    r.register(
+        StageKind::Transform,
+        "generic",
+        |cx: &mut BuildContext<'_>| {
+            let cfg: TransformGeneric = cx.required_settings_at("generic")?;
+            let (stage, metrics) = (cx.stage().to_string(), cx.metrics().clone());
+            Ok(Component::transform(generic::Generic::new(
+                &cfg,
+                &stage,
+                cx.fields(),
+                metrics,
+            )))
+        },
+    );
+    r.register(
+        StageKind::Transform,
+        "filter",
+        |cx: &mut BuildContext<'_>| {
+            let cfg: TransformFilter = cx.required_settings_at("filter")?;
+            let stage = cx.stage().to_string();
+            Ok(Component::transform(filter::Filter::new(
+                &cfg,
+                &stage,
+                cx.fields(),
+            )?))
+        },
+    );
+    r.register(StageKind::Transform, "none", |_: &mut BuildContext<'_>| {
+        Ok(Component::transform(Identity))
     });
-    r.register("transform", "generic", |p, ctx| {
-        let cfg = sub(
-            p,
-            "generic",
-            p.transform.as_ref().and_then(|t| t.generic.as_ref()),
-        )?;
-        Ok(Component::Transform(Box::new(generic::Generic::new(
-            cfg, ctx.stage, ctx.fields,
-        ))))
+    r.register(StageKind::Write, "stdout", |cx: &mut BuildContext<'_>| {
+        let cfg: WriteStdout = cx.settings_or_default()?;
+        Ok(write::StdoutSink::component(cfg.format.unwrap_or_default()))
     });
-    r.register("transform", "filter", |p, ctx| {
-        let cfg = sub(
-            p,
-            "filter",
-            p.transform.as_ref().and_then(|t| t.filter.as_ref()),
-        )?;
-        Ok(Component::Transform(Box::new(filter::Filter::new(
-            cfg, ctx.stage, ctx.fields,
-        )?)))
-    });
-    r.register("transform", "none", |_, _| {
-        Ok(Component::Transform(Box::new(Identity)))
-    });
-    r.register("write", "stdout", |p, _| {
-        let format = p
-            .write
-            .as_ref()
-            .and_then(|w| w.stdout.as_ref())
-            .and_then(|s| s.format)
-            .unwrap_or_default();
-        Ok(Component::Sink(Box::new(write::StdoutSink::new(format))))
-    });
-    r.register("write", "file", |p, _| {
-        let cfg = sub(p, "file", p.write.as_ref().and_then(|w| w.file.as_ref()))?;
-        Ok(Component::Sink(Box::new(write::FileSink::open(cfg)?)))
+    r.register(StageKind::Write, "file", |cx: &mut BuildContext<'_>| {
+        let cfg: WriteFile = cx.required_settings_at("file")?;
+        Ok(write::FileSink::open(&cfg)?.component())
     });
     for t in ["none", "fake"] {
-        r.register("write", t, |_, _| {
-            Ok(Component::Sink(Box::new(write::NullSink)))
+        r.register(StageKind::Write, t, |_: &mut BuildContext<'_>| {
+            Ok(Component::sink(write::NullSink))
         });
     }
-}
-
-fn sub<'a, T>(p: &StageParam, key: &str, v: Option<&'a T>) -> Result<&'a T, Error> {
-    v.ok_or_else(|| {
-        Error::Config(format!(
-            "stage {:?}: type {key:?} needs a `{key}:` section",
-            p.name
-        ))
-    })
 }
 
 /// The `none` transform: flows pass unchanged.
+#[derive(Clone, Copy, Debug)]
 pub struct Identity;
 
 impl Transform for Identity {

@@ -4,10 +4,12 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use crate::codec::json;
 use crate::config::{StdoutFormat, WriteFile};
 use crate::flow::Flow;
-use crate::pipeline::{Input, Sink};
+use crate::pipeline::{AckStatus, Component, Encode, Input, Sink, SinkContext};
 use crate::{Error, Result};
 
 /// Appends one flow in a stdout format.
@@ -45,56 +47,60 @@ pub fn format_flow(format: StdoutFormat, flow: &Flow, out: &mut Vec<u8>) {
     }
 }
 
-/// Runs a blocking write loop on a blocking thread: formats each batch and writes it.
+/// Encodes flows in a stdout format, on the pipeline's workers.
+pub struct FormatEncoder(pub StdoutFormat);
+
+impl Encode for FormatEncoder {
+    fn encode(&self, flows: &[Flow], out: &mut Vec<u8>) {
+        for f in flows {
+            format_flow(self.0, f, out);
+        }
+    }
+}
+
+/// Writes the encoded batches to `w` on a blocking thread; each batch is delivered once the OS
+/// took its bytes, errored (and the stage fails) when the write fails.
 async fn blocking_writer(
     mut input: Input,
-    format: StdoutFormat,
     mut w: Box<dyn Write + Send>,
     what: PathBuf,
 ) -> Result<()> {
+    let stage = input.metrics().stage().to_string();
+    let fail = move |e: std::io::Error| Error::stage(stage.clone(), Error::io(&what, e));
     tokio::task::spawn_blocking(move || {
-        let mut buf = Vec::with_capacity(1 << 20);
-        while let Some(batch) = input.blocking_recv() {
-            buf.clear();
-            for f in &batch.flows {
-                format_flow(format, f, &mut buf);
-            }
+        while let Some(batch) = input.blocking_recv_encoded() {
             let res = w
-                .write_all(&buf)
+                .write_all(&batch.data)
                 .and_then(|_| if input.is_empty() { w.flush() } else { Ok(()) });
             if let Err(e) = res {
-                batch.ack.fail();
-                return Err(Error::io(&what, e));
+                batch.ack.error();
+                return Err(fail(e));
             }
-            input.metrics().written(batch.flows.len());
-            // Dropping the batch acknowledges it: the bytes are with the OS.
+            input.metrics().written(batch.flows);
+            batch.ack.deliver();
         }
-        w.flush().map_err(|e| Error::io(&what, e))
+        w.flush().map_err(fail)
     })
     .await
-    .map_err(|e| Error::Config(format!("writer thread failed: {e}")))?
+    .map_err(|e| Error::stage("writer", format!("writer thread failed: {e}")))?
 }
 
 /// `write: {type: stdout}`.
-pub struct StdoutSink {
-    format: StdoutFormat,
-}
+pub struct StdoutSink;
 
 impl StdoutSink {
-    /// A stdout writer.
-    pub fn new(format: StdoutFormat) -> Self {
-        StdoutSink { format }
+    /// A stdout writer; the workers encode in `format`.
+    pub fn component(format: StdoutFormat) -> Component {
+        Component::encoded_sink(StdoutSink, Arc::new(FormatEncoder(format)))
     }
 }
 
 #[async_trait::async_trait]
 impl Sink for StdoutSink {
-    async fn run(self: Box<Self>, input: Input) -> Result<()> {
-        // Batches are formatted into one buffer and written at once: no second buffer here.
+    async fn run(self: Box<Self>, cx: SinkContext) -> Result<()> {
         super::grow_pipe(std::io::stdout());
         blocking_writer(
-            input,
-            self.format,
+            cx.input,
             Box::new(std::io::stdout()),
             PathBuf::from("<stdout>"),
         )
@@ -122,23 +128,29 @@ impl FileSink {
             .map_err(|e| Error::io(&path, e))?;
         Ok(FileSink { path, file })
     }
+
+    /// The component: the workers encode JSON lines.
+    pub fn component(self) -> Component {
+        Component::encoded_sink(self, Arc::new(FormatEncoder(StdoutFormat::Json)))
+    }
 }
 
 #[async_trait::async_trait]
 impl Sink for FileSink {
-    async fn run(self: Box<Self>, input: Input) -> Result<()> {
-        blocking_writer(input, StdoutFormat::Json, Box::new(self.file), self.path).await
+    async fn run(self: Box<Self>, cx: SinkContext) -> Result<()> {
+        blocking_writer(cx.input, Box::new(self.file), self.path).await
     }
 }
 
-/// `write: {type: none}` and `{type: fake}`: counts and discards.
+/// `write: {type: none}` and `{type: fake}`: counts and discards (delivered).
 pub struct NullSink;
 
 #[async_trait::async_trait]
 impl Sink for NullSink {
-    async fn run(self: Box<Self>, mut input: Input) -> Result<()> {
-        while let Some(b) = input.recv().await {
-            input.metrics().written(b.flows.len());
+    async fn run(self: Box<Self>, mut cx: SinkContext) -> Result<()> {
+        while let Some(b) = cx.input.recv().await {
+            cx.metrics.written(b.len());
+            b.resolve(AckStatus::Delivered);
         }
         Ok(())
     }

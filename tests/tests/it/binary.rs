@@ -82,10 +82,12 @@ fn stdin_to_stdout_writes_every_flow_before_exiting() {
         .collect();
     let mut input = Vec::new();
     let mut want = Vec::new();
+    let mut first_bad = None;
     for (i, f) in flows.iter().enumerate() {
         json::encode(f, &mut input);
         input.push(b'\n');
         if i % 1000 == 1 {
+            first_bad.get_or_insert(input.len());
             input.extend_from_slice(b"{\"SrcPort\": \"http\"}\n{broken\n");
         }
         let ns = f.src_k8s_namespace.as_deref().unwrap();
@@ -102,27 +104,42 @@ fn stdin_to_stdout_writes_every_flow_before_exiting() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("flp.yaml");
     std::fs::write(&cfg, STDIN_CONFIG).unwrap();
-    let mut child = Command::new(flp())
-        .args(["--config", cfg.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
-    let got: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
-    assert_eq!(got.len(), want.len());
-    assert!(
-        got.iter().zip(&want).all(|(g, w)| g == w),
-        "output differs from the expected flows"
-    );
-    // The first bad line is number 3 (flow, flow, bad, bad, ...); the log is rate-limited.
-    assert!(stderr.contains("line 3:"), "{stderr}");
+    let input = std::sync::Arc::new(input);
+    // One worker keeps the input order; two may reorder batches, never lose or change a flow.
+    for workers in ["1", "2"] {
+        let mut child = Command::new(flp())
+            .args(["--config", cfg.to_str().unwrap(), "--workers", workers])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let data = input.clone();
+        let writer = std::thread::spawn(move || stdin.write_all(&data).unwrap());
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+        let mut got: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+        let mut want: Vec<&str> = want.iter().map(String::as_str).collect();
+        assert_eq!(got.len(), want.len());
+        if workers != "1" {
+            got.sort_unstable();
+            want.sort_unstable();
+        }
+        assert!(
+            got.iter().zip(&want).all(|(g, w)| g == w),
+            "output differs from the expected flows ({workers} workers)"
+        );
+        // The first bad line comes after two flows; the log is rate-limited, so with two
+        // workers another chunk's bad line may be the one logged.
+        if workers == "1" {
+            let at = format!("<stdin> byte {}:", first_bad.unwrap());
+            assert!(stderr.contains(&at), "no {at:?} in {stderr}");
+        }
+        assert!(stderr.contains("done: "), "{stderr}");
+    }
 }
 
 #[test]
@@ -150,7 +167,7 @@ fn bad_config_exits_2_with_one_message() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("stage \"a\"") && err.contains("\"grpc\" is not supported"),
+        err.contains("stage \"a\": ingest type \"grpc\" is an upstream flowlogs-pipeline type"),
         "{err}"
     );
 
