@@ -160,7 +160,11 @@ pub struct RawBatch {
     pub(crate) source: Option<StageMetrics>,
     /// Set by the runtime when it tracks the batch: how many flows it decoded to.
     pub(crate) decoded: Option<Arc<AtomicU64>>,
+    recycle: Option<Recycle>,
 }
+
+/// Takes a raw batch's buffer back once it is decoded (a source's buffer pool).
+pub type Recycle = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
 
 impl RawBatch {
     /// Bytes starting at byte `offset` of the input, decoded by `decoder`.
@@ -172,7 +176,15 @@ impl RawBatch {
             ack: Ack::none(),
             source: None,
             decoded: None,
+            recycle: None,
         }
+    }
+
+    /// Hands the buffer to `recycle` once decoded, so that the source can read into it again
+    /// rather than allocate (and zero) a new one.
+    pub fn with_recycle(mut self, recycle: Recycle) -> Self {
+        self.recycle = Some(recycle);
+        self
     }
 
     /// Sets the acknowledgement.
@@ -195,6 +207,9 @@ impl RawBatch {
         }
         if let Some(d) = &self.decoded {
             d.store(flows.len() as u64, Ordering::Release);
+        }
+        if let Some(r) = self.recycle {
+            r(self.data);
         }
         FlowBatch::with_ack(flows, self.ack)
     }

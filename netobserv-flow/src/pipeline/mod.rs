@@ -29,7 +29,7 @@ mod shutdown;
 mod track;
 
 pub use ack::{Ack, AckSet, AckStatus};
-pub use batch::{Decode, Encode, EncodedBatch, FlowBatch, RawBatch};
+pub use batch::{Decode, Encode, EncodedBatch, FlowBatch, RawBatch, Recycle};
 pub use build::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEALTHCHECK_TIMEOUT, DEFAULT_QUEUE_BATCHES,
     DEFAULT_QUEUE_MAX_BYTES, Pipeline, RuntimeOptions,

@@ -8,7 +8,7 @@
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::value::RawValue;
@@ -18,7 +18,8 @@ use crate::codec::json;
 use crate::config::{DecoderType, IngestFile, IngestStdin};
 use crate::flow::Flow;
 use crate::pipeline::{
-    BuildContext, Decode, FlowBatch, RawBatch, Shutdown, Source, SourceContext, StageMetrics,
+    BuildContext, Decode, FlowBatch, RawBatch, Recycle, Shutdown, Source, SourceContext,
+    StageMetrics,
 };
 use crate::{Error, Result};
 
@@ -68,64 +69,96 @@ impl Decode for JsonLines {
     }
 }
 
+/// Buffers the workers hand back once they decoded them: the reader reuses them instead of
+/// allocating and zeroing a new chunk for every read.
+#[derive(Default)]
+struct BufferPool(Mutex<Vec<Vec<u8>>>);
+
+impl BufferPool {
+    const KEEP: usize = 8;
+
+    /// A buffer whose first `tail.len()` bytes are `tail`; its length (all initialized) is
+    /// whatever it had.
+    fn take_with(&self, tail: &[u8]) -> Vec<u8> {
+        let mut v = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
+        if v.len() < tail.len() {
+            v.resize(tail.len(), 0);
+        }
+        v[..tail.len()].copy_from_slice(tail);
+        v
+    }
+
+    fn give(&self, v: Vec<u8>) {
+        let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < Self::KEEP {
+            pool.push(v);
+        }
+    }
+}
+
+/// A chunk read: its bytes and their offset in the input.
+type Chunk = std::io::Result<(Vec<u8>, u64)>;
+
 /// Reads `r` on the calling (blocking) thread, sending chunks of whole lines (and, at EOF, the
 /// last line without newline). A chunk is sent when it is full, when a read came back short (no
 /// more input is waiting: flows are not held back), and after at most `max_lines` lines. Stops at
 /// EOF, when the receiver is gone, or after the read during which shutdown was requested.
 fn read_chunks<R: Read>(
     mut r: R,
-    tx: &mpsc::Sender<std::io::Result<(Vec<u8>, u64)>>,
+    tx: &mpsc::Sender<Chunk>,
     shutdown: &Shutdown,
     max_lines: Option<usize>,
+    pool: &BufferPool,
 ) -> bool {
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + CHUNK / 4);
+    // `buf[..filled]` is input not sent yet; `buf` beyond it is initialized scratch.
+    let mut buf = pool.take_with(&[]);
+    let mut filled = 0;
     let mut offset = 0u64;
-    let send = |data: Vec<u8>, offset: &mut u64| {
-        let len = data.len() as u64;
-        let ok = tx.blocking_send(Ok((data, *offset))).is_ok();
-        *offset += len;
+    // Sends `buf[..end]`, keeping `buf[end..filled]` for the next chunk.
+    let mut send = |buf: &mut Vec<u8>, end: usize, filled: &mut usize| {
+        let mut chunk = std::mem::replace(buf, pool.take_with(&buf[end..*filled]));
+        *filled -= end;
+        chunk.truncate(end);
+        let ok = tx.blocking_send(Ok((chunk, offset))).is_ok();
+        offset += end as u64;
         ok
     };
     loop {
-        let start = buf.len();
-        buf.resize(start + CHUNK, 0);
-        let n = match r.read(&mut buf[start..]) {
+        if buf.len() < filled + CHUNK {
+            buf.resize(filled + CHUNK, 0);
+        }
+        let n = match r.read(&mut buf[filled..filled + CHUNK]) {
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                buf.truncate(start);
-                continue;
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                buf.truncate(start);
                 let _ = tx.blocking_send(Err(e));
                 return false;
             }
         };
-        buf.truncate(start + n);
         if n == 0 {
-            return buf.is_empty() || send(buf, &mut offset);
+            return filled == 0 || send(&mut buf, filled, &mut filled);
         }
+        filled += n;
         let stopping = shutdown.is_triggered();
-        // Cut after `max_lines` lines, as many times as needed.
         if let Some(max) = max_lines {
-            while let Some(cut) = nth_newline(&buf, max.max(1)) {
-                let rest = buf.split_off(cut + 1);
-                if !send(std::mem::replace(&mut buf, rest), &mut offset) {
+            while let Some(cut) = nth_newline(&buf[..filled], max.max(1)) {
+                if !send(&mut buf, cut + 1, &mut filled) {
                     return false;
                 }
             }
         }
-        let full = buf.len() >= CHUNK;
+        let full = filled >= CHUNK;
         let short = n < CHUNK;
         if (full || short || stopping)
-            && let Some(nl) = memchr::memrchr(b'\n', &buf)
+            && let Some(nl) = memchr::memrchr(b'\n', &buf[..filled])
+            && !send(&mut buf, nl + 1, &mut filled)
         {
-            let mut rest = Vec::with_capacity(CHUNK + CHUNK / 4);
-            rest.extend_from_slice(&buf[nl + 1..]);
-            buf.truncate(nl + 1);
-            if !send(std::mem::replace(&mut buf, rest), &mut offset) {
-                return false;
-            }
+            return false;
         }
         if stopping {
             // The partial line left is not a flow yet.
@@ -151,14 +184,17 @@ async fn forward_chunks<R: Read + Send + 'static>(
 ) -> Result<bool> {
     let (tx, mut rx) = mpsc::channel(2);
     let thread_shutdown = cx.shutdown.clone();
+    let pool = Arc::new(BufferPool::default());
+    let thread_pool = pool.clone();
     std::thread::Builder::new()
         .name(format!("read {what}"))
-        .spawn(move || read_chunks(reader, &tx, &thread_shutdown, max_lines))
+        .spawn(move || read_chunks(reader, &tx, &thread_shutdown, max_lines, &thread_pool))
         .map_err(|e| Error::io(what, e))?;
     let mut shutdown = cx.shutdown.clone();
+    let recycle: Recycle = Arc::new(move |buf| pool.give(buf));
     let send = |data, offset| {
         cx.out
-            .send_raw(RawBatch::new(data, offset, decoder.clone()))
+            .send_raw(RawBatch::new(data, offset, decoder.clone()).with_recycle(recycle.clone()))
     };
     loop {
         tokio::select! {
@@ -332,7 +368,13 @@ mod tests {
     fn chunks(input: &[u8], max_lines: Option<usize>) -> Vec<(Vec<u8>, u64)> {
         let (tx, mut rx) = mpsc::channel(1024);
         let (_t, shutdown) = Shutdown::new();
-        assert!(read_chunks(input, &tx, &shutdown, max_lines));
+        assert!(read_chunks(
+            input,
+            &tx,
+            &shutdown,
+            max_lines,
+            &BufferPool::default()
+        ));
         drop(tx);
         let mut out = Vec::new();
         while let Ok(c) = rx.try_recv() {
