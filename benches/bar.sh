@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The issue-2 bar: flowlogs-pipeline on one core, stdin NetObserv JSON -> generic +
-# keep_entry_query -> stdout JSON. Prints flows per CPU-second for agent-shaped and enriched flows.
+# The bar: flowlogs-pipeline on one core, stdin NetObserv JSON -> generic + keep_entry_query ->
+# stdout JSON. Prints flows per CPU-second for agent-shaped and enriched flows; then the same
+# pipeline from a file to /dev/null on both cores with 1 and 2 workers (wall-clock speed-up), and
+# synthetic enriched flows through the whole process.
 # Usage: bash benches/bar.sh [COUNT] [RUNS]   (defaults 1000000 and 3; needs `taskset`, GNU time)
 # Each run prints a line: the machine is shared and runs vary, so look at several.
 set -euo pipefail
@@ -57,6 +59,21 @@ for shape in agent enriched; do
     awk -v s="$shape" -v n="$count" -v o="$lines" -v w="$wall" -v u="$user" -v y="$sys" -v r="$rss" 'BEGIN {
       printf "%-8s %d flows in, %d out: %.2f s wall, %.2f CPU-s (%.2f user + %.2f sys), %d MB max RSS: %.0fk flows per CPU-second\n",
         s, n, o, w, u + y, u, y, r / 1024, n / (u + y) / 1000 }'
+  done
+done
+
+# Workers: file in, /dev/null out, both cores, --workers 1 then 2 (wall-clock rate and CPU time).
+config "{type: file, file: {filename: $dir/agent.jsonl}}" \
+  | sed 's#write: {type: stdout, stdout: {format: json}}#write: {type: file, file: {filename: /dev/null}}#' \
+  > "$dir/workers.yaml"
+for _ in $(seq "$runs"); do
+  for w in 1 2; do
+    /usr/bin/time -f '%e %U %S %M' -o "$dir/time" target/release/flowlogs-pipeline \
+      --config "$dir/workers.yaml" --workers "$w" 2>/dev/null
+    read -r wall user sys rss < "$dir/time"
+    awk -v w="$w" -v n="$count" -v t="$wall" -v u="$user" -v y="$sys" -v r="$rss" 'BEGIN {
+      printf "file->/dev/null --workers %d: %d agent flows in %.2f s wall (%.0fk flows/s), %.2f CPU-s, %d MB max RSS\n",
+        w, n, t, n / t / 1000, u + y, r / 1024 }'
   done
 done
 

@@ -39,3 +39,8 @@ pub use error::{BoxError, Error, HealthcheckFailure, Result, UnsupportedStage};
 pub use field::{FieldPath, FieldRegistry};
 pub use flow::{FieldId, Flow, MacAddr, TcpFlags};
 pub use value::Value;
+
+/// The README's Rust snippets, compiled and run as doctests.
+#[cfg(all(doctest, feature = "runtime"))]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -298,3 +298,123 @@ parameters:
     assert!(n >= 500, "{n} flows written");
     assert!(stderr.contains("SIGTERM received"), "{stderr}");
 }
+
+#[test]
+fn check_names_what_it_checked_and_every_unsupported_stage_at_once() {
+    let out = Command::new(flp())
+        .args([
+            "--config",
+            super::testdata("configs/synthetic-filter-stdout.yaml")
+                .to_str()
+                .unwrap(),
+            "--check",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("configuration is valid: 4 stages (synthetic → rename → filter → stdout)"),
+        "{stdout}"
+    );
+    let out = Command::new(flp())
+        .args([
+            "--config",
+            super::testdata("configs/operator-full.yaml")
+                .to_str()
+                .unwrap(),
+            "--check",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for stage in [
+        "kafka-read",
+        "extract_conntrack",
+        "enrich",
+        "subnets",
+        "loki",
+        "prometheus",
+    ] {
+        assert!(
+            err.contains(&format!("stage {stage:?}")),
+            "{stage} not named: {err}"
+        );
+    }
+}
+
+/// Runs synthetic flows into a stdout pipe nobody reads, so the writer blocks and the drain
+/// cannot finish; returns the child once the pipe is full.
+fn stuck_writer(extra: &[&str]) -> (std::process::Child, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("flp.yaml");
+    std::fs::write(
+        &cfg,
+        "metricsSettings: {port: 0}\npipeline:\n  - name: syn\n  - name: out\n    follows: syn\nparameters:\n  - name: syn\n    ingest: {type: synthetic, synthetic: {flowLogsPerMin: 0, batchMaxLen: 100}}\n  - name: out\n    write: {type: stdout, stdout: {format: json}}\n",
+    )
+    .unwrap();
+    let child = Command::new(flp())
+        .args(["--config", cfg.to_str().unwrap()])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    (child, dir)
+}
+
+fn term(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(
+    child: &mut std::process::Child,
+    within: Duration,
+) -> (std::process::ExitStatus, String) {
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < within, "still running after {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status, stderr)
+}
+
+#[test]
+fn drain_deadline_and_second_signal_exit_1_saying_what_was_lost() {
+    // The deadline: one SIGTERM, the writer never gets through, exit 1 after the deadline.
+    let (mut child, _dir) = stuck_writer(&["--drain-timeout", "500ms"]);
+    term(&child);
+    let (status, stderr) = wait_exit(&mut child, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("drain deadline (500ms) passed"), "{stderr}");
+    assert!(stderr.contains("lost:"), "{stderr}");
+
+    // A second signal: the default 25 s deadline is not waited for.
+    let (mut child, _dir) = stuck_writer(&[]);
+    term(&child);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exited before the drain could finish"
+    );
+    term(&child);
+    let (status, stderr) = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stopped at once"), "{stderr}");
+}
