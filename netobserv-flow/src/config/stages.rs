@@ -352,28 +352,51 @@ pub struct SamplingCondition {
     pub rules: Vec<RemoveEntryRule>,
 }
 
-/// `transform.network` (rule bodies are free-form in this build; see the module docs).
+/// `transform.network`, as upstream's `api.TransformNetwork` (rule bodies are free-form here: the
+/// enrichment crate that runs the stage types them).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TransformNetwork {
-    /// Rules.
+    /// Rules, applied in order.
     #[serde(default)]
     pub rules: Vec<NetworkRule>,
-    /// kubeconfig.
+    /// Kubernetes client settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kube_config_path: Option<String>,
+    pub kube_config: Option<NetworkKubeConfig>,
     /// `/etc/services` replacement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub services_file: Option<String>,
     /// `/etc/protocols` replacement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocols_file: Option<String>,
-    /// IP categories.
+    /// Named CIDR sets, for `add_subnet_label`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip_categories: Option<Vec<IpCategory>>,
-    /// Direction reinterpretation settings.
+    pub subnet_labels: Option<Vec<SubnetLabel>>,
+    /// Fields `reinterpret_direction` reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direction_info: Option<DirectionInfo>,
+}
+
+/// `transform.network.kubeConfig`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NetworkKubeConfig {
+    /// kubeconfig file (in-cluster config when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_path: Option<String>,
+    /// Secondary networks (Multus, UDN) and how their interfaces are indexed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary_networks: Option<Vec<Json>>,
+    /// The CNI whose annotations are read.
+    #[serde(
+        rename = "managedCNI",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub managed_cni: Option<Vec<String>>,
+    /// Owner kinds resolved (`ReplicaSet`, `Deployment`, `Gateway`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracked_kinds: Option<Vec<String>>,
 }
 
 /// One network rule.
@@ -382,7 +405,7 @@ pub struct TransformNetwork {
 #[allow(missing_docs)]
 pub struct NetworkRule {
     /// `add_kubernetes`, `add_kubernetes_infra`, `add_subnet`, `add_location`, `add_service`,
-    /// `add_ip_category`, `add_subnet_label`, `reinterpret_direction`, `decode_tcp_flags`.
+    /// `add_subnet_label`, `reinterpret_direction`, `decode_tcp_flags`.
     pub r#type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes: Option<Json>,
@@ -393,8 +416,6 @@ pub struct NetworkRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub add_location: Option<Json>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub add_ip_category: Option<Json>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub add_subnet_label: Option<Json>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub add_service: Option<Json>,
@@ -402,14 +423,14 @@ pub struct NetworkRule {
     pub decode_tcp_flags: Option<Json>,
 }
 
-/// A named set of CIDRs.
+/// A named set of CIDRs (`subnetLabels`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct IpCategory {
+pub struct SubnetLabel {
     /// CIDRs.
     #[serde(default)]
     pub cidrs: Vec<String>,
-    /// Category name.
+    /// The label.
     pub name: String,
 }
 

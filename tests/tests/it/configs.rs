@@ -2,7 +2,7 @@
 //! naming every stage this build cannot run at once).
 
 use netobserv_flow::Error;
-use netobserv_flow::config::{Config, IngestKafka, StageKind};
+use netobserv_flow::config::{Config, IngestKafka, StageKind, TransformNetwork};
 use netobserv_flow::pipeline::{BuildContext, Component, Metrics, Pipeline, StageRegistry};
 
 use super::testdata;
@@ -62,6 +62,31 @@ fn upstream_configs_parse_and_round_trip() {
         .unwrap();
     assert_eq!(network.type_name, "network");
     assert!(network.settings["network"]["subnetLabels"].is_array());
+}
+
+#[test]
+fn the_operators_network_sections_read_into_upstreams_shape() {
+    let mut seen = 0;
+    for name in ["operator-default.yaml", "operator-full.yaml"] {
+        let c = load(name);
+        for (i, p) in c.parameters.iter().enumerate() {
+            let Some(t) = p.transform.as_ref().filter(|t| t.type_name == "network") else {
+                continue;
+            };
+            let n: TransformNetwork = t
+                .parse(&format!("parameters[{i}].transform"), "network")
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .unwrap();
+            assert!(!n.rules.is_empty(), "{name} {}", p.name);
+            seen += 1;
+            if p.name == "subnets" {
+                let labels = n.subnet_labels.unwrap();
+                assert_eq!(labels[0].name, "Databases");
+                assert_eq!(labels[0].cidrs, ["10.128.200.0/24", "192.168.50.0/24"]);
+            }
+        }
+    }
+    assert_eq!(seen, 3);
 }
 
 #[tokio::test]
