@@ -90,8 +90,9 @@ pub struct RuntimeSettings {
     /// Batches a stage's input queue holds (default 16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_batches: Option<usize>,
-    /// Bytes a stage's input queue holds, counting a decoded flow as its in-memory size and raw or
-    /// encoded data as its length (default 64 MiB).
+    /// Bytes a stage's input queue holds, counting a decoded flow as its in-memory size (not the
+    /// strings and lists it points to, which are mostly shared) and raw or encoded data as its
+    /// length (default 64 MiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_max_bytes: Option<usize>,
 }

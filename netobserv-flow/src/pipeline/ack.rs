@@ -44,6 +44,8 @@ type Callback = Box<dyn FnOnce(AckStatus) + Send>;
 struct Shared {
     status: AtomicU8,
     callback: Mutex<Option<Callback>>,
+    /// Created by the runtime's accounting (see `Ack::counted`).
+    counted: bool,
 }
 
 impl Drop for Shared {
@@ -54,7 +56,12 @@ impl Drop for Shared {
             .map(Option::take)
             .unwrap_or_else(|p| p.into_inner().take());
         if let Some(cb) = cb {
-            cb(AckStatus::from_u8(*self.status.get_mut()));
+            let status = AckStatus::from_u8(*self.status.get_mut());
+            // The last copy may be dropped while a stage unwinds from a panic: a panicking
+            // callback then would abort the process.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(status))).is_err() {
+                tracing::error!(?status, "an acknowledgement callback panicked");
+            }
         }
     }
 }
@@ -73,10 +80,32 @@ impl Ack {
 
     /// A handle that calls `f` with the combined outcome once every copy is resolved.
     pub fn new(f: impl FnOnce(AckStatus) + Send + 'static) -> Self {
+        Self::make(f, false)
+    }
+
+    fn make(f: impl FnOnce(AckStatus) + Send + 'static, counted: bool) -> Self {
         Ack(Some(Arc::new(Shared {
             status: AtomicU8::new(AckStatus::Delivered as u8),
             callback: Mutex::new(Some(Box::new(f))),
+            counted,
         })))
+    }
+
+    /// [`Ack::chain`], marked as the runtime's own accounting.
+    pub(crate) fn counted(inner: Ack, f: impl FnOnce(AckStatus) + Send + 'static) -> Self {
+        Self::make(
+            move |status| {
+                f(status);
+                inner.resolve(status);
+            },
+            true,
+        )
+    }
+
+    /// Whether the runtime already counts this batch (it entered the pipeline through a source or
+    /// a stateful stage's output).
+    pub(crate) fn is_counted(&self) -> bool {
+        self.0.as_ref().is_some_and(|s| s.counted)
     }
 
     /// A handle that resolves `inner` with its outcome after calling `f` with it: how the

@@ -147,19 +147,40 @@ impl fmt::Debug for FlowBatch {
 pub trait Decode: Send + Sync + 'static {
     /// Decodes `data`, which starts at byte `offset` of the source's input, appending the flows to
     /// `out`. A malformed record is counted and logged (through the stage's
-    /// [`StageMetrics::reject`]) and skipped; the others go through.
-    fn decode(&self, data: &[u8], offset: u64, out: &mut Vec<Flow>);
+    /// [`StageMetrics::reject`]) and skipped; the others go through. Returns how many records were
+    /// rejected.
+    fn decode(&self, data: &[u8], offset: u64, out: &mut Vec<Flow>) -> usize;
+}
+
+/// What the runtime learns of a tracked raw batch once it is decoded.
+#[derive(Debug)]
+pub(crate) struct DecodeCount {
+    /// Flows decoded; `u64::MAX` until then.
+    pub(crate) flows: AtomicU64,
+    /// Records rejected.
+    pub(crate) rejected: AtomicU64,
+}
+
+impl Default for DecodeCount {
+    fn default() -> Self {
+        DecodeCount {
+            flows: AtomicU64::new(u64::MAX),
+            rejected: AtomicU64::new(0),
+        }
+    }
 }
 
 /// Bytes a source read, to be decoded on a worker.
 pub struct RawBatch {
+    /// The bytes are `data[..len]`; the rest is spare room of a recycled buffer.
     data: Vec<u8>,
+    len: usize,
     offset: u64,
     decoder: Arc<dyn Decode>,
     pub(crate) ack: Ack,
     pub(crate) source: Option<StageMetrics>,
-    /// Set by the runtime when it tracks the batch: how many flows it decoded to.
-    pub(crate) decoded: Option<Arc<AtomicU64>>,
+    /// Set by the runtime when it tracks the batch: what it decoded to.
+    pub(crate) decoded: Option<Arc<DecodeCount>>,
     recycle: Option<Recycle>,
 }
 
@@ -169,8 +190,17 @@ pub type Recycle = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
 impl RawBatch {
     /// Bytes starting at byte `offset` of the input, decoded by `decoder`.
     pub fn new(data: Vec<u8>, offset: u64, decoder: Arc<dyn Decode>) -> Self {
+        let len = data.len();
+        Self::from_buffer(data, len, offset, decoder)
+    }
+
+    /// The first `len` bytes of `buffer` (a reused buffer whose remaining bytes are spare room:
+    /// with [`Self::with_recycle`], the whole buffer comes back, ready to read into again).
+    pub fn from_buffer(buffer: Vec<u8>, len: usize, offset: u64, decoder: Arc<dyn Decode>) -> Self {
+        let len = len.min(buffer.len());
         RawBatch {
-            data,
+            data: buffer,
+            len,
             offset,
             decoder,
             ack: Ack::none(),
@@ -195,30 +225,38 @@ impl RawBatch {
 
     /// The bytes.
     pub fn data(&self) -> &[u8] {
-        &self.data
+        &self.data[..self.len]
     }
 
     /// Decodes into a batch carrying the same acknowledgement.
     pub fn decode(self) -> FlowBatch {
+        self.decode_counting().0
+    }
+
+    /// Decodes; also says how many records were rejected.
+    pub(crate) fn decode_counting(self) -> (FlowBatch, usize) {
         let mut flows = Vec::new();
-        self.decoder.decode(&self.data, self.offset, &mut flows);
+        let rejected = self
+            .decoder
+            .decode(&self.data[..self.len], self.offset, &mut flows);
         if let Some(m) = &self.source {
             m.ingested(flows.len());
         }
         if let Some(d) = &self.decoded {
-            d.store(flows.len() as u64, Ordering::Release);
+            d.rejected.store(rejected as u64, Ordering::Relaxed);
+            d.flows.store(flows.len() as u64, Ordering::Release);
         }
         if let Some(r) = self.recycle {
             r(self.data);
         }
-        FlowBatch::with_ack(flows, self.ack)
+        (FlowBatch::with_ack(flows, self.ack), rejected)
     }
 }
 
 impl fmt::Debug for RawBatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RawBatch")
-            .field("bytes", &self.data.len())
+            .field("bytes", &self.len)
             .field("offset", &self.offset)
             .finish()
     }

@@ -192,7 +192,29 @@ impl Pipeline {
                 })?;
             let (kind, section) = param.kind()?;
             match registry.factory(kind, &section.type_name) {
-                Ok(f) => planned.push((name, parents, index, kind, section, f)),
+                Ok(f) => {
+                    let unknown: Vec<String> = section
+                        .settings
+                        .keys()
+                        .filter(|k| !f.keys.contains(k))
+                        .map(|k| format!("`{k}`"))
+                        .collect();
+                    if !unknown.is_empty() {
+                        let reads: Vec<String> = f.keys.iter().map(|k| format!("`{k}`")).collect();
+                        return Err(Error::Config(format!(
+                            "parameters[{index}].{kind}: unknown key{} {} for {kind} type {:?} ({})",
+                            if unknown.len() > 1 { "s" } else { "" },
+                            unknown.join(", "),
+                            section.type_name,
+                            if reads.is_empty() {
+                                "it takes no settings".to_string()
+                            } else {
+                                format!("it reads {}", reads.join(", "))
+                            }
+                        )));
+                    }
+                    planned.push((name, parents, index, kind, section, f.factory))
+                }
                 Err(missing) => unsupported.push(UnsupportedStage {
                     stage: name.clone(),
                     kind,
@@ -224,29 +246,8 @@ impl Pipeline {
                 fields: &mut fields,
                 metrics: metrics.stage(name),
                 workers: options.workers,
-                read: BTreeSet::new(),
             };
             let component = factory.build(&mut cx).await?;
-            let unread = cx.unread_keys();
-            if !unread.is_empty() {
-                let reads: Vec<String> = cx.read.iter().map(|k| format!("`{k}`")).collect();
-                return Err(Error::Config(format!(
-                    "{}: unknown key{} {} for {kind} type {:?} ({})",
-                    cx.path,
-                    if unread.len() > 1 { "s" } else { "" },
-                    unread
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    section.type_name,
-                    if reads.is_empty() {
-                        "it takes no settings".to_string()
-                    } else {
-                        format!("it reads {}", reads.join(", "))
-                    }
-                )));
-            }
             check_shape(name, kind, &parents, &component)?;
             warnings.extend(fields.take_warnings());
             index_of.insert(name, nodes.len());
@@ -288,19 +289,22 @@ impl Pipeline {
         let mode = self.options.healthchecks;
         let timeout = self.options.healthcheck_timeout;
         let mut checks = tokio::task::JoinSet::new();
+        let mut checked = HashMap::new();
         for n in &mut self.nodes {
             if let Component::Sink { healthcheck, .. } = &mut n.component
                 && let Some(Healthcheck { endpoint, check }) = healthcheck.take()
                 && mode != HealthcheckMode::Off
             {
                 let stage = n.name.clone();
-                checks.spawn(async move {
+                let what = (stage.clone(), endpoint.clone());
+                let h = checks.spawn(async move {
                     let res = match tokio::time::timeout(timeout, check).await {
                         Ok(r) => r,
                         Err(_) => Err(format!("no answer within {timeout:?}").into()),
                     };
                     (stage, endpoint, res)
                 });
+                checked.insert(h.id(), what);
             }
         }
         let mut failures = Vec::new();
@@ -312,11 +316,14 @@ impl Pipeline {
                     endpoint,
                     error,
                 }),
-                Err(e) => failures.push(HealthcheckFailure {
-                    stage: "?".into(),
-                    endpoint: "?".into(),
-                    error: format!("health check panicked: {e}").into(),
-                }),
+                Err(e) => {
+                    let (stage, endpoint) = checked.remove(&e.id()).unwrap_or_default();
+                    failures.push(HealthcheckFailure {
+                        stage,
+                        endpoint,
+                        error: format!("the health check panicked: {e}").into(),
+                    });
+                }
             }
         }
         failures.sort_by(|a, b| a.stage.cmp(&b.stage));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::ack::{Ack, AckStatus};
-use super::batch::{Encode, EncodedBatch, FlowBatch, RawBatch};
+use super::batch::{DecodeCount, Encode, EncodedBatch, FlowBatch, RawBatch};
 use super::metrics::StageMetrics;
 use super::queue::{Item, QueueRx, QueueTx};
 use super::run::Role;
@@ -21,6 +21,10 @@ use crate::{Error, Result};
 /// pushing batches with [`Output::send`] (decoded) or [`Output::send_raw`] (bytes the workers
 /// decode), which wait while the pipeline is full: back-pressure reaches the source. A source
 /// that cannot wait (the kernel) counts and reports what it drops.
+///
+/// The pipeline drains once every source's [`Output`] is gone. A source that waits for the
+/// acknowledgements of what it sent (to commit offsets) drops `cx.out` first, then waits: holding
+/// it would keep the stages after it waiting for more input.
 #[async_trait::async_trait]
 pub trait Source: Send {
     /// Runs the source to completion.
@@ -294,7 +298,7 @@ impl Output {
         if let Some(t) = &self.tracker
             && self.tracks(&raw.ack)
         {
-            let decoded = Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
+            let decoded = Arc::new(DecodeCount::default());
             raw.decoded = Some(decoded.clone());
             let ack = std::mem::take(&mut raw.ack);
             raw.ack = t.wrap(ack, None, Some(decoded));
@@ -319,7 +323,7 @@ impl Output {
     fn tracks(&self, ack: &Ack) -> bool {
         match self.role {
             Role::Source => true,
-            Role::Stateful => !ack.is_tracked(),
+            Role::Stateful => !ack.is_counted(),
             Role::Segment => false,
         }
     }
@@ -394,7 +398,8 @@ impl Encode for JsonLines {
     }
 }
 
-/// The receiving end of a stateful stage or a sink.
+/// The receiving end of a stateful stage or a sink. Receiving is cancel-safe: a `recv` dropped in
+/// a `select!` (a flush timer fired first) loses no batch.
 pub struct Input {
     rx: QueueRx,
     metrics: StageMetrics,
@@ -480,6 +485,12 @@ impl Input {
     pub fn blocking_recv_encoded(&mut self) -> Option<EncodedBatch> {
         let item = self.rx.recv_blocking()?;
         Some(self.to_encoded(item))
+    }
+
+    /// The next batch if one is waiting, without waiting.
+    pub fn try_recv(&mut self) -> Option<FlowBatch> {
+        let item = self.rx.try_recv()?;
+        Some(self.to_flows(item))
     }
 
     /// Whether no batch is waiting right now.

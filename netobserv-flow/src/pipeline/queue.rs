@@ -118,6 +118,11 @@ impl QueueRx {
         self.rx.recv().await.ok().map(|q| q.item)
     }
 
+    /// The next item if one is waiting.
+    pub(crate) fn try_recv(&self) -> Option<Item> {
+        self.rx.try_recv().ok().map(|q| q.item)
+    }
+
     /// Like [`Self::recv`], for a blocking thread.
     pub(crate) fn recv_blocking(&self) -> Option<Item> {
         self.rx.recv_blocking().ok().map(|q| q.item)

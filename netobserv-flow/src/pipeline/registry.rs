@@ -91,7 +91,6 @@ pub struct BuildContext<'a> {
     pub(crate) fields: &'a mut FieldRegistry,
     pub(crate) metrics: StageMetrics,
     pub(crate) workers: usize,
-    pub(crate) read: BTreeSet<String>,
 }
 
 impl BuildContext<'_> {
@@ -133,7 +132,8 @@ impl BuildContext<'_> {
     }
 
     /// The settings under the key named after the type (`loki:` for `type: loki`); `None` when
-    /// absent. Unknown keys are errors with their YAML path.
+    /// absent. Unknown keys are errors with their YAML path when `T` says
+    /// `#[serde(deny_unknown_fields)]`, as every settings type should.
     pub fn settings<T: DeserializeOwned>(&mut self) -> Result<Option<T>> {
         let key = self.section.type_name.clone();
         self.settings_at(&key)
@@ -141,7 +141,6 @@ impl BuildContext<'_> {
 
     /// The settings under `key` (for types that read another key: `file_loop` reads `file`).
     pub fn settings_at<T: DeserializeOwned>(&mut self, key: &str) -> Result<Option<T>> {
-        self.read.insert(key.to_string());
         self.section.parse(&self.path, key)
     }
 
@@ -164,24 +163,20 @@ impl BuildContext<'_> {
     pub fn config_error(&self, message: impl std::fmt::Display) -> Error {
         Error::Config(format!("stage {:?} ({}): {message}", self.stage, self.path))
     }
+}
 
-    /// Keys of the section that the factory did not read: mistakes (a misspelt key, settings
-    /// for another type).
-    pub(crate) fn unread_keys(&self) -> Vec<&str> {
-        self.section
-            .settings
-            .keys()
-            .filter(|k| !self.read.contains(k.as_str()))
-            .map(String::as_str)
-            .collect()
-    }
+/// A registered type: its factory and the keys of its section it reads besides `type`.
+#[derive(Clone)]
+pub(crate) struct Registered {
+    pub(crate) factory: Arc<dyn StageFactory>,
+    pub(crate) keys: Vec<String>,
 }
 
 /// The stage types a program can build, by kind and type name. Other crates add theirs with
 /// [`StageRegistry::register`] without touching this crate.
 #[derive(Default, Clone)]
 pub struct StageRegistry {
-    factories: HashMap<(StageKind, String), Arc<dyn StageFactory>>,
+    factories: HashMap<(StageKind, String), Registered>,
 }
 
 /// Why a type cannot be built.
@@ -206,15 +201,33 @@ impl StageRegistry {
         r
     }
 
-    /// Adds (or replaces) a stage type.
+    /// Adds (or replaces) a stage type whose settings sit under the key named after it
+    /// (`write: {type: clickhouse, clickhouse: {...}}`).
     pub fn register(
         &mut self,
         kind: StageKind,
         type_name: &str,
         factory: impl StageFactory + 'static,
     ) -> &mut Self {
-        self.factories
-            .insert((kind, type_name.to_string()), Arc::new(factory));
+        self.register_reading(kind, type_name, &[type_name], factory)
+    }
+
+    /// Adds (or replaces) a stage type whose section holds the keys `keys` besides `type`
+    /// (`file_loop` reads `file:`). Any other key is refused before any factory runs.
+    pub fn register_reading(
+        &mut self,
+        kind: StageKind,
+        type_name: &str,
+        keys: &[&str],
+        factory: impl StageFactory + 'static,
+    ) -> &mut Self {
+        self.factories.insert(
+            (kind, type_name.to_string()),
+            Registered {
+                factory: Arc::new(factory),
+                keys: keys.iter().map(|k| k.to_string()).collect(),
+            },
+        );
         self
     }
 
@@ -235,11 +248,7 @@ impl StageRegistry {
         v
     }
 
-    pub(crate) fn factory(
-        &self,
-        kind: StageKind,
-        type_name: &str,
-    ) -> Result<Arc<dyn StageFactory>, Missing> {
+    pub(crate) fn factory(&self, kind: StageKind, type_name: &str) -> Result<Registered, Missing> {
         if let Some(f) = self.factories.get(&(kind, type_name.to_string())) {
             return Ok(f.clone());
         }

@@ -97,14 +97,19 @@ impl fmt::Display for RunReport {
                 d.unresolved_batches
             ));
         }
+        let bad_input = if d.rejected_input > 0 {
+            format!(", {} malformed input records skipped", d.rejected_input)
+        } else {
+            String::new()
+        };
         if lost.is_empty() {
             parts.push(format!(
-                "{} flows delivered, {} rejected",
+                "{} flows delivered, {} rejected{bad_input}",
                 d.delivered, d.rejected
             ));
         } else {
             parts.push(format!(
-                "lost: {} ({} delivered, {} rejected)",
+                "lost: {} ({} delivered, {} rejected{bad_input})",
                 lost.join(", "),
                 d.delivered,
                 d.rejected
@@ -168,9 +173,6 @@ impl Pipeline {
             stopped_at_once,
             drain_timeout,
         };
-        for f in &report.failures {
-            tracing::error!(stage = %f.stage, error = %f.error, "stage failed");
-        }
         if report.is_clean() {
             Ok(report)
         } else {
@@ -453,21 +455,32 @@ async fn supervise(
 ) -> (Vec<StageFailure>, bool, bool) {
     let mut failures = Vec::new();
     let (mut ext_drain, mut ext_now) = (external.clone(), external);
+    // When the drain started (a signal, a stage failure, or the end of every source), and whether
+    // the stages were told.
     let mut draining: Option<Instant> = None;
-    let start_drain = |draining: &mut Option<Instant>| {
-        internal.trigger();
+    let mut told = false;
+    let mut start_drain = |draining: &mut Option<Instant>| {
+        if !told {
+            internal.trigger();
+            told = true;
+        }
         draining.get_or_insert_with(Instant::now);
     };
     let (mut deadline_passed, mut stopped_at_once) = (false, false);
     loop {
-        let deadline = draining.map(|t| tokio::time::Instant::from_std(t + drain_timeout));
+        // A deadline too far to represent is no deadline.
+        let deadline = draining
+            .and_then(|t| t.checked_add(drain_timeout))
+            .map(tokio::time::Instant::from_std);
+        let ext_pending = !internal_triggered(internal);
         tokio::select! {
             joined = tasks.join_next_with_id() => match joined {
                 None => break,
                 Some(Ok((id, res))) => {
                     sources.retain(|s| *s != id);
                     if let Err(e) = res {
-                        failures.push(StageFailure { stage: names.get(&id).cloned().unwrap_or_default(), error: e.to_string() });
+                        let stage = names.get(&id).cloned().unwrap_or_default();
+                        failures.push(StageFailure { error: failure_message(&stage, e), stage });
                         start_drain(&mut draining);
                     }
                     if sources.is_empty() {
@@ -487,7 +500,8 @@ async fn supervise(
                     start_drain(&mut draining);
                 }
             },
-            _ = ext_drain.wait(), if draining.is_none() => start_drain(&mut draining),
+            // A signal during the end-of-input drain still reaches the stages.
+            _ = ext_drain.wait(), if ext_pending => start_drain(&mut draining),
             _ = ext_now.wait_immediate(), if !stopped_at_once => {
                 stopped_at_once = true;
                 break;
@@ -500,11 +514,31 @@ async fn supervise(
     }
     if deadline_passed || stopped_at_once {
         internal.trigger_immediate();
-        // Dropping the tasks drops what they hold: those batches resolve as errored.
+        // Dropping the tasks drops what they hold: those batches resolve as errored. A task
+        // stuck outside an await (blocking code) is not waited for long.
         tasks.abort_all();
-        while tasks.join_next().await.is_some() {}
+        let _ = tokio::time::timeout(ABORT_GRACE, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        tasks.detach_all();
     }
     (failures, deadline_passed, stopped_at_once)
+}
+
+/// How long aborted tasks get to finish dropping what they hold.
+const ABORT_GRACE: Duration = Duration::from_secs(1);
+
+fn internal_triggered(t: &super::shutdown::ShutdownTrigger) -> bool {
+    t.subscribe().is_triggered()
+}
+
+/// A stage's error, without repeating the stage name the report puts in front of it.
+fn failure_message(stage: &str, e: Error) -> String {
+    match e {
+        Error::Stage { stage: s, source } if s == stage => source.to_string(),
+        e => e.to_string(),
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
@@ -532,15 +566,21 @@ async fn worker(
         if let Some(h) = &head {
             h.queue_len(rx.len());
         }
-        let mut batch = match item {
-            Item::Flows(b) => b,
-            Item::Raw(r) => r.decode(),
+        let (mut batch, rejected) = match item {
+            Item::Flows(b) => (b, 0),
+            Item::Raw(r) => r.decode_counting(),
             Item::Encoded(e) => {
                 // Segments only receive flows and raw input.
                 e.ack.error();
                 continue;
             }
         };
+        if rejected > 0 && batch.is_empty() {
+            // Every record was malformed: refused for good, so that the source commits past it
+            // and can tell it from a delivery.
+            batch.resolve(AckStatus::Rejected);
+            continue;
+        }
         for stage in chain.iter_mut() {
             if batch.is_empty() {
                 break;

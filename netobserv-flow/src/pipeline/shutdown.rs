@@ -70,7 +70,8 @@ impl ShutdownTrigger {
     }
 }
 
-/// On the first SIGINT or SIGTERM requests a drain, on the second an immediate stop.
+/// On the first SIGINT or SIGTERM requests a drain, on the second an immediate stop; a third
+/// exits the process (status 130), should the immediate stop itself be stuck.
 pub fn trigger_on_signals(trigger: ShutdownTrigger) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         #[cfg(unix)]
@@ -83,17 +84,24 @@ pub fn trigger_on_signals(trigger: ShutdownTrigger) -> tokio::task::JoinHandle<(
                 tracing::warn!("cannot listen for SIGINT/SIGTERM; stop the process with SIGKILL");
                 return;
             };
-            for round in 0..2 {
+            for round in 0.. {
                 let name = tokio::select! {
                     _ = term.recv() => "SIGTERM",
                     _ = int.recv() => "SIGINT",
                 };
-                if round == 0 {
-                    tracing::info!("{name} received, draining (send it again to stop at once)");
-                    trigger.trigger();
-                } else {
-                    tracing::warn!("{name} received again, stopping at once");
-                    trigger.trigger_immediate();
+                match round {
+                    0 => {
+                        tracing::info!("{name} received, draining (send it again to stop at once)");
+                        trigger.trigger();
+                    }
+                    1 => {
+                        tracing::warn!("{name} received again, stopping at once");
+                        trigger.trigger_immediate();
+                    }
+                    _ => {
+                        eprintln!("{name} received a third time, exiting");
+                        std::process::exit(130);
+                    }
                 }
             }
         }

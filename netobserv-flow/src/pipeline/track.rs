@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::ack::{Ack, AckStatus};
+use super::batch::DecodeCount;
 
 #[derive(Default)]
 pub(crate) struct Tracker {
@@ -13,6 +14,7 @@ pub(crate) struct Tracker {
     rejected: AtomicU64,
     errored: AtomicU64,
     errored_undecoded: AtomicU64,
+    rejected_input: AtomicU64,
 }
 
 /// Flows (and records stateful stages emitted) by outcome, over one run.
@@ -26,6 +28,8 @@ pub struct Deliveries {
     pub errored: u64,
     /// Chunks of input bytes lost before they were decoded (their flows are not counted above).
     pub errored_undecoded: u64,
+    /// Input records that did not decode (counted in `ingest_errors`, logged, skipped).
+    pub rejected_input: u64,
     /// Batches no stage resolved by the end of the run (held by a stage that did not stop).
     pub unresolved_batches: u64,
 }
@@ -37,16 +41,21 @@ impl Tracker {
         self: &Arc<Self>,
         inner: Ack,
         flows: Option<u64>,
-        decoded: Option<Arc<AtomicU64>>,
+        decoded: Option<Arc<DecodeCount>>,
     ) -> Ack {
         self.entered.fetch_add(1, Ordering::Relaxed);
         let t = self.clone();
-        Ack::chain(inner, move |status| {
+        Ack::counted(inner, move |status| {
             let n = flows.or_else(|| {
                 decoded
-                    .map(|d| d.load(Ordering::Acquire))
+                    .as_ref()
+                    .map(|d| d.flows.load(Ordering::Acquire))
                     .filter(|n| *n != u64::MAX)
             });
+            if let Some(d) = &decoded {
+                t.rejected_input
+                    .fetch_add(d.rejected.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
             let counter = match status {
                 AckStatus::Delivered => &t.delivered,
                 AckStatus::Rejected => &t.rejected,
@@ -72,6 +81,7 @@ impl Tracker {
             rejected: self.rejected.load(Ordering::Relaxed),
             errored: self.errored.load(Ordering::Relaxed),
             errored_undecoded: self.errored_undecoded.load(Ordering::Relaxed),
+            rejected_input: self.rejected_input.load(Ordering::Relaxed),
             unresolved_batches: self
                 .entered
                 .load(Ordering::Relaxed)

@@ -46,8 +46,9 @@ impl JsonLines {
 }
 
 impl Decode for JsonLines {
-    fn decode(&self, data: &[u8], offset: u64, out: &mut Vec<Flow>) {
+    fn decode(&self, data: &[u8], offset: u64, out: &mut Vec<Flow>) -> usize {
         let mut start = 0;
+        let mut rejected = 0;
         out.reserve(data.len() / 320 + 1);
         while start < data.len() {
             let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
@@ -58,6 +59,7 @@ impl Decode for JsonLines {
                     && let Err(e) = json::decode_into(line, slot)
                 {
                     out.pop();
+                    rejected += 1;
                     self.metrics.reject(
                         "json",
                         format_args!("{} byte {}: {e}", self.what, offset + start as u64),
@@ -66,6 +68,7 @@ impl Decode for JsonLines {
             }
             start = end + 1;
         }
+        rejected
     }
 }
 
@@ -101,13 +104,14 @@ impl BufferPool {
     }
 }
 
-/// A chunk read: its bytes and their offset in the input.
-type Chunk = std::io::Result<(Vec<u8>, u64)>;
+/// A chunk read: a buffer, how many of its bytes are input, and their offset in the input.
+type Chunk = std::io::Result<(Vec<u8>, usize, u64)>;
 
 /// Reads `r` on the calling (blocking) thread, sending chunks of whole lines (and, at EOF, the
 /// last line without newline). A chunk is sent when it is full, when a read came back short (no
 /// more input is waiting: flows are not held back), and after at most `max_lines` lines. Stops at
-/// EOF, when the receiver is gone, or after the read during which shutdown was requested.
+/// EOF, when the receiver is gone, or after the read during which shutdown was requested (then
+/// the whole lines read go; a partial last line, cut by the stop, is logged with its offset).
 fn read_chunks<R: Read>(
     mut r: R,
     tx: &mpsc::Sender<Chunk>,
@@ -121,12 +125,19 @@ fn read_chunks<R: Read>(
     let mut offset = 0u64;
     // Sends `buf[..end]`, keeping `buf[end..filled]` for the next chunk.
     let mut send = |buf: &mut Vec<u8>, end: usize, filled: &mut usize| {
-        let mut chunk = std::mem::replace(buf, pool.take_with(&buf[end..*filled]));
+        let next = pool.take_with(&buf[end..*filled]);
+        let chunk = std::mem::replace(buf, next);
         *filled -= end;
-        chunk.truncate(end);
-        let ok = tx.blocking_send(Ok((chunk, offset))).is_ok();
+        let sent = tx.blocking_send(Ok((chunk, end, offset))).is_ok();
+        if !sent && shutdown.is_triggered() {
+            tracing::warn!(
+                bytes = end,
+                offset,
+                "input read during shutdown was not processed (the pipeline stopped taking it)"
+            );
+        }
         offset += end as u64;
-        ok
+        sent
     };
     loop {
         if buf.len() < filled + CHUNK {
@@ -161,7 +172,14 @@ fn read_chunks<R: Read>(
             return false;
         }
         if stopping {
-            // The partial line left is not a flow yet.
+            if filled > 0 {
+                // Cut by the stop, not malformed: said, not counted as a rejection.
+                tracing::info!(
+                    offset,
+                    bytes = filled,
+                    "stopped reading on shutdown; the partial line read last is not processed"
+                );
+            }
             return true;
         }
     }
@@ -192,9 +210,10 @@ async fn forward_chunks<R: Read + Send + 'static>(
         .map_err(|e| Error::io(what, e))?;
     let mut shutdown = cx.shutdown.clone();
     let recycle: Recycle = Arc::new(move |buf| pool.give(buf));
-    let send = |data, offset| {
-        cx.out
-            .send_raw(RawBatch::new(data, offset, decoder.clone()).with_recycle(recycle.clone()))
+    let send = |data, len, offset| {
+        cx.out.send_raw(
+            RawBatch::from_buffer(data, len, offset, decoder.clone()).with_recycle(recycle.clone()),
+        )
     };
     loop {
         tokio::select! {
@@ -202,8 +221,8 @@ async fn forward_chunks<R: Read + Send + 'static>(
             _ = shutdown.wait() => break,
             msg = rx.recv() => match msg {
                 None => return Ok(true),
-                Some(Ok((data, offset))) => {
-                    if send(data, offset).await.is_err() {
+                Some(Ok((data, len, offset))) => {
+                    if send(data, len, offset).await.is_err() {
                         return Ok(false);
                     }
                 }
@@ -214,8 +233,8 @@ async fn forward_chunks<R: Read + Send + 'static>(
     // Shutdown: forward what the reader already read, then let it go.
     while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await {
         match msg {
-            Ok((data, offset)) => {
-                if send(data, offset).await.is_err() {
+            Ok((data, len, offset)) => {
+                if send(data, len, offset).await.is_err() {
                     break;
                 }
             }
@@ -272,6 +291,9 @@ impl FileSource {
     /// Builds from the stage's `file:` settings.
     pub fn build(cx: &mut BuildContext<'_>) -> Result<FileSource> {
         let file: IngestFile = cx.required_settings_at("file")?;
+        if file.chunks == Some(0) {
+            return Err(cx.config_error("`chunks` must be at least 1 (lines per batch)"));
+        }
         if file
             .decoder
             .as_ref()
@@ -329,7 +351,10 @@ impl FileSource {
                 return true;
             }
         };
-        for (c, chunk) in items.chunks(self.batch).enumerate() {
+        for (c, chunk) in items.chunks(self.batch.max(1)).enumerate() {
+            if cx.shutdown.is_triggered() {
+                return false;
+            }
             let mut flows = Vec::with_capacity(chunk.len());
             for (j, raw) in chunk.iter().enumerate() {
                 let i = c * self.batch + j;
@@ -378,7 +403,9 @@ mod tests {
         drop(tx);
         let mut out = Vec::new();
         while let Ok(c) = rx.try_recv() {
-            out.push(c.unwrap());
+            let (mut data, len, offset) = c.unwrap();
+            data.truncate(len);
+            out.push((data, offset));
         }
         out
     }
@@ -418,8 +445,8 @@ mod tests {
         let m = crate::pipeline::Metrics::default();
         let d = JsonLines::new(m.stage("in"), "<stdin>");
         let mut out = Vec::new();
-        d.decode(b"{\"Bytes\":1}\n\n  not json\n{\"Bytes\":2}", 100, &mut out);
-        assert_eq!(out.len(), 2);
+        let rejected = d.decode(b"{\"Bytes\":1}\n\n  not json\n{\"Bytes\":2}", 100, &mut out);
+        assert_eq!((out.len(), rejected), (2, 1));
         assert_eq!(m.stage("in").errors("json"), 1);
     }
 }

@@ -28,9 +28,12 @@ pub(crate) fn grow_pipe<Fd: std::os::fd::AsFd>(fd: Fd) {
 
 pub(crate) fn register_builtins(r: &mut StageRegistry) {
     for t in ["file", "file_loop", "file_chunks"] {
-        r.register(StageKind::Ingest, t, |cx: &mut BuildContext<'_>| {
-            ingest::FileSource::build(cx).map(Component::source)
-        });
+        r.register_reading(
+            StageKind::Ingest,
+            t,
+            &["file"],
+            |cx: &mut BuildContext<'_>| ingest::FileSource::build(cx).map(Component::source),
+        );
     }
     r.register(StageKind::Ingest, "stdin", |cx: &mut BuildContext<'_>| {
         ingest::StdinSource::build(cx).map(Component::source)

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::codec::json;
 use crate::config::{StdoutFormat, WriteFile};
 use crate::flow::Flow;
-use crate::pipeline::{AckStatus, Component, Encode, Input, Sink, SinkContext};
+use crate::pipeline::{AckStatus, Component, Encode, Input, Shutdown, Sink, SinkContext};
 use crate::{Error, Result};
 
 /// Appends one flow in a stdout format.
@@ -62,6 +62,7 @@ impl Encode for FormatEncoder {
 /// took its bytes, errored (and the stage fails) when the write fails.
 async fn blocking_writer(
     mut input: Input,
+    shutdown: Shutdown,
     mut w: Box<dyn Write + Send>,
     what: PathBuf,
 ) -> Result<()> {
@@ -69,6 +70,10 @@ async fn blocking_writer(
     let fail = move |e: std::io::Error| Error::stage(stage.clone(), Error::io(&what, e));
     tokio::task::spawn_blocking(move || {
         while let Some(batch) = input.blocking_recv_encoded() {
+            if shutdown.is_immediate() {
+                // The run is over and reported what is left as lost: write no more of it.
+                return Ok(());
+            }
             let res = w
                 .write_all(&batch.data)
                 .and_then(|_| if input.is_empty() { w.flush() } else { Ok(()) });
@@ -101,6 +106,7 @@ impl Sink for StdoutSink {
         super::grow_pipe(std::io::stdout());
         blocking_writer(
             cx.input,
+            cx.shutdown,
             Box::new(std::io::stdout()),
             PathBuf::from("<stdout>"),
         )
@@ -138,7 +144,7 @@ impl FileSink {
 #[async_trait::async_trait]
 impl Sink for FileSink {
     async fn run(self: Box<Self>, cx: SinkContext) -> Result<()> {
-        blocking_writer(cx.input, Box::new(self.file), self.path).await
+        blocking_writer(cx.input, cx.shutdown, Box::new(self.file), self.path).await
     }
 }
 

@@ -192,6 +192,20 @@ async fn settings_keys_are_checked_with_their_path_once() {
         msg.contains("parameters[1].transform.generic.policy"),
         "{msg}"
     );
+    // A key of another type is refused before any factory runs, naming what the type reads.
+    let msg = build_err(
+        "pipeline:\n  - name: a\nparameters:\n  - name: a\n    ingest: {type: file_loop, fil: {filename: x}}\n",
+    )
+    .await;
+    assert!(
+        msg.contains("parameters[0].ingest: unknown key `fil` for ingest type \"file_loop\" (it reads `file`)"),
+        "{msg}"
+    );
+    let msg = build_err(
+        "pipeline:\n  - name: a\nparameters:\n  - name: a\n    ingest: {type: file_chunks, file: {filename: /dev/null, chunks: 0}}\n",
+    )
+    .await;
+    assert!(msg.contains("`chunks` must be at least 1"), "{msg}");
 }
 
 #[tokio::test]

@@ -105,6 +105,8 @@ enum Behaviour {
     Hold,
     /// Merges batches in threes into one "request", resolved together.
     MergeThree,
+    /// Delivers; at the end of its input, waits for the shutdown signal before it returns.
+    DeliverThenAwaitShutdown,
 }
 
 #[derive(Clone, Default)]
@@ -142,7 +144,9 @@ impl Sink for TestSink {
                 .unwrap()
                 .extend(batch.flows().iter().cloned());
             match self.behaviour {
-                Behaviour::Deliver => batch.resolve(AckStatus::Delivered),
+                Behaviour::Deliver | Behaviour::DeliverThenAwaitShutdown => {
+                    batch.resolve(AckStatus::Delivered)
+                }
                 Behaviour::Reject => batch.resolve(AckStatus::Rejected),
                 Behaviour::FailAt(k) if n == k => {
                     return Err(Error::stage(cx.metrics.stage(), "the service said no"));
@@ -162,6 +166,9 @@ impl Sink for TestSink {
             }
         }
         merged.resolve(AckStatus::Delivered);
+        if self.behaviour == Behaviour::DeliverThenAwaitShutdown {
+            cx.shutdown.wait().await;
+        }
         if self.behaviour == Behaviour::Hold {
             std::future::pending::<()>().await;
         }
@@ -325,7 +332,7 @@ async fn panicking_transform_and_sink_report_errored() {
         report
             .failures
             .iter()
-            .any(|f| f.error.contains("\"t\"") && f.error.contains("poisoned flow")),
+            .any(|f| f.stage == "t" && f.error.contains("poisoned flow")),
         "{report}"
     );
     let st = src.statuses();
@@ -336,7 +343,8 @@ async fn panicking_transform_and_sink_report_errored() {
     let src = TestSource::new(10, 10);
     let mut h = Harness::new(&src);
     h.sink("out", Behaviour::PanicAt(2), Duration::ZERO);
-    let report = run_report(h.run(&chain(None, &["out"]), opts(2)).await);
+    // One worker: batches reach the sink in order, so the first is the one delivered.
+    let report = run_report(h.run(&chain(None, &["out"]), opts(1)).await);
     assert!(
         report
             .failures
@@ -673,6 +681,8 @@ struct Totals {
     keys: ShardKeys,
     /// Panic once this many flows were absorbed.
     panic_after: Option<usize>,
+    /// Emit records with acknowledgements of their own, recorded here.
+    own_acks: Option<Acks>,
 }
 
 #[async_trait::async_trait]
@@ -682,7 +692,9 @@ impl Stateful for Totals {
         let mut absorbed = 0;
         let mut tick = tokio::time::interval(self.every);
         tick.tick().await;
-        let emit = |totals: &mut BTreeMap<u16, u64>| {
+        let own_acks = self.own_acks.clone();
+        let mut emitted = 0;
+        let mut emit = |totals: &mut BTreeMap<u16, u64>| {
             let flows: Vec<Flow> = std::mem::take(totals)
                 .into_iter()
                 .map(|(port, bytes)| Flow {
@@ -691,7 +703,17 @@ impl Stateful for Totals {
                     ..Flow::default()
                 })
                 .collect();
-            FlowBatch::new(flows)
+            emitted += 1;
+            match &own_acks {
+                Some(acks) => {
+                    let (acks, i) = (acks.clone(), emitted);
+                    let ack = Ack::new(move |st| {
+                        acks.lock().unwrap().insert(i, st);
+                    });
+                    FlowBatch::with_ack(flows, ack)
+                }
+                None => FlowBatch::new(flows),
+            }
         };
         loop {
             tokio::select! {
@@ -729,6 +751,15 @@ fn register_totals(
     every: Duration,
     panic_after: Option<usize>,
 ) -> (Arc<AtomicUsize>, ShardKeys) {
+    register_totals_acked(h, every, panic_after, None)
+}
+
+fn register_totals_acked(
+    h: &mut Harness,
+    every: Duration,
+    panic_after: Option<usize>,
+    own_acks: Option<Acks>,
+) -> (Arc<AtomicUsize>, ShardKeys) {
     let ticks = Arc::new(AtomicUsize::new(0));
     let keys = Arc::new(Mutex::new(BTreeMap::new()));
     let (t, k) = (ticks.clone(), keys.clone());
@@ -743,6 +774,7 @@ fn register_totals(
                         ticks: t.clone(),
                         keys: k.clone(),
                         panic_after,
+                        own_acks: own_acks.clone(),
                     }) as Box<dyn Stateful>
                 })
                 .collect();
@@ -1152,4 +1184,108 @@ parameters:
         n += 1;
     }
     assert_eq!(n as f64, written);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_a_stateful_stage_emits_with_their_own_ack_are_counted() {
+    let src = TestSource::new(4, 25);
+    let mut h = Harness::new(&src);
+    h.sink("out", Behaviour::StopAt(1), Duration::ZERO);
+    let own = Acks::default();
+    register_totals_acked(&mut h, Duration::from_secs(3600), None, Some(own.clone()));
+    // One shard emits its 50 records at the end; the sink takes the batch and stops.
+    let report = run_report(h.run(STATEFUL, opts(1)).await);
+    assert_eq!(
+        own.lock().unwrap().values().copied().collect::<Vec<_>>(),
+        [AckStatus::Errored]
+    );
+    assert_eq!(report.deliveries.errored, 50, "{report}");
+    assert_eq!(report.deliveries.delivered, 100, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_during_the_end_of_input_drain_reaches_the_stages() {
+    let src = TestSource::new(3, 10);
+    let mut h = Harness::new(&src);
+    let seen = h.sink("out", Behaviour::DeliverThenAwaitShutdown, Duration::ZERO);
+    let cfg = Config::from_yaml(&chain(None, &["out"])).unwrap();
+    // No deadline to speak of: only the signal can end this run.
+    let p = Pipeline::build_with(
+        &cfg,
+        &h.registry,
+        Metrics::default(),
+        opts(1).with_drain_timeout(Duration::MAX),
+    )
+    .await
+    .unwrap();
+    let (trigger, shutdown) = Shutdown::new();
+    let run = tokio::spawn(p.run(shutdown));
+    while seen.flows.lock().unwrap().len() < 30 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!run.is_finished(), "the sink waits for the signal");
+    trigger.trigger();
+    let report = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the signal did not reach the sink")
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.deliveries.delivered, 30);
+}
+
+/// Sends raw JSON lines: one chunk with good and bad lines, one with bad lines only.
+#[derive(Clone)]
+struct RawSource {
+    acks: Acks,
+}
+
+#[async_trait::async_trait]
+impl Source for RawSource {
+    async fn run(self: Box<Self>, cx: SourceContext) -> netobserv_flow::Result<()> {
+        let decoder: Arc<dyn netobserv_flow::pipeline::Decode> = Arc::new(
+            netobserv_flow::stages::ingest::JsonLines::new(cx.metrics.clone(), "test"),
+        );
+        let chunks: [&[u8]; 2] = [
+            b"{\"Bytes\":1}\nnot json\n{\"Bytes\":2}\n",
+            b"{\"Bytes\":\nnope\n",
+        ];
+        let mut offset = 0;
+        for (i, data) in chunks.into_iter().enumerate() {
+            let acks = self.acks.clone();
+            let ack = Ack::new(move |st| {
+                acks.lock().unwrap().insert(i, st);
+            });
+            let raw =
+                netobserv_flow::pipeline::RawBatch::new(data.to_vec(), offset, decoder.clone())
+                    .with_ack(ack);
+            offset += data.len() as u64;
+            if cx.out.send_raw(raw).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_input_is_rejected_not_delivered() {
+    let acks = Acks::default();
+    let mut h = Harness::new(&TestSource::new(0, 0));
+    let a = acks.clone();
+    h.registry.register(
+        StageKind::Ingest,
+        "test",
+        move |_: &mut BuildContext<'_>| Ok(Component::source(RawSource { acks: a.clone() })),
+    );
+    let seen = h.sink("out", Behaviour::Deliver, Duration::ZERO);
+    let report = h.run(&chain(None, &["out"]), opts(2)).await.unwrap();
+    assert_eq!(seen.flows.lock().unwrap().len(), 2);
+    let st = acks.lock().unwrap().clone();
+    // The chunk with good flows was delivered (its bad line counted); the chunk with nothing
+    // but bad records was refused for good.
+    assert_eq!(st[&0], AckStatus::Delivered);
+    assert_eq!(st[&1], AckStatus::Rejected);
+    assert_eq!(report.deliveries.rejected_input, 3, "{report}");
+    assert_eq!(report.deliveries.delivered, 2, "{report}");
 }
