@@ -151,7 +151,13 @@ fn main() -> ExitCode {
         }
     };
     let settings = config.metrics_settings.clone().unwrap_or_default();
-    let metrics = Metrics::new(settings.prefix.as_deref().unwrap_or(""));
+    let metrics = match Metrics::new(settings.prefix.as_deref().unwrap_or("")) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("flowlogs-pipeline: {}: {e}", args.config);
+            return ExitCode::from(2);
+        }
+    };
     let check = args.check;
     let result = runtime.block_on(async move {
         let registry = StageRegistry::with_builtins();
@@ -189,13 +195,26 @@ fn main() -> ExitCode {
     });
     // A reader may still be parked in a read of standard input; do not wait for it.
     runtime.shutdown_background();
+    let summary = |stages: &[netobserv_flow::pipeline::StageSummary]| {
+        for s in stages {
+            if s.rejected.is_empty() {
+                tracing::info!("{s}");
+            } else {
+                tracing::warn!("{s}");
+            }
+        }
+    };
     match result {
         Ok(Some(report)) => {
+            summary(&report.stages);
             tracing::info!("done: {report}");
             ExitCode::SUCCESS
         }
         Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Error::Run(report) = &e {
+                summary(&report.stages);
+            }
             eprintln!("flowlogs-pipeline: {}: {e}", args.config);
             exit_code(&e)
         }

@@ -14,6 +14,7 @@ use prometheus::{
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    prefix: Arc<str>,
     ingest_flows: IntCounterVec,
     ingest_errors: IntCounterVec,
     flows_in: IntCounterVec,
@@ -31,15 +32,80 @@ impl std::fmt::Debug for Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics::new("")
+        Metrics::build("")
+    }
+}
+
+/// Whether `prefix` can start a Prometheus metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`, or empty).
+fn valid_prefix(prefix: &str) -> bool {
+    prefix.chars().enumerate().all(|(i, c)| {
+        c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
+    })
+}
+
+/// The totals of one stage over a run, from its metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StageSummary {
+    /// The stage.
+    pub stage: String,
+    /// Flows a source read (`ingest_flows_processed`).
+    pub ingested: u64,
+    /// Flows in and out of a transform or stateful stage (`stage_flows_in`, `stage_flows_out`);
+    /// a sink's flows in.
+    pub flows_in: u64,
+    /// Flows out.
+    pub flows_out: u64,
+    /// Records a sink wrote (`records_written`).
+    pub written: u64,
+    /// Rejected input by kind (`ingest_errors`).
+    pub rejected: Vec<(String, u64)>,
+}
+
+impl std::fmt::Display for StageSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if self.ingested > 0 {
+            parts.push(format!("{} read", self.ingested));
+        }
+        if self.flows_out > 0 || (self.flows_in > 0 && self.written == 0) {
+            parts.push(format!("{} in, {} out", self.flows_in, self.flows_out));
+        } else if self.flows_in > 0 {
+            parts.push(format!("{} in", self.flows_in));
+        }
+        if self.written > 0 {
+            parts.push(format!("{} written", self.written));
+        }
+        let rejected: u64 = self.rejected.iter().map(|(_, n)| n).sum();
+        if rejected > 0 {
+            let kinds: Vec<String> = self
+                .rejected
+                .iter()
+                .map(|(k, n)| format!("{k}: {n}"))
+                .collect();
+            parts.push(format!("{rejected} rejected ({})", kinds.join(", ")));
+        }
+        if parts.is_empty() {
+            parts.push("no flows".into());
+        }
+        write!(f, "stage {:?}: {}", self.stage, parts.join(", "))
     }
 }
 
 #[allow(clippy::expect_used)] // metric definitions are static: a failure is a programming error
 impl Metrics {
     /// Metrics whose names start with `prefix` (written as is: `netobserv_` gives
-    /// `netobserv_ingest_flows_processed`).
-    pub fn new(prefix: &str) -> Self {
+    /// `netobserv_ingest_flows_processed`). A prefix Prometheus does not allow in a metric name
+    /// (`flp-`) is a configuration error.
+    pub fn new(prefix: &str) -> crate::Result<Self> {
+        if !valid_prefix(prefix) {
+            return Err(crate::Error::Config(format!(
+                "metricsSettings.prefix {prefix:?}: a metric name may only hold letters, digits (not first), `_` and `:`"
+            )));
+        }
+        Ok(Metrics::build(prefix))
+    }
+
+    fn build(prefix: &str) -> Self {
         let registry = Registry::new();
         let name = |n: &str| format!("{prefix}{n}");
         let counter = |n: &str, help: &str, labels: &[&str]| {
@@ -93,6 +159,7 @@ impl Metrics {
             .expect("unique metric");
         Metrics {
             registry,
+            prefix: Arc::from(prefix),
             ingest_flows,
             ingest_errors,
             flows_in,
@@ -116,6 +183,47 @@ impl Metrics {
             errors: self.ingest_errors.clone(),
             log_limiter: Arc::new(std::sync::Mutex::new(LogLimiter::default())),
         }
+    }
+
+    /// The totals of each stage that has any, sorted by stage name.
+    pub fn summary(&self) -> Vec<StageSummary> {
+        let mut by_stage: std::collections::BTreeMap<String, StageSummary> = Default::default();
+        for family in self.registry.gather() {
+            let name = family
+                .name()
+                .strip_prefix(&*self.prefix)
+                .unwrap_or(family.name());
+            for m in family.get_metric() {
+                let label = |l: &str| {
+                    m.get_label()
+                        .iter()
+                        .find(|p| p.name() == l)
+                        .map(|p| p.value().to_string())
+                };
+                let Some(stage) = label("stage") else {
+                    continue;
+                };
+                let v = m.get_counter().get_value() as u64;
+                if v == 0 {
+                    continue;
+                }
+                let s = by_stage
+                    .entry(stage.clone())
+                    .or_insert_with(|| StageSummary {
+                        stage,
+                        ..Default::default()
+                    });
+                match name {
+                    "ingest_flows_processed" => s.ingested = v,
+                    "stage_flows_in" => s.flows_in = v,
+                    "stage_flows_out" => s.flows_out = v,
+                    "records_written" => s.written = v,
+                    "ingest_errors" => s.rejected.push((label("kind").unwrap_or_default(), v)),
+                    _ => {}
+                }
+            }
+        }
+        by_stage.into_values().collect()
     }
 
     /// The registry, for callers adding their own metrics.
@@ -218,8 +326,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bad_prefix_is_a_config_error_and_summary_reads_the_counters() {
+        for bad in ["flp-", "1x", "a b"] {
+            let err = Metrics::new(bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("metricsSettings.prefix"), "{bad:?}: {err}");
+        }
+        let m = Metrics::new("netobserv:flp_").unwrap();
+        let s = m.stage("in");
+        s.ingested(10);
+        s.reject("json", format_args!("bad"));
+        m.stage("out").written(9);
+        let sum = m.summary();
+        assert_eq!(sum.len(), 2, "{sum:?}");
+        assert_eq!(sum[0].stage, "in");
+        assert_eq!(sum[0].ingested, 10);
+        assert_eq!(sum[0].rejected, [("json".to_string(), 1)]);
+        assert_eq!(sum[1].to_string(), "stage \"out\": 9 written");
+        assert_eq!(
+            sum[0].to_string(),
+            "stage \"in\": 10 read, 1 rejected (json: 1)"
+        );
+    }
+
+    #[test]
     fn names_carry_the_prefix_and_no_total_suffix() {
-        let m = Metrics::new("netobserv_");
+        let m = Metrics::new("netobserv_").unwrap();
         let s = m.stage("in");
         s.ingested(3);
         s.reject("json", format_args!("line 2: bad"));

@@ -38,7 +38,7 @@ pub use component::{
     BoxFuture, Closed, Component, Healthcheck, Input, Output, ShardKey, Sink, SinkContext, Source,
     SourceContext, Stateful, StatefulContext, Transform, TransformClone, stage_error,
 };
-pub use metrics::{Metrics, StageMetrics};
+pub use metrics::{Metrics, StageMetrics, StageSummary};
 pub use registry::{BuildContext, StageFactory, StageRegistry, UPSTREAM_TYPES};
 pub use run::{RunReport, StageFailure};
 pub use shutdown::{Shutdown, ShutdownTrigger, trigger_on_signals};

@@ -21,7 +21,7 @@ use super::build::{Node, Pipeline};
 use super::component::{
     Component, Edge, Input, Output, SinkContext, SourceContext, StatefulContext, Transform,
 };
-use super::metrics::StageMetrics;
+use super::metrics::{StageMetrics, StageSummary};
 use super::queue::{Item, QueueRx, QueueTx, queue};
 use super::shutdown::Shutdown;
 use super::track::{Deliveries, Tracker};
@@ -49,6 +49,8 @@ pub struct RunReport {
     pub stopped_at_once: bool,
     /// The drain deadline in force.
     pub drain_timeout: Duration,
+    /// Each stage's totals (flows in, out, written, rejected by kind), from its metrics.
+    pub stages: Vec<StageSummary>,
 }
 
 impl RunReport {
@@ -153,6 +155,7 @@ impl Pipeline {
     /// otherwise [`Error::Run`] with the report (what failed, what was lost).
     pub async fn run(self, shutdown: Shutdown) -> Result<RunReport> {
         let drain_timeout = self.options.drain_timeout;
+        let metrics = self.metrics.clone();
         let (int_trigger, int_shutdown) = Shutdown::new();
         let mut started = self.start(int_shutdown);
         let (mut failures, deadline_passed, stopped_at_once) = supervise(
@@ -172,6 +175,7 @@ impl Pipeline {
             deadline_passed,
             stopped_at_once,
             drain_timeout,
+            stages: metrics.summary(),
         };
         if report.is_clean() {
             Ok(report)

@@ -509,7 +509,7 @@ async fn fan_out_shares_flows_and_back_pressure_reaches_the_source() {
     let mut h = Harness::new(&src);
     let slow = h.sink("slow", Behaviour::Deliver, Duration::from_millis(2));
     let all = h.sink("all", Behaviour::Deliver, Duration::from_millis(2));
-    let metrics = Metrics::new("t_");
+    let metrics = Metrics::new("t_").unwrap();
     let cfg = Config::from_yaml(FANOUT).unwrap();
     let p = Pipeline::build_with(&cfg, &h.registry, metrics.clone(), opts(1))
         .await
