@@ -17,7 +17,9 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use crate::codec::json::{write_json_str, write_json_value};
 use crate::value::Value;
 
-/// A 48-bit Ethernet address, written `0A:58:0A:80:00:01` (upper case, as upstream does).
+/// A 48-bit Ethernet address, written `0a:58:0a:80:00:01`: lower-case hex, colon-separated, as
+/// Go's `net.HardwareAddr` prints it (the agent's `model.MacAddr` and flowlogs-pipeline's IPFIX
+/// ingest both use it). Parsing accepts either case and `-` separators.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct MacAddr(pub [u8; 6]);
 
@@ -33,16 +35,24 @@ impl MacAddr {
         let m = self.0;
         u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]])
     }
+
+    /// The text form, `0a:58:0a:80:00:01`; every writer (JSON, Arrow, `Display`) goes through it.
+    pub(crate) fn to_text(self) -> [u8; 17] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b':'; 17];
+        for (k, b) in self.0.iter().enumerate() {
+            out[3 * k] = HEX[(b >> 4) as usize];
+            out[3 * k + 1] = HEX[(b & 0xf) as usize];
+        }
+        out
+    }
 }
 
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let m = self.0;
-        write!(
-            f,
-            "{:02X}:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
-            m[0], m[1], m[2], m[3], m[4], m[5]
-        )
+        let text = self.to_text();
+        // Always ASCII: hex digits and colons.
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -55,7 +65,7 @@ impl fmt::Debug for MacAddr {
 impl FromStr for MacAddr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        // Fast path for the canonical `AA:BB:CC:DD:EE:FF` form.
+        // Fast path for the colon-separated form, in either case.
         let b = s.as_bytes();
         if b.len() == 17 && (2..17).step_by(3).all(|i| b[i] == b':') {
             let hex = |c: u8| match c {
@@ -490,15 +500,8 @@ impl Scalar for MacAddr {
         }
     }
     fn write_json(&self, out: &mut Vec<u8>) {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
         out.push(b'"');
-        for (i, b) in self.0.iter().enumerate() {
-            if i > 0 {
-                out.push(b':');
-            }
-            out.push(HEX[(b >> 4) as usize]);
-            out.push(HEX[(b & 0xf) as usize]);
-        }
+        out.extend_from_slice(&self.to_text());
         out.push(b'"');
     }
     fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -1340,7 +1343,7 @@ mod tests {
     #[test]
     fn mac_round_trips_through_u64() {
         let m: MacAddr = "0a:58:0A:80:00:01".parse().unwrap();
-        assert_eq!(m.to_string(), "0A:58:0A:80:00:01");
+        assert_eq!(m.to_string(), "0a:58:0a:80:00:01");
         assert_eq!(MacAddr::from_u64(m.to_u64()), m);
         assert_eq!(
             MacAddr::from_u64(0x112233445566).to_string(),

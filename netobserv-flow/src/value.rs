@@ -27,7 +27,7 @@ pub enum Value {
     Str(Arc<str>),
     /// An IP address (written as its text form).
     Ip(IpAddr),
-    /// A MAC address (written as `AA:BB:CC:DD:EE:FF`).
+    /// A MAC address (written as `0a:58:0a:80:00:01`, lower case, as upstream does).
     Mac(MacAddr),
     /// A list of values.
     List(Vec<Value>),

@@ -407,6 +407,15 @@ mod tests {
     }
 
     #[test]
+    fn mac_columns_hold_lower_case_text() {
+        let flows = vec![json::decode(br#"{"SrcMac":"0A:58:A7:A3:53:C9"}"#).unwrap()];
+        let batch = to_record_batch(&flows).unwrap();
+        let col = batch.column_by_name("SrcMac").unwrap();
+        let text = col.as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(text.value(0), "0a:58:a7:a3:53:c9");
+    }
+
+    #[test]
     fn projection_reads_and_bad_text_errors() {
         let flows = vec![json::decode(br#"{"SrcAddr":"10.0.0.1","Bytes":3}"#).unwrap()];
         let batch = to_record_batch(&flows).unwrap();

@@ -504,7 +504,6 @@ pub fn write_go_float(out: &mut Vec<u8>, v: f64) {
 
 /// Writes a dynamic value as JSON; object keys are sorted as Go sorts map keys.
 pub fn write_json_value(out: &mut Vec<u8>, v: &Value) {
-    use std::io::Write;
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
@@ -519,7 +518,7 @@ pub fn write_json_value(out: &mut Vec<u8>, v: &Value) {
         }
         Value::Mac(m) => {
             out.push(b'"');
-            let _ = write!(out, "{m}");
+            out.extend_from_slice(&m.to_text());
             out.push(b'"');
         }
         Value::List(items) => {
@@ -685,6 +684,22 @@ mod tests {
 
     fn s(v: &[u8]) -> &str {
         std::str::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn macs_are_written_lower_case_like_go_hardware_addr() {
+        // Upstream prints MACs with Go's `net.HardwareAddr.String()`: lower-case hex digits.
+        let line = r#"{"DstMac":"0A:58:A7:A3:53:C9","SrcMac":"0a-58-A7-a3-53-C9"}"#;
+        let want = r#"{"DstMac":"0a:58:a7:a3:53:c9","SrcMac":"0a:58:a7:a3:53:c9"}"#;
+        assert_eq!(to_string(&decode(line.as_bytes()).unwrap()), want);
+        assert_eq!(to_string(&decode_full(line).unwrap()), want);
+
+        // A MAC held as a dynamic value (a field renamed or copied at run time).
+        let mac: crate::flow::MacAddr = "0A:58:A7:A3:53:C9".parse().unwrap();
+        let mut out = Vec::new();
+        write_json_value(&mut out, &Value::Mac(mac));
+        assert_eq!(s(&out), r#""0a:58:a7:a3:53:c9""#);
+        assert_eq!(Value::Mac(mac).to_string(), "0a:58:a7:a3:53:c9");
     }
 
     #[test]

@@ -1259,7 +1259,7 @@ mod tests {
         let f = to_flow(&sample(), 1_700_000_002);
         assert_eq!(f.src_addr.unwrap().to_string(), "10.128.0.1");
         assert_eq!(f.dst_addr.unwrap().to_string(), "10.128.0.2");
-        assert_eq!(f.src_mac.unwrap().to_string(), "0A:58:0A:80:00:01");
+        assert_eq!(f.src_mac.unwrap().to_string(), "0a:58:0a:80:00:01");
         assert_eq!(f.time_flow_start_ms, Some(1_700_000_000_123));
         assert_eq!(f.time_flow_end_ms, Some(1_700_000_001_456));
         assert_eq!(f.interfaces.as_deref().unwrap()[0].as_ref(), "eth0");

@@ -89,6 +89,33 @@ fn pbflow_golden_re_encodes_to_the_same_flow() {
 }
 
 #[test]
+fn upper_case_mac_input_comes_out_lower_case() {
+    // Upstream writes MACs as Go's `net.HardwareAddr` does; JSON in, pbflow across, JSON out.
+    let input = r#"{"DstMac":"0A:58:A7:A3:53:C9","SrcMac":"CE:EA:43:28:6D:88"}"#;
+    let flow = json::decode(input.as_bytes()).unwrap();
+    let mut via_pbflow = pbflow::decode_records(&pbflow::encode_records(&[flow]), 7).unwrap();
+    assert_eq!(via_pbflow.len(), 1);
+    let out = json::to_string(&via_pbflow.remove(0));
+    assert!(out.contains(r#""DstMac":"0a:58:a7:a3:53:c9""#), "{out}");
+    assert!(out.contains(r#""SrcMac":"ce:ea:43:28:6d:88""#), "{out}");
+}
+
+#[test]
+fn golden_macs_are_lower_case() {
+    for file in ["flows/flp-output.jsonl", "pbflow/record1.json"] {
+        let text = std::fs::read_to_string(testdata(file)).unwrap();
+        for line in text.lines() {
+            let flow: serde_json::Value = serde_json::from_str(line).unwrap();
+            for key in ["SrcMac", "DstMac"] {
+                if let Some(mac) = flow.get(key).and_then(|v| v.as_str()) {
+                    assert_eq!(mac, mac.to_ascii_lowercase(), "{file}: {key}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn truncated_pbflow_is_an_error_not_a_panic() {
     let bytes = std::fs::read(testdata("pbflow/record1.bin")).unwrap();
     for cut in 1..bytes.len() {
