@@ -1,43 +1,37 @@
-//! The `flowlogs-pipeline` binary, run as a user runs it.
+//! The `flowlogs-pipeline` binary, run as a user runs it; cargo builds it for these tests.
+
+#![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use netobserv_flow::codec::json;
 use netobserv_flow::config::IngestSynthetic;
 use netobserv_flow::stages::synthetic::SyntheticSource;
 
-use super::runtime::metric;
+/// The binary, with none of the developer's logging environment.
+fn flp() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_flowlogs-pipeline"));
+    c.env_remove("RUST_LOG").env_remove("NO_COLOR");
+    c
+}
 
-/// The binary, built once for this test run (cargo does not build other packages' binaries for
-/// an integration test, so the test builds it the way a user would).
-fn flp() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "netobserv-bins",
-                "--bin",
-                "flowlogs-pipeline",
-            ])
-            .current_dir(&root)
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build of flowlogs-pipeline failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or(root.join("target"));
-        target.join("debug/flowlogs-pipeline")
-    })
-    .clone()
+/// The repository's `testdata/` folder.
+fn testdata(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata")
+        .join(rel)
+}
+
+/// Reads one sample's value from the Prometheus text exposition.
+fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 const STDIN_CONFIG: &str = r#"
@@ -107,7 +101,7 @@ fn stdin_to_stdout_writes_every_flow_before_exiting() {
     let input = std::sync::Arc::new(input);
     // One worker keeps the input order; two may reorder batches, never lose or change a flow.
     for workers in ["1", "2"] {
-        let mut child = Command::new(flp())
+        let mut child = flp()
             .args(["--config", cfg.to_str().unwrap(), "--workers", workers])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -147,7 +141,7 @@ fn bad_config_exits_2_with_one_message() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bad.yaml");
     std::fs::write(&cfg, "pipeline:\n  - name: a\nparameters:\n  - name: a\n    ingest:\n      type: stdin\n      stdn: {}\n").unwrap();
-    let out = Command::new(flp())
+    let out = flp()
         .args(["--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();
@@ -160,7 +154,7 @@ fn bad_config_exits_2_with_one_message() {
     );
 
     std::fs::write(&cfg, "pipeline:\n  - name: a\nparameters:\n  - name: a\n    ingest: {type: grpc, grpc: {port: 9999}}\n").unwrap();
-    let out = Command::new(flp())
+    let out = flp()
         .args(["--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();
@@ -171,7 +165,7 @@ fn bad_config_exits_2_with_one_message() {
         "{err}"
     );
 
-    let out = Command::new(flp())
+    let out = flp()
         .args(["--config", "/nonexistent/flp.yaml"])
         .output()
         .unwrap();
@@ -180,7 +174,7 @@ fn bad_config_exits_2_with_one_message() {
 
 #[test]
 fn config_from_stdin() {
-    let mut child = Command::new(flp())
+    let mut child = flp()
         .args(["--config", "-", "--check"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -243,7 +237,7 @@ parameters:
         ),
     )
     .unwrap();
-    let mut child = Command::new(flp())
+    let mut child = flp()
         .args(["--config", cfg.to_str().unwrap()])
         .stderr(Stdio::piped())
         .spawn()
@@ -301,10 +295,10 @@ parameters:
 
 #[test]
 fn check_names_what_it_checked_and_every_unsupported_stage_at_once() {
-    let out = Command::new(flp())
+    let out = flp()
         .args([
             "--config",
-            super::testdata("configs/synthetic-filter-stdout.yaml")
+            testdata("configs/synthetic-filter-stdout.yaml")
                 .to_str()
                 .unwrap(),
             "--check",
@@ -317,12 +311,10 @@ fn check_names_what_it_checked_and_every_unsupported_stage_at_once() {
         stdout.contains("configuration is valid: 4 stages (synthetic → rename → filter → stdout)"),
         "{stdout}"
     );
-    let out = Command::new(flp())
+    let out = flp()
         .args([
             "--config",
-            super::testdata("configs/operator-full.yaml")
-                .to_str()
-                .unwrap(),
+            testdata("configs/operator-full.yaml").to_str().unwrap(),
             "--check",
         ])
         .output()
@@ -354,7 +346,7 @@ fn stuck_writer(extra: &[&str]) -> (std::process::Child, tempfile::TempDir) {
         "metricsSettings: {port: 0}\npipeline:\n  - name: syn\n  - name: out\n    follows: syn\nparameters:\n  - name: syn\n    ingest: {type: synthetic, synthetic: {flowLogsPerMin: 0, batchMaxLen: 100}}\n  - name: out\n    write: {type: stdout, stdout: {format: json}}\n",
     )
     .unwrap();
-    let child = Command::new(flp())
+    let child = flp()
         .args(["--config", cfg.to_str().unwrap()])
         .args(extra)
         .stdout(Stdio::piped())
