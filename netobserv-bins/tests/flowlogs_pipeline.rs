@@ -410,3 +410,172 @@ fn drain_deadline_and_second_signal_exit_1_saying_what_was_lost() {
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("stopped at once"), "{stderr}");
 }
+
+/// A config whose filter names a misspelt field, so that `--check` logs one start-up warning.
+const WARNING_CONFIG: &str = r#"
+metricsSettings: {port: 0}
+pipeline:
+  - name: syn
+  - name: f
+    follows: syn
+  - name: out
+    follows: f
+parameters:
+  - name: syn
+    ingest: {type: synthetic, synthetic: {flowLogsPerMin: 0}}
+  - name: f
+    transform:
+      type: filter
+      filter:
+        rules:
+          - {type: keep_entry_query, keepEntryQuery: 'SrcK8S_Namespce="x"'}
+  - name: out
+    write: {type: stdout, stdout: {format: json}}
+"#;
+
+/// Runs `--check` on [`WARNING_CONFIG`] (with `log-level: <level>` first when given), the extra
+/// arguments and environment; returns the exit code and standard error.
+fn check(level: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("flp.yaml");
+    let head = level
+        .map(|l| format!("log-level: {l}\n"))
+        .unwrap_or_default();
+    std::fs::write(&cfg, head + WARNING_CONFIG).unwrap();
+    let out = flp()
+        .args(["--config", cfg.to_str().unwrap(), "--check"])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8(out.stderr).unwrap())
+}
+
+const WARNING: &str = "field \"SrcK8S_Namespce\" is neither a flow field";
+
+#[test]
+fn an_unknown_log_level_is_a_config_error_naming_the_accepted_levels() {
+    let accepted = "(expected one of: trace, debug, info, warning, warn, error, fatal, panic)";
+    let (code, err) = check(Some("verbose"), &[], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "log-level: \"verbose\" is not a log level {accepted}"
+        )),
+        "{err}"
+    );
+    // Even when the flag overrides it: `--check` is there to catch it.
+    let (code, err) = check(Some("verbose"), &["--log-level", "info"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+
+    let (code, err) = check(None, &["--log-level", "verbose"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--log-level")
+            && err.contains(&format!("\"verbose\" is not a log level {accepted}")),
+        "{err}"
+    );
+
+    let (code, err) = check(None, &[], &[("RUST_LOG", "netobserv_flow=loud")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("RUST_LOG: \"netobserv_flow=loud\""), "{err}");
+}
+
+#[test]
+fn upstream_level_names_and_rust_log_set_what_is_logged() {
+    for (level, args, env, shown) in [
+        (None, &[][..], &[][..], true),
+        (None, &["--log-level", "warning"][..], &[][..], true),
+        (None, &["--log-level", "WARN"], &[], true),
+        (Some("warning"), &[], &[], true),
+        (Some("error"), &[], &[], false),
+        (Some("fatal"), &[], &[], false),
+        (None, &["--log-level", "panic"], &[], false),
+        // The flag overrides the config.
+        (Some("error"), &["--log-level", "warn"], &[], true),
+        (Some("warning"), &["--log-level", "error"], &[], false),
+        // RUST_LOG, when set, takes precedence over both, module by module.
+        (
+            Some("warning"),
+            &["--log-level", "warn"],
+            &[("RUST_LOG", "error")],
+            false,
+        ),
+        (
+            Some("error"),
+            &[],
+            &[("RUST_LOG", "error,flowlogs_pipeline=warn")],
+            true,
+        ),
+        (Some("warning"), &[], &[("RUST_LOG", "")], true),
+    ] {
+        let (code, err) = check(level, args, env);
+        assert_eq!(code, Some(0), "{level:?} {args:?} {env:?}: {err}");
+        assert_eq!(
+            err.contains(WARNING),
+            shown,
+            "{level:?} {args:?} {env:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn logs_have_no_colour_codes_unless_stderr_is_a_terminal() {
+    let (code, err) = check(None, &[], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains(WARNING), "{err}");
+    assert!(!err.contains('\x1b'), "colour codes in a pipe: {err:?}");
+
+    assert!(
+        on_a_terminal(&[]).contains('\x1b'),
+        "no colour on a terminal"
+    );
+    let err = on_a_terminal(&[("NO_COLOR", "1")]);
+    assert!(err.contains(WARNING), "{err}");
+    assert!(!err.contains('\x1b'), "colour codes with NO_COLOR: {err:?}");
+}
+
+/// Runs `--check` on [`WARNING_CONFIG`] with standard error on a pseudo-terminal (standard
+/// output stays a pipe); returns what reached the terminal.
+fn on_a_terminal(env: &[(&str, &str)]) -> String {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("flp.yaml");
+    std::fs::write(&cfg, WARNING_CONFIG).unwrap();
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    let mut child = flp()
+        .args(["--config", cfg.to_str().unwrap(), "--check"])
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(terminal)
+        .spawn()
+        .unwrap();
+    // Read while it runs; the read ends (EIO) once the child, the last holder of the
+    // terminal, has exited.
+    let reader = std::thread::spawn(move || {
+        let mut master = std::fs::File::from(master);
+        let mut got = Vec::new();
+        let mut buf = [0; 4096];
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8(got).unwrap()
+    });
+    let status = child.wait().unwrap();
+    drop(child);
+    let got = reader.join().unwrap();
+    assert!(status.success(), "{status:?}: {got}");
+    got
+}
