@@ -579,3 +579,35 @@ fn on_a_terminal(env: &[(&str, &str)]) -> String {
     assert!(status.success(), "{status:?}: {got}");
     got
 }
+
+#[test]
+fn a_closed_stdout_is_said_once_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("flp.yaml");
+    std::fs::write(
+        &cfg,
+        "metricsSettings: {port: 0}\npipeline:\n  - name: syn\n  - name: out\n    follows: syn\nparameters:\n  - name: syn\n    ingest: {type: synthetic, synthetic: {flowLogsPerMin: 0, batchMaxLen: 100}}\n  - name: out\n    write: {type: stdout, stdout: {format: json}}\n",
+    )
+    .unwrap();
+    let mut child = flp()
+        .args(["--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    let flow: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert!(flow.get("Proto").is_some(), "{first}");
+    drop(stdout);
+    let (status, stderr) = wait_exit(&mut child, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("Broken pipe"))
+        .collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    assert!(said[0].contains("stage \"out\""), "{stderr}");
+    assert!(!stderr.contains("invalid configuration"), "{stderr}");
+}
