@@ -611,3 +611,43 @@ fn a_closed_stdout_is_said_once_and_exits_1() {
     assert!(said[0].contains("stage \"out\""), "{stderr}");
     assert!(!stderr.contains("invalid configuration"), "{stderr}");
 }
+
+/// The body of the first fenced block marked `info` after `heading` in the README.
+fn readme_block(readme: &str, heading: &str, info: &str) -> String {
+    let section = &readme[readme.find(heading).unwrap()..];
+    let open = format!("```{info}\n");
+    let body = &section[section.find(&open).unwrap() + open.len()..];
+    body[..body.find("```\n").unwrap()].to_string()
+}
+
+#[test]
+fn the_readme_shows_the_config_the_run_command_uses_and_what_check_prints() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let path = "testdata/configs/synthetic-filter-stdout.yaml";
+    let run = readme_block(&readme, "## The two commands", "sh");
+    assert!(run.contains(&format!("--config {path}")), "{run}");
+    let shown = readme_block(&readme, "## A config that runs", "yaml");
+    let file = std::fs::read_to_string(testdata("configs/synthetic-filter-stdout.yaml")).unwrap();
+    assert_eq!(shown, file, "the README's config is not {path}");
+
+    let session = readme_block(&readme, "## A config that runs", "console");
+    let (command, printed) = session.split_once('\n').unwrap();
+    assert!(
+        command.ends_with(&format!("--config {path} --check")),
+        "{command}"
+    );
+    let out = flp()
+        .args([
+            "--config",
+            testdata("configs/synthetic-filter-stdout.yaml")
+                .to_str()
+                .unwrap(),
+            "--check",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(printed, String::from_utf8(out.stdout).unwrap());
+}
