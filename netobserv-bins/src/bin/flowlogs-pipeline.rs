@@ -3,7 +3,13 @@
 //! Exit codes: 0 after a clean end (end of input, or SIGINT/SIGTERM followed by a full drain),
 //! 1 when a stage failed, a health check failed or flows were lost, 2 when the configuration is
 //! invalid.
+//!
+//! Logs go to standard error, coloured only when it is a terminal and `NO_COLOR` is unset. The
+//! level is `RUST_LOG` when it is set (tracing's filter syntax, per-module directives allowed),
+//! else `--log-level`, else the config's `log-level`, else info.
 
+use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,6 +20,7 @@ use netobserv_flow::config::{Config, GoDuration, HealthcheckMode};
 use netobserv_flow::pipeline::{
     Metrics, Pipeline, RuntimeOptions, Shutdown, StageRegistry, trigger_on_signals,
 };
+use tracing::level_filters::LevelFilter;
 use tracing_subscriber::EnvFilter;
 
 /// Runs a flowlogs-pipeline configuration: ingest → transform → write stages connected as the
@@ -23,7 +30,7 @@ use tracing_subscriber::EnvFilter;
 #[command(
     name = "flowlogs-pipeline",
     version,
-    after_help = "Exit codes: 0 after a clean end (end of a finite input, or SIGINT/SIGTERM once every flow read is written); 1 when a stage or a health check failed, or flows were lost (the drain deadline passed, a second signal); 2 when the configuration is invalid or needs a stage type this build does not have."
+    after_help = "Logs: to standard error, coloured only when it is a terminal and NO_COLOR is unset or empty. RUST_LOG, when set, takes precedence over --log-level and the config's log-level, and takes tracing's filter syntax with per-module directives (RUST_LOG=info,netobserv_flow::pipeline=debug); an unparsable RUST_LOG is a configuration error.\n\nExit codes: 0 after a clean end (end of a finite input, or SIGINT/SIGTERM once every flow read is written); 1 when a stage or a health check failed, or flows were lost (the drain deadline passed, a second signal); 2 when the configuration (the file, the flags, RUST_LOG) is invalid or needs a stage type this build does not have."
 )]
 struct Args {
     /// The configuration file (YAML, as upstream flowlogs-pipeline reads it); `-` reads it from
@@ -31,9 +38,11 @@ struct Args {
     #[arg(long, env = "FLP_CONFIG")]
     config: String,
 
-    /// Log level, overriding the config's `log-level` (trace, debug, info, warn, error).
-    #[arg(long)]
-    log_level: Option<String>,
+    /// Log level, overriding the config's `log-level`: trace, debug, info, warning (or warn),
+    /// error; fatal and panic, accepted as upstream does, mean error. RUST_LOG, when set, takes
+    /// precedence.
+    #[arg(long, value_parser = parse_level)]
+    log_level: Option<LevelFilter>,
 
     /// Check the configuration, print the start-up warnings and exit.
     #[arg(long)]
@@ -69,15 +78,51 @@ fn parse_mode(s: &str) -> Result<HealthcheckMode, String> {
     }
 }
 
-fn init_logging(level: &str) {
-    let level = match level {
-        "fatal" | "panic" => "error",
-        "warning" => "warn",
-        l => l,
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+/// The level names upstream accepts (logrus's, case-insensitive).
+const LEVELS: &str = "trace, debug, info, warning, warn, error, fatal, panic";
+
+/// Reads a level as upstream's logrus does; fatal and panic, which have no tracing equivalent,
+/// are error.
+fn parse_level(s: &str) -> Result<LevelFilter, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "trace" => Ok(LevelFilter::TRACE),
+        "debug" => Ok(LevelFilter::DEBUG),
+        "info" => Ok(LevelFilter::INFO),
+        "warning" | "warn" => Ok(LevelFilter::WARN),
+        "error" | "fatal" | "panic" => Ok(LevelFilter::ERROR),
+        _ => Err(format!(
+            "{s:?} is not a log level (expected one of: {LEVELS})"
+        )),
+    }
+}
+
+/// The filter: `RUST_LOG` when it is set and not empty, else `level`.
+fn log_filter(rust_log: Option<OsString>, level: LevelFilter) -> Result<EnvFilter, String> {
+    match rust_log.filter(|v| !v.is_empty()) {
+        None => Ok(EnvFilter::default().add_directive(level.into())),
+        Some(v) => {
+            let v = v
+                .into_string()
+                .map_err(|v| format!("RUST_LOG: {v:?} is not valid UTF-8"))?;
+            EnvFilter::builder()
+                .parse(&v)
+                .map_err(|e| format!("RUST_LOG: {v:?}: {e}"))
+        }
+    }
+}
+
+/// Colour only for a person at a terminal, and never with `NO_COLOR` set (no-color.org).
+fn use_colour(stderr_is_terminal: bool, no_color: Option<OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+fn init_logging(filter: EnvFilter) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(use_colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ))
         .with_writer(std::io::stderr)
         .init();
 }
@@ -120,12 +165,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(
-        args.log_level
-            .as_deref()
-            .or(config.log_level.as_deref())
-            .unwrap_or("info"),
-    );
+    // The config's level is checked even when the flag overrides it: `--check` must catch it.
+    let config_level = match config.log_level.as_deref().map(parse_level).transpose() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("flowlogs-pipeline: {}: log-level: {e}", args.config);
+            return ExitCode::from(2);
+        }
+    };
+    let level = args.log_level.or(config_level).unwrap_or(LevelFilter::INFO);
+    match log_filter(std::env::var_os("RUST_LOG"), level) {
+        Ok(filter) => init_logging(filter),
+        Err(e) => {
+            eprintln!("flowlogs-pipeline: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let mut options = RuntimeOptions::from_config(&config);
     if let Some(w) = args.workers {
         options = options.with_workers(w);
@@ -218,5 +273,61 @@ fn main() -> ExitCode {
             eprintln!("flowlogs-pipeline: {}: {e}", args.config);
             exit_code(&e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_level_names_are_read_and_others_refused() {
+        for (name, want) in [
+            ("trace", LevelFilter::TRACE),
+            ("debug", LevelFilter::DEBUG),
+            ("info", LevelFilter::INFO),
+            ("INFO", LevelFilter::INFO),
+            ("warning", LevelFilter::WARN),
+            ("warn", LevelFilter::WARN),
+            ("error", LevelFilter::ERROR),
+            ("fatal", LevelFilter::ERROR),
+            ("panic", LevelFilter::ERROR),
+        ] {
+            assert_eq!(parse_level(name), Ok(want), "{name}");
+        }
+        for bad in ["verbose", "", "off", "warnings"] {
+            let e = parse_level(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")) && e.contains(LEVELS), "{e}");
+        }
+    }
+
+    #[test]
+    fn rust_log_replaces_the_level_and_must_parse() {
+        let level = |f: EnvFilter| f.max_level_hint();
+        assert_eq!(
+            level(log_filter(None, LevelFilter::WARN).unwrap()),
+            Some(LevelFilter::WARN)
+        );
+        assert_eq!(
+            level(log_filter(Some("".into()), LevelFilter::WARN).unwrap()),
+            Some(LevelFilter::WARN)
+        );
+        assert_eq!(
+            level(
+                log_filter(Some("error,netobserv_flow=debug".into()), LevelFilter::WARN).unwrap()
+            ),
+            Some(LevelFilter::DEBUG)
+        );
+        let e = log_filter(Some("netobserv_flow=loud".into()), LevelFilter::INFO).unwrap_err();
+        assert!(e.starts_with("RUST_LOG: \"netobserv_flow=loud\""), "{e}");
+    }
+
+    #[test]
+    fn colour_only_at_a_terminal_without_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some("".into())));
+        assert!(!use_colour(true, Some("1".into())));
+        assert!(!use_colour(false, None));
+        assert!(!use_colour(false, Some("1".into())));
     }
 }

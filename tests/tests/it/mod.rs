@@ -1,4 +1,3 @@
-mod binary;
 mod configs;
 mod golden;
 mod runtime;

@@ -1,43 +1,37 @@
-//! The `flowlogs-pipeline` binary, run as a user runs it.
+//! The `flowlogs-pipeline` binary, run as a user runs it; cargo builds it for these tests.
+
+#![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use netobserv_flow::codec::json;
 use netobserv_flow::config::IngestSynthetic;
 use netobserv_flow::stages::synthetic::SyntheticSource;
 
-use super::runtime::metric;
+/// The binary, with none of the developer's logging environment.
+fn flp() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_flowlogs-pipeline"));
+    c.env_remove("RUST_LOG").env_remove("NO_COLOR");
+    c
+}
 
-/// The binary, built once for this test run (cargo does not build other packages' binaries for
-/// an integration test, so the test builds it the way a user would).
-fn flp() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "netobserv-bins",
-                "--bin",
-                "flowlogs-pipeline",
-            ])
-            .current_dir(&root)
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build of flowlogs-pipeline failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or(root.join("target"));
-        target.join("debug/flowlogs-pipeline")
-    })
-    .clone()
+/// The repository's `testdata/` folder.
+fn testdata(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata")
+        .join(rel)
+}
+
+/// Reads one sample's value from the Prometheus text exposition.
+fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 const STDIN_CONFIG: &str = r#"
@@ -107,7 +101,7 @@ fn stdin_to_stdout_writes_every_flow_before_exiting() {
     let input = std::sync::Arc::new(input);
     // One worker keeps the input order; two may reorder batches, never lose or change a flow.
     for workers in ["1", "2"] {
-        let mut child = Command::new(flp())
+        let mut child = flp()
             .args(["--config", cfg.to_str().unwrap(), "--workers", workers])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -147,7 +141,7 @@ fn bad_config_exits_2_with_one_message() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bad.yaml");
     std::fs::write(&cfg, "pipeline:\n  - name: a\nparameters:\n  - name: a\n    ingest:\n      type: stdin\n      stdn: {}\n").unwrap();
-    let out = Command::new(flp())
+    let out = flp()
         .args(["--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();
@@ -160,7 +154,7 @@ fn bad_config_exits_2_with_one_message() {
     );
 
     std::fs::write(&cfg, "pipeline:\n  - name: a\nparameters:\n  - name: a\n    ingest: {type: grpc, grpc: {port: 9999}}\n").unwrap();
-    let out = Command::new(flp())
+    let out = flp()
         .args(["--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();
@@ -171,7 +165,7 @@ fn bad_config_exits_2_with_one_message() {
         "{err}"
     );
 
-    let out = Command::new(flp())
+    let out = flp()
         .args(["--config", "/nonexistent/flp.yaml"])
         .output()
         .unwrap();
@@ -180,7 +174,7 @@ fn bad_config_exits_2_with_one_message() {
 
 #[test]
 fn config_from_stdin() {
-    let mut child = Command::new(flp())
+    let mut child = flp()
         .args(["--config", "-", "--check"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -243,7 +237,7 @@ parameters:
         ),
     )
     .unwrap();
-    let mut child = Command::new(flp())
+    let mut child = flp()
         .args(["--config", cfg.to_str().unwrap()])
         .stderr(Stdio::piped())
         .spawn()
@@ -301,10 +295,10 @@ parameters:
 
 #[test]
 fn check_names_what_it_checked_and_every_unsupported_stage_at_once() {
-    let out = Command::new(flp())
+    let out = flp()
         .args([
             "--config",
-            super::testdata("configs/synthetic-filter-stdout.yaml")
+            testdata("configs/synthetic-filter-stdout.yaml")
                 .to_str()
                 .unwrap(),
             "--check",
@@ -317,12 +311,10 @@ fn check_names_what_it_checked_and_every_unsupported_stage_at_once() {
         stdout.contains("configuration is valid: 4 stages (synthetic → rename → filter → stdout)"),
         "{stdout}"
     );
-    let out = Command::new(flp())
+    let out = flp()
         .args([
             "--config",
-            super::testdata("configs/operator-full.yaml")
-                .to_str()
-                .unwrap(),
+            testdata("configs/operator-full.yaml").to_str().unwrap(),
             "--check",
         ])
         .output()
@@ -354,7 +346,7 @@ fn stuck_writer(extra: &[&str]) -> (std::process::Child, tempfile::TempDir) {
         "metricsSettings: {port: 0}\npipeline:\n  - name: syn\n  - name: out\n    follows: syn\nparameters:\n  - name: syn\n    ingest: {type: synthetic, synthetic: {flowLogsPerMin: 0, batchMaxLen: 100}}\n  - name: out\n    write: {type: stdout, stdout: {format: json}}\n",
     )
     .unwrap();
-    let child = Command::new(flp())
+    let child = flp()
         .args(["--config", cfg.to_str().unwrap()])
         .args(extra)
         .stdout(Stdio::piped())
@@ -417,4 +409,245 @@ fn drain_deadline_and_second_signal_exit_1_saying_what_was_lost() {
     let (status, stderr) = wait_exit(&mut child, Duration::from_secs(10));
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("stopped at once"), "{stderr}");
+}
+
+/// A config whose filter names a misspelt field, so that `--check` logs one start-up warning.
+const WARNING_CONFIG: &str = r#"
+metricsSettings: {port: 0}
+pipeline:
+  - name: syn
+  - name: f
+    follows: syn
+  - name: out
+    follows: f
+parameters:
+  - name: syn
+    ingest: {type: synthetic, synthetic: {flowLogsPerMin: 0}}
+  - name: f
+    transform:
+      type: filter
+      filter:
+        rules:
+          - {type: keep_entry_query, keepEntryQuery: 'SrcK8S_Namespce="x"'}
+  - name: out
+    write: {type: stdout, stdout: {format: json}}
+"#;
+
+/// Runs `--check` on [`WARNING_CONFIG`] (with `log-level: <level>` first when given), the extra
+/// arguments and environment; returns the exit code and standard error.
+fn check(level: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("flp.yaml");
+    let head = level
+        .map(|l| format!("log-level: {l}\n"))
+        .unwrap_or_default();
+    std::fs::write(&cfg, head + WARNING_CONFIG).unwrap();
+    let out = flp()
+        .args(["--config", cfg.to_str().unwrap(), "--check"])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8(out.stderr).unwrap())
+}
+
+const WARNING: &str = "field \"SrcK8S_Namespce\" is neither a flow field";
+
+#[test]
+fn an_unknown_log_level_is_a_config_error_naming_the_accepted_levels() {
+    let accepted = "(expected one of: trace, debug, info, warning, warn, error, fatal, panic)";
+    let (code, err) = check(Some("verbose"), &[], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "log-level: \"verbose\" is not a log level {accepted}"
+        )),
+        "{err}"
+    );
+    // Even when the flag overrides it: `--check` is there to catch it.
+    let (code, err) = check(Some("verbose"), &["--log-level", "info"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+
+    let (code, err) = check(None, &["--log-level", "verbose"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--log-level")
+            && err.contains(&format!("\"verbose\" is not a log level {accepted}")),
+        "{err}"
+    );
+
+    let (code, err) = check(None, &[], &[("RUST_LOG", "netobserv_flow=loud")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("RUST_LOG: \"netobserv_flow=loud\""), "{err}");
+}
+
+#[test]
+fn upstream_level_names_and_rust_log_set_what_is_logged() {
+    for (level, args, env, shown) in [
+        (None, &[][..], &[][..], true),
+        (None, &["--log-level", "warning"][..], &[][..], true),
+        (None, &["--log-level", "WARN"], &[], true),
+        (Some("warning"), &[], &[], true),
+        (Some("error"), &[], &[], false),
+        (Some("fatal"), &[], &[], false),
+        (None, &["--log-level", "panic"], &[], false),
+        // The flag overrides the config.
+        (Some("error"), &["--log-level", "warn"], &[], true),
+        (Some("warning"), &["--log-level", "error"], &[], false),
+        // RUST_LOG, when set, takes precedence over both, module by module.
+        (
+            Some("warning"),
+            &["--log-level", "warn"],
+            &[("RUST_LOG", "error")],
+            false,
+        ),
+        (
+            Some("error"),
+            &[],
+            &[("RUST_LOG", "error,flowlogs_pipeline=warn")],
+            true,
+        ),
+        (Some("warning"), &[], &[("RUST_LOG", "")], true),
+    ] {
+        let (code, err) = check(level, args, env);
+        assert_eq!(code, Some(0), "{level:?} {args:?} {env:?}: {err}");
+        assert_eq!(
+            err.contains(WARNING),
+            shown,
+            "{level:?} {args:?} {env:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn logs_have_no_colour_codes_unless_stderr_is_a_terminal() {
+    let (code, err) = check(None, &[], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains(WARNING), "{err}");
+    assert!(!err.contains('\x1b'), "colour codes in a pipe: {err:?}");
+
+    assert!(
+        on_a_terminal(&[]).contains('\x1b'),
+        "no colour on a terminal"
+    );
+    let err = on_a_terminal(&[("NO_COLOR", "1")]);
+    assert!(err.contains(WARNING), "{err}");
+    assert!(!err.contains('\x1b'), "colour codes with NO_COLOR: {err:?}");
+}
+
+/// Runs `--check` on [`WARNING_CONFIG`] with standard error on a pseudo-terminal (standard
+/// output stays a pipe); returns what reached the terminal.
+fn on_a_terminal(env: &[(&str, &str)]) -> String {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("flp.yaml");
+    std::fs::write(&cfg, WARNING_CONFIG).unwrap();
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    let mut child = flp()
+        .args(["--config", cfg.to_str().unwrap(), "--check"])
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(terminal)
+        .spawn()
+        .unwrap();
+    // Read while it runs; the read ends (EIO) once the child, the last holder of the
+    // terminal, has exited.
+    let reader = std::thread::spawn(move || {
+        let mut master = std::fs::File::from(master);
+        let mut got = Vec::new();
+        let mut buf = [0; 4096];
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8(got).unwrap()
+    });
+    let status = child.wait().unwrap();
+    drop(child);
+    let got = reader.join().unwrap();
+    assert!(status.success(), "{status:?}: {got}");
+    got
+}
+
+#[test]
+fn a_closed_stdout_is_said_once_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("flp.yaml");
+    std::fs::write(
+        &cfg,
+        "metricsSettings: {port: 0}\npipeline:\n  - name: syn\n  - name: out\n    follows: syn\nparameters:\n  - name: syn\n    ingest: {type: synthetic, synthetic: {flowLogsPerMin: 0, batchMaxLen: 100}}\n  - name: out\n    write: {type: stdout, stdout: {format: json}}\n",
+    )
+    .unwrap();
+    let mut child = flp()
+        .args(["--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    let flow: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert!(flow.get("Proto").is_some(), "{first}");
+    drop(stdout);
+    let (status, stderr) = wait_exit(&mut child, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("Broken pipe"))
+        .collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    assert!(said[0].contains("stage \"out\""), "{stderr}");
+    assert!(!stderr.contains("invalid configuration"), "{stderr}");
+}
+
+/// The body of the first fenced block marked `info` after `heading` in the README.
+fn readme_block(readme: &str, heading: &str, info: &str) -> String {
+    let section = &readme[readme.find(heading).unwrap()..];
+    let open = format!("```{info}\n");
+    let body = &section[section.find(&open).unwrap() + open.len()..];
+    body[..body.find("```\n").unwrap()].to_string()
+}
+
+#[test]
+fn the_readme_shows_the_config_the_run_command_uses_and_what_check_prints() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let path = "testdata/configs/synthetic-filter-stdout.yaml";
+    let run = readme_block(&readme, "## The two commands", "sh");
+    assert!(run.contains(&format!("--config {path}")), "{run}");
+    let shown = readme_block(&readme, "## A config that runs", "yaml");
+    let file = std::fs::read_to_string(testdata("configs/synthetic-filter-stdout.yaml")).unwrap();
+    assert_eq!(shown, file, "the README's config is not {path}");
+
+    let session = readme_block(&readme, "## A config that runs", "console");
+    let (command, printed) = session.split_once('\n').unwrap();
+    assert!(
+        command.ends_with(&format!("--config {path} --check")),
+        "{command}"
+    );
+    let out = flp()
+        .args([
+            "--config",
+            testdata("configs/synthetic-filter-stdout.yaml")
+                .to_str()
+                .unwrap(),
+            "--check",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(printed, String::from_utf8(out.stdout).unwrap());
 }
