@@ -170,6 +170,19 @@ fn bad_config_exits_2_with_one_message() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+
+    // A metric prefix Prometheus forbids: a config error, not a panic.
+    std::fs::write(&cfg, "metricsSettings: {prefix: flp-}\npipeline:\n  - name: a\nparameters:\n  - name: a\n    ingest: {type: stdin}\n").unwrap();
+    let out = flp()
+        .args(["--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("metricsSettings.prefix \"flp-\"") && !err.contains("panicked"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -182,7 +182,9 @@ impl FieldRegistry {
             })
             .filter(|(score, _)| *score >= 0.8)
             .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        // A stage may re-produce a catalogue name (`fields.write("Bytes")`): name it once.
+        scored.dedup_by(|a, b| a.1 == b.1);
         scored
             .into_iter()
             .take(3)
@@ -225,6 +227,15 @@ mod tests {
         reg.write("my_label");
         reg.read("filter", "my_label");
         assert!(reg.take_warnings().is_empty());
+        // A catalogue name also produced by a stage is suggested once.
+        reg.write("SrcK8S_Namespace");
+        assert_eq!(
+            reg.nearest("SrcK8S_Namspace")
+                .iter()
+                .filter(|n| *n == "SrcK8S_Namespace")
+                .count(),
+            1
+        );
     }
 
     #[test]
