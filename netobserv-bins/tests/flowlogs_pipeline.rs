@@ -133,6 +133,19 @@ fn stdin_to_stdout_writes_every_flow_before_exiting() {
             assert!(stderr.contains(&at), "no {at:?} in {stderr}");
         }
         assert!(stderr.contains("done: "), "{stderr}");
+        // The summary at exit: what each stage read, passed and refused.
+        assert!(
+            stderr.contains("stage \"in\": 20000 read, 40 rejected (json: 40)"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "stage \"out\": {} in, {} written",
+                want.len(),
+                want.len()
+            )),
+            "{stderr}"
+        );
     }
 }
 

@@ -1289,3 +1289,60 @@ async fn malformed_input_is_rejected_not_delivered() {
     assert_eq!(report.deliveries.rejected_input, 3, "{report}");
     assert_eq!(report.deliveries.delivered, 2, "{report}");
 }
+
+/// Sends `n` one-flow batches `gap` apart.
+#[derive(Clone)]
+struct Trickle {
+    n: usize,
+    gap: Duration,
+}
+
+#[async_trait::async_trait]
+impl Source for Trickle {
+    async fn run(self: Box<Self>, cx: SourceContext) -> netobserv_flow::Result<()> {
+        for i in 0..self.n {
+            tokio::time::sleep(self.gap).await;
+            if cx
+                .out
+                .send(FlowBatch::new(vec![test_flow(i)]))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_duration_counts_processing_not_waiting() {
+    let mut h = Harness::new(&TestSource::new(0, 0));
+    h.registry
+        .register(StageKind::Ingest, "test", |_: &mut BuildContext<'_>| {
+            Ok(Component::source(Trickle {
+                n: 5,
+                gap: Duration::from_millis(100),
+            }))
+        });
+    h.sink("out", Behaviour::Deliver, Duration::ZERO);
+    let metrics = Metrics::default();
+    let cfg = Config::from_yaml(&chain(Some("{type: none}"), &["out"])).unwrap();
+    let p = Pipeline::build_with(&cfg, &h.registry, metrics.clone(), opts(1))
+        .await
+        .unwrap();
+    p.run(Shutdown::new().1).await.unwrap();
+    let text = metrics.encode();
+    assert_eq!(
+        metric(&text, "stage_duration_ms_count{stage=\"t\"}"),
+        Some(5.0),
+        "{text}"
+    );
+    // Five batches of one flow through `none`: microseconds of work, against 100 ms waits
+    // between batches that a measure of waiting would add up to about 400 ms.
+    let total = metric(&text, "stage_duration_ms_sum{stage=\"t\"}").unwrap();
+    assert!(
+        total < 100.0,
+        "stage_duration_ms sums {total} ms for trivial work"
+    );
+}
