@@ -222,6 +222,19 @@ impl Pipeline {
             }
             chain
         };
+        let mut new_segment = |chain: Vec<usize>, owner: usize| {
+            let tail = chain.last().copied().unwrap_or(owner);
+            let (tx, rx) = mk_queue();
+            segments.push(SegmentPlan {
+                label: segment_label(&nodes, owner, &chain),
+                tail_name: nodes[tail].name.clone(),
+                chain,
+                tail,
+                tx,
+                rx,
+            });
+            segments.len() - 1
+        };
         for i in 0..n {
             if matches!(
                 nodes[i].component,
@@ -232,39 +245,13 @@ impl Pipeline {
                 } else {
                     Vec::new()
                 };
-                let tail = chain.last().copied().unwrap_or(i);
-                let (tx, rx) = mk_queue();
-                let label = segment_label(&nodes, i, &chain);
-                seg_of_owner.insert(i, segments.len());
-                segments.push(SegmentPlan {
-                    chain,
-                    tail,
-                    tx,
-                    rx,
-                    label,
-                    tail_name: nodes[tail].name.clone(),
-                });
+                seg_of_owner.insert(i, new_segment(chain, i));
             }
         }
         for i in 0..n {
             if is_transform(i) && !in_chain[i] {
                 let chain = chain_from(i, &mut in_chain);
-                let tail = *chain.last().unwrap_or(&i);
-                let (tx, rx) = mk_queue();
-                let label = chain
-                    .iter()
-                    .map(|c| nodes[*c].name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                seg_of_head.insert(i, segments.len());
-                segments.push(SegmentPlan {
-                    chain,
-                    tail,
-                    tx,
-                    rx,
-                    label,
-                    tail_name: nodes[tail].name.clone(),
-                });
+                seg_of_head.insert(i, new_segment(chain, i));
             }
         }
 

@@ -372,26 +372,36 @@ async fn partial_fan_out_combines_to_errored() {
     assert_eq!(report.deliveries.delivered, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn drain_deadline_with_a_sink_that_never_delivers() {
-    let mut src = TestSource::new(5, 10);
+/// Runs `batches` batches of 10 flows into a sink that holds them and never resolves them;
+/// returns once the source sent them all.
+async fn run_into_a_held_sink(
+    batches: usize,
+    options: RuntimeOptions,
+) -> (
+    TestSource,
+    netobserv_flow::pipeline::ShutdownTrigger,
+    tokio::task::JoinHandle<netobserv_flow::Result<RunReport>>,
+) {
+    let mut src = TestSource::new(batches, 10);
     src.idle = true;
     let mut h = Harness::new(&src);
     h.sink("out", Behaviour::Hold, Duration::ZERO);
     let cfg = Config::from_yaml(&chain(None, &["out"])).unwrap();
-    let p = Pipeline::build_with(
-        &cfg,
-        &h.registry,
-        Metrics::default(),
-        opts(2).with_drain_timeout(Duration::from_millis(300)),
-    )
-    .await
-    .unwrap();
+    let p = Pipeline::build_with(&cfg, &h.registry, Metrics::default(), options)
+        .await
+        .unwrap();
     let (trigger, shutdown) = Shutdown::new();
     let run = tokio::spawn(p.run(shutdown));
-    while src.sent.load(Ordering::SeqCst) < 5 {
+    while src.sent.load(Ordering::SeqCst) < batches {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    (src, trigger, run)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_deadline_with_a_sink_that_never_delivers() {
+    let (src, trigger, run) =
+        run_into_a_held_sink(5, opts(2).with_drain_timeout(Duration::from_millis(300))).await;
     trigger.trigger();
     let report = run_report(
         tokio::time::timeout(Duration::from_secs(10), run)
@@ -410,24 +420,8 @@ async fn drain_deadline_with_a_sink_that_never_delivers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_signal_stops_at_once() {
-    let mut src = TestSource::new(3, 10);
-    src.idle = true;
-    let mut h = Harness::new(&src);
-    h.sink("out", Behaviour::Hold, Duration::ZERO);
-    let cfg = Config::from_yaml(&chain(None, &["out"])).unwrap();
-    let p = Pipeline::build_with(
-        &cfg,
-        &h.registry,
-        Metrics::default(),
-        opts(1).with_drain_timeout(Duration::from_secs(3600)),
-    )
-    .await
-    .unwrap();
-    let (trigger, shutdown) = Shutdown::new();
-    let run = tokio::spawn(p.run(shutdown));
-    while src.sent.load(Ordering::SeqCst) < 3 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (src, trigger, run) =
+        run_into_a_held_sink(3, opts(1).with_drain_timeout(Duration::from_secs(3600))).await;
     trigger.trigger();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
