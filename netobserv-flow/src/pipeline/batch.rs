@@ -240,7 +240,9 @@ impl RawBatch {
             .decoder
             .decode(&self.data[..self.len], self.offset, &mut flows);
         if let Some(m) = &self.source {
+            // What a source sends decoded is counted as it is sent; raw input once decoded.
             m.ingested(flows.len());
+            m.flows_out(flows.len());
         }
         if let Some(d) = &self.decoded {
             d.rejected.store(rejected as u64, Ordering::Relaxed);

@@ -1080,6 +1080,11 @@ async fn bad_lines_are_counted_and_the_rest_goes_through() {
             "{text}"
         );
         assert_eq!(
+            metric(&text, "stage_flows_out{stage=\"in\"}"),
+            Some(want.len() as f64),
+            "{text}"
+        );
+        assert_eq!(
             metric(&text, "records_written{stage=\"out\"}"),
             Some(want.len() as f64),
             "{text}"
