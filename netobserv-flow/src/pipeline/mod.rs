@@ -19,6 +19,7 @@
 
 pub mod ack;
 mod batch;
+mod batcher;
 mod build;
 mod component;
 mod metrics;
@@ -30,6 +31,7 @@ mod track;
 
 pub use ack::{Ack, AckSet, AckStatus};
 pub use batch::{Decode, Encode, EncodedBatch, FlowBatch, RawBatch, Recycle};
+pub use batcher::{BatchLimits, Batcher, Request};
 pub use build::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEALTHCHECK_TIMEOUT, DEFAULT_QUEUE_BATCHES,
     DEFAULT_QUEUE_MAX_BYTES, Pipeline, RuntimeOptions,

@@ -1345,3 +1345,103 @@ async fn stage_duration_counts_processing_not_waiting() {
         "stage_duration_ms sums {total} ms for trivial work"
     );
 }
+
+/// A sink sending requests of up to 25 flows or 50 ms, recording each request's size.
+struct Requests(Arc<Mutex<Vec<usize>>>);
+
+#[async_trait::async_trait]
+impl Sink for Requests {
+    async fn run(self: Box<Self>, mut cx: SinkContext) -> netobserv_flow::Result<()> {
+        let mut b = netobserv_flow::pipeline::Batcher::new(netobserv_flow::pipeline::BatchLimits {
+            max_flows: 25,
+            max_bytes: 1 << 20,
+            max_wait: Duration::from_millis(50),
+        });
+        while let Some(req) = b.next(&mut cx.input).await {
+            self.0.lock().unwrap().push(req.payload.len());
+            req.resolve(AckStatus::Delivered);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batcher_fills_requests_by_size_then_by_time() {
+    // Size: ten batches of ten make requests of 30 (batches are not split) and the rest at the end.
+    let src = TestSource::new(10, 10);
+    let mut h = Harness::new(&src);
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let s = sizes.clone();
+    h.registry
+        .register(StageKind::Write, "out", move |_: &mut BuildContext<'_>| {
+            Ok(Component::sink(Requests(s.clone())))
+        });
+    h.run(&chain(None, &["out"]), opts(1)).await.unwrap();
+    assert_eq!(*sizes.lock().unwrap(), [30, 30, 30, 10]);
+    assert_eq!(src.statuses(), vec![AckStatus::Delivered; 10]);
+
+    // Time: a source that goes quiet after one batch still has it sent, long before shutdown.
+    let mut src = TestSource::new(1, 10);
+    src.idle = true;
+    let mut h = Harness::new(&src);
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let s = sizes.clone();
+    h.registry
+        .register(StageKind::Write, "out", move |_: &mut BuildContext<'_>| {
+            Ok(Component::sink(Requests(s.clone())))
+        });
+    let cfg = Config::from_yaml(&chain(None, &["out"])).unwrap();
+    let p = Pipeline::build_with(&cfg, &h.registry, Metrics::default(), opts(1))
+        .await
+        .unwrap();
+    let (trigger, shutdown) = Shutdown::new();
+    let run = tokio::spawn(p.run(shutdown));
+    while src.statuses().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(*sizes.lock().unwrap(), [10]);
+    assert!(!run.is_finished());
+    trigger.trigger();
+    run.await.unwrap().unwrap();
+}
+
+/// A sink of encoded requests of at most 1 byte (so: one batch each), recording their lines.
+struct EncodedRequests(Arc<Mutex<Vec<usize>>>);
+
+#[async_trait::async_trait]
+impl Sink for EncodedRequests {
+    async fn run(self: Box<Self>, mut cx: SinkContext) -> netobserv_flow::Result<()> {
+        let mut b = netobserv_flow::pipeline::Batcher::new(netobserv_flow::pipeline::BatchLimits {
+            max_flows: 1000,
+            max_bytes: 1,
+            max_wait: Duration::from_secs(5),
+        });
+        while let Some(req) = b.next_encoded(&mut cx.input).await {
+            let lines = req.payload.iter().filter(|c| **c == b'\n').count();
+            assert_eq!(lines, req.flows);
+            self.0.lock().unwrap().push(lines);
+            req.resolve(AckStatus::Delivered);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batcher_limits_encoded_requests_by_bytes() {
+    let src = TestSource::new(4, 10);
+    let mut h = Harness::new(&src);
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let l = lines.clone();
+    h.registry
+        .register(StageKind::Write, "out", move |_: &mut BuildContext<'_>| {
+            Ok(Component::encoded_sink(
+                EncodedRequests(l.clone()),
+                Arc::new(netobserv_flow::stages::write::FormatEncoder(
+                    netobserv_flow::config::StdoutFormat::Json,
+                )),
+            ))
+        });
+    h.run(&chain(None, &["out"]), opts(1)).await.unwrap();
+    assert_eq!(*lines.lock().unwrap(), [10, 10, 10, 10]);
+    assert_eq!(src.statuses(), vec![AckStatus::Delivered; 4]);
+}
