@@ -1,14 +1,13 @@
 //! The field catalogue: one table from which the flow struct, field ids and per-field code are
-//! generated.
+//! generated. The model generates its part here; each codec generates its own per-field code from
+//! the same table through [`with_catalogue`], so the table is written once and the model does not
+//! depend on any codec.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use serde::de::{Deserializer, MapAccess};
-
 use super::{FieldKind, FieldRef, MacAddr, NetworkEvent, Scalar, TcpFlags};
-use crate::codec::json::{write_json_str, write_json_value};
 use crate::value::Value;
 
 /// A value that a field could not take: the wrong type for a typed field.
@@ -22,6 +21,176 @@ pub struct FieldTypeError {
     /// What the field stores.
     pub expected: FieldKind,
 }
+
+/// Calls the macro `$m` with the field table, one entry per catalogue field:
+/// `$(#[doc = ...])* ident: Type => "JsonName", Variant, dictionary;`.
+///
+/// The types are written as the model imports them (`IpAddr`, `Arc<str>`, `MacAddr`, `TcpFlags`,
+/// `NetworkEvent`): a module that expands the table must have those names in scope.
+macro_rules! with_catalogue {
+    ($m:ident) => {
+        $m! {
+            // Sorted by JSON name, bytewise (Go's map key order): the JSON writer relies on it.
+            /// IP of the agent that observed the flow.
+            agent_ip: IpAddr => "AgentIP", AgentIp, false;
+            /// Number of bytes.
+            bytes: u64 => "Bytes", Bytes, false;
+            /// Bytes from A to B.
+            bytes_ab: u64 => "Bytes_AB", BytesAb, false;
+            /// Bytes from B to A.
+            bytes_ba: u64 => "Bytes_BA", BytesBa, false;
+            /// Error number from the DNS tracker.
+            dns_errno: u32 => "DnsErrno", DnsErrno, false;
+            /// DNS header flags.
+            dns_flags: u16 => "DnsFlags", DnsFlags, false;
+            /// DNS response code name.
+            dns_flags_response_code: Arc<str> => "DnsFlagsResponseCode", DnsFlagsResponseCode, true;
+            /// DNS transaction id.
+            dns_id: u16 => "DnsId", DnsId, false;
+            /// DNS request-to-response latency, milliseconds.
+            dns_latency_ms: i64 => "DnsLatencyMs", DnsLatencyMs, false;
+            /// DNS query name.
+            dns_name: Arc<str> => "DnsName", DnsName, false;
+            /// Differentiated Services Code Point.
+            dscp: u8 => "Dscp", Dscp, false;
+            /// Destination IP address (IPv4 or IPv6).
+            dst_addr: IpAddr => "DstAddr", DstAddr, false;
+            /// Destination node IP.
+            dst_k8s_host_ip: IpAddr => "DstK8S_HostIP", DstK8sHostIp, false;
+            /// Destination node name.
+            dst_k8s_host_name: Arc<str> => "DstK8S_HostName", DstK8sHostName, true;
+            /// Destination Kubernetes object name.
+            dst_k8s_name: Arc<str> => "DstK8S_Name", DstK8sName, false;
+            /// Destination namespace.
+            dst_k8s_namespace: Arc<str> => "DstK8S_Namespace", DstK8sNamespace, true;
+            /// Destination network name.
+            dst_k8s_network_name: Arc<str> => "DstK8S_NetworkName", DstK8sNetworkName, true;
+            /// Destination owner name.
+            dst_k8s_owner_name: Arc<str> => "DstK8S_OwnerName", DstK8sOwnerName, true;
+            /// Destination owner kind.
+            dst_k8s_owner_type: Arc<str> => "DstK8S_OwnerType", DstK8sOwnerType, true;
+            /// Destination Kubernetes object kind.
+            dst_k8s_type: Arc<str> => "DstK8S_Type", DstK8sType, true;
+            /// Destination zone.
+            dst_k8s_zone: Arc<str> => "DstK8S_Zone", DstK8sZone, true;
+            /// Destination MAC address.
+            dst_mac: MacAddr => "DstMac", DstMac, false;
+            /// Destination port.
+            dst_port: u16 => "DstPort", DstPort, false;
+            /// Destination subnet label.
+            dst_subnet_label: Arc<str> => "DstSubnetLabel", DstSubnetLabel, true;
+            /// Whether the flow was also seen on another interface (older agents).
+            duplicate: bool => "Duplicate", Duplicate, false;
+            /// Ethernet type (ETH_P_*).
+            etype: u16 => "Etype", Etype, false;
+            /// TCP flags (number, or names after `decode_tcp_flags`).
+            flags: TcpFlags => "Flags", Flags, false;
+            /// Node-level flow direction: 0 ingress, 1 egress, 2 inner.
+            flow_direction: u8 => "FlowDirection", FlowDirection, false;
+            /// Kernel return code of the IPsec encryption or decryption.
+            ipsec_ret_code: i32 => "IPSecRetCode", IpsecRetCode, false;
+            /// IPsec outcome: `success` or `failure`.
+            ipsec_status: Arc<str> => "IPSecStatus", IpsecStatus, true;
+            /// ICMP code.
+            icmp_code: u8 => "IcmpCode", IcmpCode, false;
+            /// ICMP type.
+            icmp_type: u8 => "IcmpType", IcmpType, false;
+            /// Interface direction (older agents, or set by `reinterpret_direction`).
+            if_direction: u8 => "IfDirection", IfDirection, false;
+            /// Direction per interface (0 ingress, 1 egress), parallel to `Interfaces`.
+            if_directions: Vec<u8> => "IfDirections", IfDirections, false;
+            /// Single interface (older agents).
+            interface: Arc<str> => "Interface", Interface, true;
+            /// Interfaces the flow was seen on.
+            interfaces: Vec<Arc<str>> => "Interfaces", Interfaces, false;
+            /// Cluster name.
+            k8s_cluster_name: Arc<str> => "K8S_ClusterName", K8sClusterName, true;
+            /// Flow layer: `app` or `infra`.
+            k8s_flow_layer: Arc<str> => "K8S_FlowLayer", K8sFlowLayer, true;
+            /// Largest RTT seen in the conversation, nanoseconds.
+            max_time_flow_rtt_ns: i64 => "MaxTimeFlowRttNs", MaxTimeFlowRttNs, false;
+            /// Network events (OVN ACL decisions and the like).
+            network_events: Vec<NetworkEvent> => "NetworkEvents", NetworkEvents, false;
+            /// Number of packets.
+            packets: u64 => "Packets", Packets, false;
+            /// Packets from A to B.
+            packets_ab: u64 => "Packets_AB", PacketsAb, false;
+            /// Packets from B to A.
+            packets_ba: u64 => "Packets_BA", PacketsBa, false;
+            /// Bytes dropped by the kernel.
+            pkt_drop_bytes: u64 => "PktDropBytes", PktDropBytes, false;
+            /// Kernel drop reason of the latest drop.
+            pkt_drop_latest_drop_cause: Arc<str> => "PktDropLatestDropCause", PktDropLatestDropCause, true;
+            /// TCP flags of the latest dropped packet.
+            pkt_drop_latest_flags: u16 => "PktDropLatestFlags", PktDropLatestFlags, false;
+            /// TCP state at the latest drop.
+            pkt_drop_latest_state: Arc<str> => "PktDropLatestState", PktDropLatestState, true;
+            /// Packets dropped by the kernel.
+            pkt_drop_packets: u64 => "PktDropPackets", PktDropPackets, false;
+            /// L4 protocol (IPPROTO_*).
+            proto: u8 => "Proto", Proto, false;
+            /// Sampling rate the agent used (1 flow in N).
+            sampling: u32 => "Sampling", Sampling, false;
+            /// Source IP address (IPv4 or IPv6).
+            src_addr: IpAddr => "SrcAddr", SrcAddr, false;
+            /// Source node IP.
+            src_k8s_host_ip: IpAddr => "SrcK8S_HostIP", SrcK8sHostIp, false;
+            /// Source node name.
+            src_k8s_host_name: Arc<str> => "SrcK8S_HostName", SrcK8sHostName, true;
+            /// Source Kubernetes object name.
+            src_k8s_name: Arc<str> => "SrcK8S_Name", SrcK8sName, false;
+            /// Source namespace.
+            src_k8s_namespace: Arc<str> => "SrcK8S_Namespace", SrcK8sNamespace, true;
+            /// Source network name (secondary networks, UDNs).
+            src_k8s_network_name: Arc<str> => "SrcK8S_NetworkName", SrcK8sNetworkName, true;
+            /// Source owner name.
+            src_k8s_owner_name: Arc<str> => "SrcK8S_OwnerName", SrcK8sOwnerName, true;
+            /// Source owner kind.
+            src_k8s_owner_type: Arc<str> => "SrcK8S_OwnerType", SrcK8sOwnerType, true;
+            /// Source Kubernetes object kind (Pod, Service, Node).
+            src_k8s_type: Arc<str> => "SrcK8S_Type", SrcK8sType, true;
+            /// Source zone.
+            src_k8s_zone: Arc<str> => "SrcK8S_Zone", SrcK8sZone, true;
+            /// Source MAC address.
+            src_mac: MacAddr => "SrcMac", SrcMac, false;
+            /// Source port.
+            src_port: u16 => "SrcPort", SrcPort, false;
+            /// Source subnet label.
+            src_subnet_label: Arc<str> => "SrcSubnetLabel", SrcSubnetLabel, true;
+            /// End of the flow, Unix milliseconds.
+            time_flow_end_ms: i64 => "TimeFlowEndMs", TimeFlowEndMs, false;
+            /// Smoothed TCP round-trip time, nanoseconds.
+            time_flow_rtt_ns: i64 => "TimeFlowRttNs", TimeFlowRttNs, false;
+            /// Start of the flow, Unix milliseconds.
+            time_flow_start_ms: i64 => "TimeFlowStartMs", TimeFlowStartMs, false;
+            /// When the collector received the flow, Unix seconds.
+            time_received: i64 => "TimeReceived", TimeReceived, false;
+            /// User-defined network per interface, parallel to `Interfaces`.
+            udns: Vec<Arc<str>> => "Udns", Udns, false;
+            /// Translated (NAT) destination address.
+            xlat_dst_addr: IpAddr => "XlatDstAddr", XlatDstAddr, false;
+            /// Translated destination port.
+            xlat_dst_port: u16 => "XlatDstPort", XlatDstPort, false;
+            /// Translated ICMP id.
+            xlat_icmp_id: u16 => "XlatIcmpId", XlatIcmpId, false;
+            /// Translated (NAT) source address.
+            xlat_src_addr: IpAddr => "XlatSrcAddr", XlatSrcAddr, false;
+            /// Translated source port.
+            xlat_src_port: u16 => "XlatSrcPort", XlatSrcPort, false;
+            /// Conntrack zone of the translation.
+            zone_id: u16 => "ZoneId", ZoneId, false;
+            /// Conversation id.
+            hash_id: Arc<str> => "_HashId", HashId, false;
+            /// Whether this is the first flow log of its conversation.
+            is_first: bool => "_IsFirst", IsFirst, false;
+            /// Record type: flowLog, newConnection, heartbeat, endConnection.
+            record_type: Arc<str> => "_RecordType", RecordType, true;
+            /// Number of flow logs aggregated in a conversation record.
+            num_flow_logs: u64 => "numFlowLogs", NumFlowLogs, false;
+        }
+    };
+}
+pub(crate) use with_catalogue;
 
 macro_rules! flow_catalogue {
     ($( $(#[doc = $doc:literal])* $ident:ident : $ty:ty => $name:literal, $variant:ident, $dict:literal; )*) => {
@@ -101,258 +270,11 @@ macro_rules! flow_catalogue {
             pub fn take_field(&mut self, id: FieldId) -> Option<Value> {
                 match id { $(FieldId::$variant => self.$ident.take().map(|v| Scalar::to_value(&v)),)* }
             }
-
-            /// Sets a catalogue field from a value of the JSON fast path; `false` if it does not fit.
-            pub(crate) fn set_field_fast(&mut self, id: FieldId, v: &crate::codec::json::FastValue<'_>) -> bool {
-                if matches!(v, crate::codec::json::FastValue::Null) {
-                    self.clear_field(id);
-                    return true;
-                }
-                match id {
-                    $(FieldId::$variant => match <$ty as Scalar>::from_fast(v) {
-                        Some(x) => { self.$ident = Some(x); true }
-                        None => false,
-                    },)*
-                }
-            }
-
-            /// Writes the JSON object: catalogue fields in declaration order (which is sorted by
-            /// name) merged with the sorted run-time fields.
-            pub(crate) fn write_json_object(&self, out: &mut Vec<u8>) {
-                out.push(b'{');
-                let mut first = true;
-                let has_extra = !self.extra.is_empty();
-                let mut extras = self.extra.iter().peekable();
-                $(
-                    if has_extra {
-                        while let Some((k, v)) = extras.next_if(|(k, _)| k.as_bytes() < $name.as_bytes()) {
-                            if !first { out.push(b','); }
-                            first = false;
-                            Flow::write_extra_json(out, k, v);
-                        }
-                    }
-                    if let Some(v) = &self.$ident {
-                        if !first { out.push(b','); }
-                        first = false;
-                        out.extend_from_slice(concat!("\"", $name, "\":").as_bytes());
-                        Scalar::write_json(v, out);
-                    }
-                )*
-                for (k, v) in extras {
-                    if !first { out.push(b','); }
-                    first = false;
-                    Flow::write_extra_json(out, k, v);
-                }
-                out.push(b'}');
-            }
-
-            /// Reads a catalogue field's value from a JSON map.
-            pub(crate) fn read_field_json<'de, A: MapAccess<'de>>(&mut self, id: FieldId, map: &mut A) -> Result<(), A::Error> {
-                match id {
-                    $(FieldId::$variant => {
-                        self.$ident = map.next_value::<Option<JsonSlot<$ty>>>()?.map(|s| s.0);
-                    })*
-                }
-                Ok(())
-            }
-        }
-
-        #[cfg(feature = "arrow")]
-        pub(crate) mod arrow_columns {
-            use super::*;
-            use crate::codec::arrow::ArrowScalar;
-            use arrow_array::ArrayRef;
-
-            pub(crate) fn build(flows: &[Flow]) -> Vec<ArrayRef> {
-                vec![$(<$ty as ArrowScalar>::build(flows.iter().map(|f| f.$ident.as_ref()), $dict),)*]
-            }
-
-            pub(crate) fn read(
-                columns: &[Option<&ArrayRef>],
-                flows: &mut [Flow],
-            ) -> Result<(), crate::Error> {
-                let mut i = 0usize;
-                $(
-                    if let Some(col) = columns[i] {
-                        <$ty as ArrowScalar>::read(col, $name, flows, |f| &mut f.$ident)?;
-                    }
-                    i += 1;
-                )*
-                let _ = i;
-                Ok(())
-            }
         }
     };
 }
 
-/// Deserializes a catalogue field's value through its [`Scalar`] impl.
-struct JsonSlot<T>(T);
-
-impl<'de, T: Scalar> serde::Deserialize<'de> for JsonSlot<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        T::deserialize(d).map(JsonSlot)
-    }
-}
-
-flow_catalogue! {
-    // Sorted by JSON name, bytewise (Go's map key order): the JSON writer relies on it.
-    /// IP of the agent that observed the flow.
-    agent_ip: IpAddr => "AgentIP", AgentIp, false;
-    /// Number of bytes.
-    bytes: u64 => "Bytes", Bytes, false;
-    /// Bytes from A to B.
-    bytes_ab: u64 => "Bytes_AB", BytesAb, false;
-    /// Bytes from B to A.
-    bytes_ba: u64 => "Bytes_BA", BytesBa, false;
-    /// Error number from the DNS tracker.
-    dns_errno: u32 => "DnsErrno", DnsErrno, false;
-    /// DNS header flags.
-    dns_flags: u16 => "DnsFlags", DnsFlags, false;
-    /// DNS response code name.
-    dns_flags_response_code: Arc<str> => "DnsFlagsResponseCode", DnsFlagsResponseCode, true;
-    /// DNS transaction id.
-    dns_id: u16 => "DnsId", DnsId, false;
-    /// DNS request-to-response latency, milliseconds.
-    dns_latency_ms: i64 => "DnsLatencyMs", DnsLatencyMs, false;
-    /// DNS query name.
-    dns_name: Arc<str> => "DnsName", DnsName, false;
-    /// Differentiated Services Code Point.
-    dscp: u8 => "Dscp", Dscp, false;
-    /// Destination IP address (IPv4 or IPv6).
-    dst_addr: IpAddr => "DstAddr", DstAddr, false;
-    /// Destination node IP.
-    dst_k8s_host_ip: IpAddr => "DstK8S_HostIP", DstK8sHostIp, false;
-    /// Destination node name.
-    dst_k8s_host_name: Arc<str> => "DstK8S_HostName", DstK8sHostName, true;
-    /// Destination Kubernetes object name.
-    dst_k8s_name: Arc<str> => "DstK8S_Name", DstK8sName, false;
-    /// Destination namespace.
-    dst_k8s_namespace: Arc<str> => "DstK8S_Namespace", DstK8sNamespace, true;
-    /// Destination network name.
-    dst_k8s_network_name: Arc<str> => "DstK8S_NetworkName", DstK8sNetworkName, true;
-    /// Destination owner name.
-    dst_k8s_owner_name: Arc<str> => "DstK8S_OwnerName", DstK8sOwnerName, true;
-    /// Destination owner kind.
-    dst_k8s_owner_type: Arc<str> => "DstK8S_OwnerType", DstK8sOwnerType, true;
-    /// Destination Kubernetes object kind.
-    dst_k8s_type: Arc<str> => "DstK8S_Type", DstK8sType, true;
-    /// Destination zone.
-    dst_k8s_zone: Arc<str> => "DstK8S_Zone", DstK8sZone, true;
-    /// Destination MAC address.
-    dst_mac: MacAddr => "DstMac", DstMac, false;
-    /// Destination port.
-    dst_port: u16 => "DstPort", DstPort, false;
-    /// Destination subnet label.
-    dst_subnet_label: Arc<str> => "DstSubnetLabel", DstSubnetLabel, true;
-    /// Whether the flow was also seen on another interface (older agents).
-    duplicate: bool => "Duplicate", Duplicate, false;
-    /// Ethernet type (ETH_P_*).
-    etype: u16 => "Etype", Etype, false;
-    /// TCP flags (number, or names after `decode_tcp_flags`).
-    flags: TcpFlags => "Flags", Flags, false;
-    /// Node-level flow direction: 0 ingress, 1 egress, 2 inner.
-    flow_direction: u8 => "FlowDirection", FlowDirection, false;
-    /// Kernel return code of the IPsec encryption or decryption.
-    ipsec_ret_code: i32 => "IPSecRetCode", IpsecRetCode, false;
-    /// IPsec outcome: `success` or `failure`.
-    ipsec_status: Arc<str> => "IPSecStatus", IpsecStatus, true;
-    /// ICMP code.
-    icmp_code: u8 => "IcmpCode", IcmpCode, false;
-    /// ICMP type.
-    icmp_type: u8 => "IcmpType", IcmpType, false;
-    /// Interface direction (older agents, or set by `reinterpret_direction`).
-    if_direction: u8 => "IfDirection", IfDirection, false;
-    /// Direction per interface (0 ingress, 1 egress), parallel to `Interfaces`.
-    if_directions: Vec<u8> => "IfDirections", IfDirections, false;
-    /// Single interface (older agents).
-    interface: Arc<str> => "Interface", Interface, true;
-    /// Interfaces the flow was seen on.
-    interfaces: Vec<Arc<str>> => "Interfaces", Interfaces, false;
-    /// Cluster name.
-    k8s_cluster_name: Arc<str> => "K8S_ClusterName", K8sClusterName, true;
-    /// Flow layer: `app` or `infra`.
-    k8s_flow_layer: Arc<str> => "K8S_FlowLayer", K8sFlowLayer, true;
-    /// Largest RTT seen in the conversation, nanoseconds.
-    max_time_flow_rtt_ns: i64 => "MaxTimeFlowRttNs", MaxTimeFlowRttNs, false;
-    /// Network events (OVN ACL decisions and the like).
-    network_events: Vec<NetworkEvent> => "NetworkEvents", NetworkEvents, false;
-    /// Number of packets.
-    packets: u64 => "Packets", Packets, false;
-    /// Packets from A to B.
-    packets_ab: u64 => "Packets_AB", PacketsAb, false;
-    /// Packets from B to A.
-    packets_ba: u64 => "Packets_BA", PacketsBa, false;
-    /// Bytes dropped by the kernel.
-    pkt_drop_bytes: u64 => "PktDropBytes", PktDropBytes, false;
-    /// Kernel drop reason of the latest drop.
-    pkt_drop_latest_drop_cause: Arc<str> => "PktDropLatestDropCause", PktDropLatestDropCause, true;
-    /// TCP flags of the latest dropped packet.
-    pkt_drop_latest_flags: u16 => "PktDropLatestFlags", PktDropLatestFlags, false;
-    /// TCP state at the latest drop.
-    pkt_drop_latest_state: Arc<str> => "PktDropLatestState", PktDropLatestState, true;
-    /// Packets dropped by the kernel.
-    pkt_drop_packets: u64 => "PktDropPackets", PktDropPackets, false;
-    /// L4 protocol (IPPROTO_*).
-    proto: u8 => "Proto", Proto, false;
-    /// Sampling rate the agent used (1 flow in N).
-    sampling: u32 => "Sampling", Sampling, false;
-    /// Source IP address (IPv4 or IPv6).
-    src_addr: IpAddr => "SrcAddr", SrcAddr, false;
-    /// Source node IP.
-    src_k8s_host_ip: IpAddr => "SrcK8S_HostIP", SrcK8sHostIp, false;
-    /// Source node name.
-    src_k8s_host_name: Arc<str> => "SrcK8S_HostName", SrcK8sHostName, true;
-    /// Source Kubernetes object name.
-    src_k8s_name: Arc<str> => "SrcK8S_Name", SrcK8sName, false;
-    /// Source namespace.
-    src_k8s_namespace: Arc<str> => "SrcK8S_Namespace", SrcK8sNamespace, true;
-    /// Source network name (secondary networks, UDNs).
-    src_k8s_network_name: Arc<str> => "SrcK8S_NetworkName", SrcK8sNetworkName, true;
-    /// Source owner name.
-    src_k8s_owner_name: Arc<str> => "SrcK8S_OwnerName", SrcK8sOwnerName, true;
-    /// Source owner kind.
-    src_k8s_owner_type: Arc<str> => "SrcK8S_OwnerType", SrcK8sOwnerType, true;
-    /// Source Kubernetes object kind (Pod, Service, Node).
-    src_k8s_type: Arc<str> => "SrcK8S_Type", SrcK8sType, true;
-    /// Source zone.
-    src_k8s_zone: Arc<str> => "SrcK8S_Zone", SrcK8sZone, true;
-    /// Source MAC address.
-    src_mac: MacAddr => "SrcMac", SrcMac, false;
-    /// Source port.
-    src_port: u16 => "SrcPort", SrcPort, false;
-    /// Source subnet label.
-    src_subnet_label: Arc<str> => "SrcSubnetLabel", SrcSubnetLabel, true;
-    /// End of the flow, Unix milliseconds.
-    time_flow_end_ms: i64 => "TimeFlowEndMs", TimeFlowEndMs, false;
-    /// Smoothed TCP round-trip time, nanoseconds.
-    time_flow_rtt_ns: i64 => "TimeFlowRttNs", TimeFlowRttNs, false;
-    /// Start of the flow, Unix milliseconds.
-    time_flow_start_ms: i64 => "TimeFlowStartMs", TimeFlowStartMs, false;
-    /// When the collector received the flow, Unix seconds.
-    time_received: i64 => "TimeReceived", TimeReceived, false;
-    /// User-defined network per interface, parallel to `Interfaces`.
-    udns: Vec<Arc<str>> => "Udns", Udns, false;
-    /// Translated (NAT) destination address.
-    xlat_dst_addr: IpAddr => "XlatDstAddr", XlatDstAddr, false;
-    /// Translated destination port.
-    xlat_dst_port: u16 => "XlatDstPort", XlatDstPort, false;
-    /// Translated ICMP id.
-    xlat_icmp_id: u16 => "XlatIcmpId", XlatIcmpId, false;
-    /// Translated (NAT) source address.
-    xlat_src_addr: IpAddr => "XlatSrcAddr", XlatSrcAddr, false;
-    /// Translated source port.
-    xlat_src_port: u16 => "XlatSrcPort", XlatSrcPort, false;
-    /// Conntrack zone of the translation.
-    zone_id: u16 => "ZoneId", ZoneId, false;
-    /// Conversation id.
-    hash_id: Arc<str> => "_HashId", HashId, false;
-    /// Whether this is the first flow log of its conversation.
-    is_first: bool => "_IsFirst", IsFirst, false;
-    /// Record type: flowLog, newConnection, heartbeat, endConnection.
-    record_type: Arc<str> => "_RecordType", RecordType, true;
-    /// Number of flow logs aggregated in a conversation record.
-    num_flow_logs: u64 => "numFlowLogs", NumFlowLogs, false;
-}
+with_catalogue!(flow_catalogue);
 
 impl Flow {
     /// Reads any field by name: a catalogue field or a run-time one.
@@ -395,13 +317,6 @@ impl Flow {
         out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         out
     }
-
-    /// Writes an extra (run-time) value as JSON; used by the JSON codec.
-    pub(crate) fn write_extra_json(out: &mut Vec<u8>, key: &str, value: &Value) {
-        write_json_str(out, key);
-        out.push(b':');
-        write_json_value(out, value);
-    }
 }
 
 #[cfg(test)]
@@ -424,7 +339,8 @@ mod tests {
 
     #[test]
     fn catalogue_is_declared_in_json_key_order() {
-        // `write_json_object` and `Flow::fields` rely on it: Go's bytewise map key order.
+        // The JSON codec's object writer and `Flow::fields` rely on it: Go's bytewise map key
+        // order.
         for w in FieldId::ALL.windows(2) {
             assert!(
                 w[0].name().as_bytes() < w[1].name().as_bytes(),

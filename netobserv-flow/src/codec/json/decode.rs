@@ -1,12 +1,14 @@
 //! Reading JSON flows: the entry points and serde's full decoder.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::fast;
-use crate::flow::{FieldId, Flow};
+use super::scalar::JsonSlot;
+use crate::flow::{FieldId, Flow, MacAddr, NetworkEvent, TcpFlags, with_catalogue};
 use crate::value::Value;
 
 /// Decodes one JSON object into a flow.
@@ -138,8 +140,7 @@ impl<'de> Visitor<'de> for FlowVisitor {
         let mut flow = Flow::default();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             match key {
-                Key::Field(id) => flow
-                    .read_field_json(id, &mut map)
+                Key::Field(id) => read_field(&mut flow, id, &mut map)
                     .map_err(|e| de::Error::custom(format_args!("{}: {e}", id.name())))?,
                 Key::Extra(k) => {
                     let v = map.next_value_seed(ValueSeed)?;
@@ -150,6 +151,22 @@ impl<'de> Visitor<'de> for FlowVisitor {
         Ok(flow)
     }
 }
+
+macro_rules! field_reader {
+    ($( $(#[doc = $doc:literal])* $ident:ident : $ty:ty => $name:literal, $variant:ident, $dict:literal; )*) => {
+        /// Reads a catalogue field's value from a JSON map.
+        fn read_field<'de, A: MapAccess<'de>>(flow: &mut Flow, id: FieldId, map: &mut A) -> Result<(), A::Error> {
+            match id {
+                $(FieldId::$variant => {
+                    flow.$ident = map.next_value::<Option<JsonSlot<$ty>>>()?.map(|s| s.0);
+                })*
+            }
+            Ok(())
+        }
+    };
+}
+
+with_catalogue!(field_reader);
 
 /// Deserializes any JSON value into a [`Value`].
 pub struct ValueSeed;

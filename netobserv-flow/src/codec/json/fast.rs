@@ -1,6 +1,10 @@
 //! The fast path of the JSON decoder: flat objects of catalogue fields with plain values.
 
-use crate::flow::{FieldId, Flow};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::scalar::JsonScalar;
+use crate::flow::{FieldId, Flow, MacAddr, NetworkEvent, TcpFlags, with_catalogue};
 
 /// A value as the JSON fast path sees it.
 #[derive(Debug)]
@@ -206,7 +210,7 @@ pub(super) fn decode_into(s: &str, flow: &mut Flow) -> Option<()> {
             p.eat(b':')?;
             p.ws();
             let v = p.value(&mut items)?;
-            if !flow.set_field_fast(id, &v) {
+            if !set_field(flow, id, &v) {
                 return None;
             }
             p.ws();
@@ -222,6 +226,67 @@ pub(super) fn decode_into(s: &str, flow: &mut Flow) -> Option<()> {
     }
     p.ws();
     (p.i == b.len()).then_some(())
+}
+
+macro_rules! fast_setter {
+    ($( $(#[doc = $doc:literal])* $ident:ident : $ty:ty => $name:literal, $variant:ident, $dict:literal; )*) => {
+        /// Sets a catalogue field from a value of the fast path; `false` if it does not fit.
+        fn set_field(flow: &mut Flow, id: FieldId, v: &FastValue<'_>) -> bool {
+            if matches!(v, FastValue::Null) {
+                flow.clear_field(id);
+                return true;
+            }
+            match id {
+                $(FieldId::$variant => match <$ty as JsonScalar>::from_fast(v) {
+                    Some(x) => { flow.$ident = Some(x); true }
+                    None => false,
+                },)*
+            }
+        }
+    };
+}
+
+with_catalogue!(fast_setter);
+
+/// Dotted-quad IPv4 without the general parser (the common case in flows); `None` for anything
+/// else, which the caller hands to `IpAddr::from_str`.
+#[inline]
+pub(super) fn parse_ipv4_fast(s: &str) -> Option<std::net::Ipv4Addr> {
+    let b = s.as_bytes();
+    if b.len() < 7 || b.len() > 15 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    let mut n = 0;
+    let mut cur: u16 = 0;
+    let mut digits = 0;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                // No leading zeros, as Rust's parser.
+                if digits == 1 && cur == 0 {
+                    return None;
+                }
+                cur = cur * 10 + u16::from(c - b'0');
+                digits += 1;
+                if cur > 255 {
+                    return None;
+                }
+            }
+            b'.' if digits > 0 && n < 3 => {
+                octets[n] = cur as u8;
+                n += 1;
+                cur = 0;
+                digits = 0;
+            }
+            _ => return None,
+        }
+    }
+    if n != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = cur as u8;
+    Some(std::net::Ipv4Addr::from(octets))
 }
 
 /// Decodes a flat object of catalogue fields, or gives up (`None`).
@@ -311,6 +376,26 @@ mod tests {
         ];
         for c in give_up {
             assert!(decode(c).is_none(), "fast path accepted {c}");
+        }
+    }
+
+    #[test]
+    fn fast_ipv4_parse_agrees_with_std() {
+        for s in [
+            "10.0.0.1",
+            "255.255.255.255",
+            "0.0.0.0",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "256.1.1.1",
+            "1..2.3",
+            "a.b.c.d",
+            "1.2.3.",
+            ".1.2.3",
+            "192.168.100.200",
+        ] {
+            assert_eq!(parse_ipv4_fast(s), s.parse().ok(), "{s}");
         }
     }
 }

@@ -8,10 +8,12 @@
 
 mod decode;
 mod fast;
+mod scalar;
 #[cfg(test)]
 mod tests;
 mod write;
 
 pub use decode::{FlowSeed, ValueSeed, decode, decode_array, decode_full, decode_into, decode_str};
 pub use fast::{FastItem, FastValue};
+pub use scalar::JsonScalar;
 pub use write::{encode, to_string, write_go_float, write_json_str, write_json_value};

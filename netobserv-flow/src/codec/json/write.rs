@@ -1,13 +1,15 @@
 //! Writing JSON the way Go's `encoding/json` does.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::flow::Flow;
+use super::scalar::JsonScalar;
+use crate::flow::{Flow, with_catalogue};
 use crate::value::Value;
 
 /// Encodes a flow as one JSON object (no trailing newline), appended to `out`.
 pub fn encode(flow: &Flow, out: &mut Vec<u8>) {
-    flow.write_json_object(out);
+    write_object(flow, out);
 }
 
 /// Encodes a flow as a JSON string.
@@ -15,6 +17,68 @@ pub fn to_string(flow: &Flow) -> String {
     let mut out = Vec::with_capacity(512);
     encode(flow, &mut out);
     String::from_utf8(out).unwrap_or_default()
+}
+
+macro_rules! object_writer {
+    ($( $(#[doc = $doc:literal])* $ident:ident : $ty:ty => $name:literal, $variant:ident, $dict:literal; )*) => {
+        /// Writes the JSON object: catalogue fields in declaration order (which is sorted by
+        /// name) merged with the sorted run-time fields.
+        fn write_object(flow: &Flow, out: &mut Vec<u8>) {
+            out.push(b'{');
+            let mut first = true;
+            let has_extra = !flow.extra.is_empty();
+            let mut extras = flow.extra.iter().peekable();
+            $(
+                if has_extra {
+                    while let Some((k, v)) = extras.next_if(|(k, _)| k.as_bytes() < $name.as_bytes()) {
+                        if !first { out.push(b','); }
+                        first = false;
+                        write_extra(out, k, v);
+                    }
+                }
+                if let Some(v) = &flow.$ident {
+                    if !first { out.push(b','); }
+                    first = false;
+                    out.extend_from_slice(concat!("\"", $name, "\":").as_bytes());
+                    JsonScalar::write_json(v, out);
+                }
+            )*
+            for (k, v) in extras {
+                if !first { out.push(b','); }
+                first = false;
+                write_extra(out, k, v);
+            }
+            out.push(b'}');
+        }
+    };
+}
+
+with_catalogue!(object_writer);
+
+/// Writes a run-time field as a JSON object member.
+fn write_extra(out: &mut Vec<u8>, key: &str, value: &Value) {
+    write_json_str(out, key);
+    out.push(b':');
+    write_json_value(out, value);
+}
+
+/// Writes an address in its text form; IPv4 without going through `fmt` (hot in JSON encoding).
+pub(super) fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut buf = itoa::Buffer::new();
+            for (i, o) in v4.octets().iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(buf.format(*o).as_bytes());
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::io::Write;
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -90,25 +154,9 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Writes a float the way Go's `encoding/json` does (non-finite values become `null`).
+#[inline]
 pub fn write_go_float(out: &mut Vec<u8>, v: f64) {
-    use std::io::Write;
-    if !v.is_finite() {
-        out.extend_from_slice(b"null");
-        return;
-    }
-    let abs = v.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let s = format!("{v:e}");
-        // Rust writes `1e-7` / `1e21`; Go writes `1e-07` trimmed to `1e-7`, and `1e+21`.
-        match s.split_once('e') {
-            Some((mant, exp)) if !exp.starts_with('-') => {
-                let _ = write!(out, "{mant}e+{exp}");
-            }
-            _ => out.extend_from_slice(s.as_bytes()),
-        }
-    } else {
-        let _ = write!(out, "{v}");
-    }
+    crate::value::write_go_float(out, v);
 }
 
 /// Writes a dynamic value as JSON; object keys are sorted as Go sorts map keys.
@@ -122,7 +170,7 @@ pub fn write_json_value(out: &mut Vec<u8>, v: &Value) {
         Value::Str(s) => write_json_str(out, s),
         Value::Ip(ip) => {
             out.push(b'"');
-            crate::flow::write_ip(out, *ip);
+            write_ip(out, *ip);
             out.push(b'"');
         }
         Value::Mac(m) => {
