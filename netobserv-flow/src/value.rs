@@ -132,7 +132,7 @@ impl fmt::Display for Value {
             Value::UInt(v) => write!(f, "{v}"),
             Value::Float(v) => {
                 let mut out = Vec::new();
-                crate::codec::json::write_go_float(&mut out, *v);
+                write_go_float(&mut out, *v);
                 f.write_str(&String::from_utf8_lossy(&out))
             }
             Value::Str(s) => f.write_str(s),
@@ -159,6 +159,29 @@ impl fmt::Display for Value {
                 f.write_str("]")
             }
         }
+    }
+}
+
+/// Writes a float the way Go's `encoding/json` does (non-finite values become `null`): the text
+/// form of a float [`Value`], and the JSON codec's float writer.
+pub(crate) fn write_go_float(out: &mut Vec<u8>, v: f64) {
+    use std::io::Write;
+    if !v.is_finite() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    let abs = v.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        let s = format!("{v:e}");
+        // Rust writes `1e-7` / `1e21`; Go writes `1e-07` trimmed to `1e-7`, and `1e+21`.
+        match s.split_once('e') {
+            Some((mant, exp)) if !exp.starts_with('-') => {
+                let _ = write!(out, "{mant}e+{exp}");
+            }
+            _ => out.extend_from_slice(s.as_bytes()),
+        }
+    } else {
+        let _ = write!(out, "{v}");
     }
 }
 

@@ -18,7 +18,8 @@ use arrow_array::{
 };
 use arrow_schema::{ArrowError, Field, Schema, SchemaRef};
 
-use crate::flow::{FieldId, Flow, MacAddr, NetworkEvent, TcpFlags, arrow_columns};
+use crate::codec::json::JsonScalar;
+use crate::flow::{FieldId, Flow, MacAddr, NetworkEvent, TcpFlags, with_catalogue};
 use crate::value::Value;
 use crate::{Error, codec::json};
 
@@ -256,7 +257,6 @@ impl ArrowScalar for Vec<u8> {
 
 impl ArrowScalar for Vec<NetworkEvent> {
     fn build<'a>(values: impl Iterator<Item = Option<&'a Self>>, _dict: bool) -> ArrayRef {
-        use crate::flow::Scalar;
         Arc::new(
             values
                 .map(|v| {
@@ -275,14 +275,13 @@ impl ArrowScalar for Vec<NetworkEvent> {
         flows: &mut [Flow],
         field: impl Fn(&mut Flow) -> &mut Option<Self>,
     ) -> Result<(), Error> {
-        use crate::flow::Scalar;
         read_strings(col, name, |i, s| {
             *field(&mut flows[i]) = match s {
                 None => None,
                 Some(s) => {
                     let mut de = serde_json::Deserializer::from_str(s);
                     Some(
-                        <Vec<NetworkEvent> as Scalar>::deserialize(&mut de)
+                        <Vec<NetworkEvent> as JsonScalar>::deserialize(&mut de)
                             .map_err(|e| Error::Decode(format!("column {name} row {i}: {e}")))?,
                     )
                 }
@@ -292,12 +291,42 @@ impl ArrowScalar for Vec<NetworkEvent> {
     }
 }
 
+macro_rules! arrow_columns {
+    ($( $(#[doc = $doc:literal])* $ident:ident : $ty:ty => $name:literal, $variant:ident, $dict:literal; )*) => {
+        /// The catalogue columns, in declaration order.
+        mod columns {
+            use super::*;
+
+            pub(super) fn build(flows: &[Flow]) -> Vec<ArrayRef> {
+                vec![$(<$ty as ArrowScalar>::build(flows.iter().map(|f| f.$ident.as_ref()), $dict),)*]
+            }
+
+            pub(super) fn read(
+                columns: &[Option<&ArrayRef>],
+                flows: &mut [Flow],
+            ) -> Result<(), Error> {
+                let mut i = 0usize;
+                $(
+                    if let Some(col) = columns[i] {
+                        <$ty as ArrowScalar>::read(col, $name, flows, |f| &mut f.$ident)?;
+                    }
+                    i += 1;
+                )*
+                let _ = i;
+                Ok(())
+            }
+        }
+    };
+}
+
+with_catalogue!(arrow_columns);
+
 /// The Arrow schema of [`Flow`]: catalogue columns in declaration order, then `_extra`.
 pub fn schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     SCHEMA
         .get_or_init(|| {
-            let cols = arrow_columns::build(&[]);
+            let cols = columns::build(&[]);
             let mut fields: Vec<Field> = FieldId::ALL
                 .iter()
                 .zip(&cols)
@@ -311,7 +340,7 @@ pub fn schema() -> SchemaRef {
 
 /// Converts flows to a record batch with [`schema`].
 pub fn to_record_batch(flows: &[Flow]) -> Result<RecordBatch, Error> {
-    let mut cols = arrow_columns::build(flows);
+    let mut cols = columns::build(flows);
     let extra: StringArray = flows
         .iter()
         .map(|f| {
@@ -360,7 +389,7 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<Flow>, Error> {
             .ok_or_else(|| Error::Decode(format!("unknown flow column {name:?}")))?;
         by_field[FieldId::ALL.iter().position(|f| *f == id).unwrap_or(0)] = Some(batch.column(i));
     }
-    arrow_columns::read(&by_field, &mut flows)?;
+    columns::read(&by_field, &mut flows)?;
     Ok(flows)
 }
 

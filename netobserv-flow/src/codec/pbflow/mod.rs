@@ -1,0 +1,28 @@
+//! The eBPF agent's protobuf format, wire-compatible with upstream netobserv-ebpf-agent's
+//! `proto/flow.proto` (package `pbflow`): the same messages, field numbers and types, written as
+//! prost structs so that no `protoc` is needed to build.
+//!
+//! [`to_flow`] maps a [`Record`] to a [`Flow`](crate::flow::Flow) the way upstream's
+//! `pbflow.RecordToMap` does: which keys appear and when (for example `Bytes` only when non-zero,
+//! ports only for TCP/UDP/SCTP, DNS fields only with a DNS id), and the names it gives to DNS
+//! response codes, TCP states and kernel drop causes.
+//!
+//! Field numbers 1–28 are those of `flow.proto` as published; `sampling` (29) and the IPsec fields
+//! (30, 31) follow the newer agent releases.
+
+mod decode;
+mod encode;
+mod names;
+mod proto;
+#[cfg(test)]
+mod tests;
+mod to_flow;
+
+pub use decode::{DecodeError, decode_record, decode_records, decode_records_into};
+pub use encode::{encode_records, from_flow};
+pub use names::{dns_rcode_name, drop_cause_name, tcp_state_name};
+pub use proto::{
+    DataLink, DupMapEntry, Duration, Ip, IpAddrKind, Network, PbNetworkEvent, Record, Records,
+    Timestamp, Transport, Xlat,
+};
+pub use to_flow::to_flow;

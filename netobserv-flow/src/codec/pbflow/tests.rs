@@ -1,0 +1,274 @@
+//! Tests of the pbflow codec: the mapping, round trips and the direct decoder against prost.
+
+use std::net::IpAddr;
+
+use prost::Message;
+
+use super::names::{OVS_BASE, drop_cause_value};
+use super::*;
+use crate::flow::Flow;
+
+fn sample() -> Record {
+    Record {
+        eth_protocol: 0x0800,
+        direction: 1,
+        time_flow_start: Some(Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 123_000_000,
+        }),
+        time_flow_end: Some(Timestamp {
+            seconds: 1_700_000_001,
+            nanos: 456_999_999,
+        }),
+        data_link: Some(DataLink {
+            src_mac: 0x0A580A800001,
+            dst_mac: 0x0A580A800002,
+        }),
+        network: Some(Network {
+            src_addr: Some(Ip::from_ip("10.128.0.1".parse().unwrap())),
+            dst_addr: Some(Ip {
+                ip_family: Some(IpAddrKind::Ipv4(0x0A800002)),
+            }),
+            dscp: 0,
+        }),
+        transport: Some(Transport {
+            src_port: 43210,
+            dst_port: 8080,
+            protocol: 6,
+        }),
+        bytes: 1500,
+        packets: 3,
+        flags: 0x112,
+        interface: "eth0".into(),
+        agent_ip: Some(Ip::from_ip("192.168.0.10".parse().unwrap())),
+        dns_id: 7,
+        dns_flags: 0x8183,
+        dns_latency: Some(Duration {
+            seconds: 0,
+            nanos: 5_000_000,
+        }),
+        time_flow_rtt: Some(Duration {
+            seconds: 0,
+            nanos: 250_000,
+        }),
+        pkt_drop_packets: 1,
+        pkt_drop_bytes: 66,
+        pkt_drop_latest_state: 1,
+        pkt_drop_latest_drop_cause: OVS_BASE + 3,
+        ..Record::default()
+    }
+}
+
+#[test]
+fn record_to_flow_follows_record_to_map() {
+    let f = to_flow(&sample(), 1_700_000_002);
+    assert_eq!(f.src_addr.unwrap().to_string(), "10.128.0.1");
+    assert_eq!(f.dst_addr.unwrap().to_string(), "10.128.0.2");
+    assert_eq!(f.src_mac.unwrap().to_string(), "0a:58:0a:80:00:01");
+    assert_eq!(f.time_flow_start_ms, Some(1_700_000_000_123));
+    assert_eq!(f.time_flow_end_ms, Some(1_700_000_001_456));
+    assert_eq!(f.interfaces.as_deref().unwrap()[0].as_ref(), "eth0");
+    assert_eq!(f.if_directions, Some(vec![1]));
+    assert_eq!(f.flags.unwrap().bits, 0x112);
+    assert_eq!(f.icmp_type, None);
+    assert_eq!(f.dns_flags_response_code.as_deref(), Some("NXDomain"));
+    assert_eq!(f.dns_latency_ms, Some(5));
+    assert_eq!(f.time_flow_rtt_ns, Some(250_000));
+    assert_eq!(f.pkt_drop_latest_state.as_deref(), Some("TCP_ESTABLISHED"));
+    assert_eq!(
+        f.pkt_drop_latest_drop_cause.as_deref(),
+        Some("OVS_DROP_EXPLICIT")
+    );
+    assert_eq!(f.sampling, None);
+    assert_eq!(f.xlat_src_addr, None);
+}
+
+#[test]
+fn encode_decode_round_trip() {
+    let f = to_flow(&sample(), 5);
+    let bytes = encode_records(std::slice::from_ref(&f));
+    let back = decode_records(&bytes, 5).unwrap();
+    assert_eq!(back, vec![f]);
+}
+
+#[test]
+fn truncated_input_is_an_error() {
+    let bytes = Records {
+        entries: vec![sample()],
+    }
+    .encode_to_vec();
+    for cut in [1, bytes.len() / 2, bytes.len() - 1] {
+        assert!(decode_records(&bytes[..cut], 0).is_err(), "cut at {cut}");
+    }
+}
+
+use proptest::prelude::*;
+
+fn ip_strategy() -> impl Strategy<Value = Option<Ip>> {
+    prop_oneof![
+        Just(None),
+        any::<u32>().prop_map(|v| Some(Ip {
+            ip_family: Some(IpAddrKind::Ipv4(v))
+        })),
+        any::<[u8; 16]>().prop_map(|b| Some(Ip {
+            ip_family: Some(IpAddrKind::Ipv6(b.to_vec()))
+        })),
+        any::<[u8; 4]>().prop_map(|b| Some(Ip::from_ip(IpAddr::from(b)))),
+        proptest::collection::vec(any::<u8>(), 0..20).prop_map(|b| Some(Ip {
+            ip_family: Some(IpAddrKind::Ipv6(b))
+        })),
+        Just(Some(Ip { ip_family: None })),
+    ]
+}
+
+fn record_strategy() -> impl Strategy<Value = Record> {
+    let head = (
+        prop_oneof![Just(0x0800u32), Just(0x86DD), Just(0x0806), any::<u32>()],
+        any::<i32>(),
+        proptest::option::of((any::<i64>(), any::<i32>())),
+        proptest::option::of((0i64..2_000_000_000, 0i32..1_000_000_000)),
+        (any::<u64>(), any::<u64>()),
+        (ip_strategy(), ip_strategy(), 0u32..80),
+        (
+            any::<u32>(),
+            any::<u32>(),
+            prop_oneof![
+                Just(1u32),
+                Just(6),
+                Just(17),
+                Just(58),
+                Just(132),
+                any::<u32>()
+            ],
+        ),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            "[a-z0-9]{0,12}",
+            any::<bool>(),
+            ip_strategy(),
+        ),
+    );
+    let tail = (
+        (any::<u32>(), any::<u32>(), any::<u32>()),
+        (
+            prop_oneof![Just(0u64), any::<u64>()],
+            prop_oneof![Just(0u64), any::<u64>()],
+            any::<u32>(),
+            0u32..14,
+            prop_oneof![Just(0u32), any::<u32>()],
+        ),
+        (
+            prop_oneof![Just(0u32), any::<u32>()],
+            any::<u32>(),
+            proptest::option::of((0i64..100, 0i32..1_000_000_000)),
+            proptest::option::of((0i64..100, 0i32..1_000_000_000)),
+            prop_oneof![Just(0u32), any::<u32>()],
+        ),
+        proptest::collection::vec(("[a-z0-9_]{0,8}", -2i32..3, "[a-z]{0,4}"), 0..3),
+        proptest::collection::vec(
+            proptest::collection::btree_map("[A-Za-z]{1,6}", "[a-z ]{0,6}", 0..3),
+            0..3,
+        ),
+        proptest::option::of((
+            ip_strategy(),
+            ip_strategy(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+        )),
+        (any::<u32>(), any::<bool>(), any::<i32>()),
+    );
+    (head, tail).prop_map(|(h, t)| Record {
+        eth_protocol: h.0,
+        direction: h.1,
+        time_flow_start: h.2.map(|(seconds, nanos)| Timestamp { seconds, nanos }),
+        time_flow_end: h.3.map(|(seconds, nanos)| Timestamp { seconds, nanos }),
+        data_link: Some(DataLink {
+            src_mac: h.4.0,
+            dst_mac: h.4.1,
+        }),
+        network: Some(Network {
+            src_addr: h.5.0,
+            dst_addr: h.5.1,
+            dscp: h.5.2,
+        }),
+        transport: Some(Transport {
+            src_port: h.6.0,
+            dst_port: h.6.1,
+            protocol: h.6.2,
+        }),
+        bytes: h.7.0,
+        packets: h.7.1,
+        interface: h.7.2,
+        duplicate: h.7.3,
+        agent_ip: h.7.4,
+        flags: t.0.0,
+        icmp_type: t.0.1,
+        icmp_code: t.0.2,
+        pkt_drop_bytes: t.1.0,
+        pkt_drop_packets: t.1.1,
+        pkt_drop_latest_flags: t.1.2,
+        pkt_drop_latest_state: t.1.3,
+        pkt_drop_latest_drop_cause: t.1.4,
+        dns_id: t.2.0,
+        dns_flags: t.2.1,
+        dns_latency: t.2.2.map(|(seconds, nanos)| Duration { seconds, nanos }),
+        time_flow_rtt: t.2.3.map(|(seconds, nanos)| Duration { seconds, nanos }),
+        dns_errno: t.2.4,
+        dup_list: t
+            .3
+            .into_iter()
+            .map(|(interface, direction, udn)| DupMapEntry {
+                interface,
+                direction,
+                udn,
+            })
+            .collect(),
+        network_events_metadata: t
+            .4
+            .into_iter()
+            .map(|events| PbNetworkEvent { events })
+            .collect(),
+        xlat: t.5.map(|x| Xlat {
+            src_addr: x.0,
+            dst_addr: x.1,
+            src_port: x.2,
+            dst_port: x.3,
+            zone_id: x.4,
+            icmp_id: x.5,
+        }),
+        sampling: t.6.0,
+        ipsec_encrypted: t.6.1,
+        ipsec_encrypted_ret: t.6.2,
+    })
+}
+
+proptest! {
+    /// The direct wire decoder agrees with prost decoding followed by `to_flow`, including on
+    /// concatenated messages (protobuf merge) and on every truncation.
+    #[test]
+    fn direct_decoder_matches_prost(records in proptest::collection::vec(record_strategy(), 1..4), cut in any::<prop::sample::Index>()) {
+        let bytes = Records { entries: records }.encode_to_vec();
+        let via_prost: Vec<Flow> = Records::decode(bytes.as_slice()).unwrap().entries.iter().map(|r| to_flow(r, 9)).collect();
+        prop_assert_eq!(decode_records(&bytes, 9).unwrap(), via_prost);
+        let mut twice = bytes.clone();
+        twice.extend_from_slice(&bytes);
+        let via_prost: Vec<Flow> = Records::decode(twice.as_slice()).unwrap().entries.iter().map(|r| to_flow(r, 9)).collect();
+        prop_assert_eq!(decode_records(&twice, 9).unwrap(), via_prost);
+        let cut = cut.index(bytes.len());
+        let ours = decode_records(&bytes[..cut], 9).is_ok();
+        let theirs = Records::decode(&bytes[..cut]).is_ok();
+        prop_assert_eq!(ours, theirs, "cut at {}", cut);
+    }
+}
+
+#[test]
+fn name_tables() {
+    assert_eq!(drop_cause_name(2), "SKB_DROP_REASON_NOT_SPECIFIED");
+    assert_eq!(drop_cause_name(999), "SKB_DROP_UNKNOWN_CAUSE");
+    assert_eq!(drop_cause_value("SKB_DROP_REASON_NO_SOCKET"), Some(3));
+    assert_eq!(tcp_state_name(0), "TCP_INVALID_STATE");
+    assert_eq!(dns_rcode_name(11), "UnDefined");
+}

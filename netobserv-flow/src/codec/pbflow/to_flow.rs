@@ -1,0 +1,234 @@
+//! The mapping from a record to a flow, as upstream's `pbflow.RecordToMap`.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use super::decode::{RecordView, XlatView};
+use super::names::{dns_rcode_name, drop_cause_name, tcp_state_name};
+use super::proto::{Duration, Ip, Record, Timestamp};
+use crate::flow::{Flow, MacAddr, NetworkEvent, TcpFlags};
+
+fn nanos((s, n): (i64, i32)) -> i64 {
+    s.saturating_mul(1_000_000_000).saturating_add(i64::from(n))
+}
+
+impl<'a> RecordView<'a> {
+    fn of(r: &'a Record) -> RecordView<'a> {
+        let dl = r.data_link.unwrap_or_default();
+        let net = r.network.as_ref();
+        let tr = r.transport.unwrap_or_default();
+        let t = |ts: Option<Timestamp>| ts.map(|t| (t.seconds, t.nanos)).unwrap_or_default();
+        let d = |du: Option<Duration>| du.map(|d| (d.seconds, d.nanos)).unwrap_or_default();
+        RecordView {
+            eth_protocol: r.eth_protocol,
+            direction: r.direction,
+            start: t(r.time_flow_start),
+            end: t(r.time_flow_end),
+            src_mac: dl.src_mac,
+            dst_mac: dl.dst_mac,
+            src_addr: net.and_then(|n| n.src_addr.as_ref()).and_then(Ip::to_ip),
+            dst_addr: net.and_then(|n| n.dst_addr.as_ref()).and_then(Ip::to_ip),
+            dscp: net.map(|n| n.dscp).unwrap_or(0),
+            src_port: tr.src_port,
+            dst_port: tr.dst_port,
+            protocol: tr.protocol,
+            bytes: r.bytes,
+            packets: r.packets,
+            interface: &r.interface,
+            agent_ip: r.agent_ip.as_ref().and_then(Ip::to_ip),
+            flags: r.flags,
+            icmp_type: r.icmp_type,
+            icmp_code: r.icmp_code,
+            pkt_drop_bytes: r.pkt_drop_bytes,
+            pkt_drop_packets: r.pkt_drop_packets,
+            pkt_drop_latest_flags: r.pkt_drop_latest_flags,
+            pkt_drop_latest_state: r.pkt_drop_latest_state,
+            pkt_drop_latest_drop_cause: r.pkt_drop_latest_drop_cause,
+            dns_id: r.dns_id,
+            dns_flags: r.dns_flags,
+            dns_latency: d(r.dns_latency),
+            rtt: d(r.time_flow_rtt),
+            dns_errno: r.dns_errno,
+            dup_list: r
+                .dup_list
+                .iter()
+                .map(|e| (e.interface.as_str(), e.direction, e.udn.as_str()))
+                .collect(),
+            events: r
+                .network_events_metadata
+                .iter()
+                .map(|e| {
+                    e.events
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect()
+                })
+                .collect(),
+            xlat: r.xlat.as_ref().map(|x| XlatView {
+                src: x.src_addr.as_ref().and_then(Ip::to_ip),
+                dst: x.dst_addr.as_ref().and_then(Ip::to_ip),
+                src_port: x.src_port,
+                dst_port: x.dst_port,
+                zone_id: x.zone_id,
+                icmp_id: x.icmp_id,
+            }),
+            sampling: r.sampling,
+            ipsec_encrypted: r.ipsec_encrypted,
+            ipsec_ret: r.ipsec_encrypted_ret,
+        }
+    }
+}
+
+fn millis((s, n): (i64, i32)) -> i64 {
+    s.saturating_mul(1000)
+        .saturating_add(i64::from(n) / 1_000_000)
+}
+
+fn small<T: TryFrom<u32> + Default>(v: u32) -> T {
+    T::try_from(v).unwrap_or_default()
+}
+
+// Go's `net.IP(nil).String()` is "<nil>"; the agent always fills addresses, so an absent one is
+// written as the unspecified address rather than an unparsable string.
+const UNSPECIFIED: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+
+/// Maps a record to a flow the way upstream's `RecordToMap` does.
+pub fn to_flow(r: &Record, received_secs: i64) -> Flow {
+    flow_from_view(&RecordView::of(r), received_secs)
+}
+
+thread_local! {
+    static EMPTY: Arc<str> = Arc::from("");
+}
+
+/// A few recently seen strings (interface names, UDNs): a linear scan of short strings beats the
+/// thread-local table of [`crate::flow::intern`] for the handful of values a record stream
+/// repeats.
+#[derive(Default)]
+pub(super) struct Recent(Vec<(Arc<str>, u32)>, u32);
+
+impl Recent {
+    fn get(&mut self, v: &str) -> Arc<str> {
+        if v.is_empty() {
+            // The UDN of most records.
+            return EMPTY.with(Arc::clone);
+        }
+        self.1 = self.1.wrapping_add(1);
+        if let Some(e) = self.0.iter_mut().find(|e| *e.0 == *v) {
+            e.1 = self.1;
+            return e.0.clone();
+        }
+        let a = crate::flow::intern(v);
+        if self.0.len() < 8 {
+            self.0.push((a.clone(), self.1));
+        } else if let Some(oldest) = self.0.iter_mut().min_by_key(|e| e.1) {
+            *oldest = (a.clone(), self.1);
+        }
+        a
+    }
+}
+
+pub(super) fn flow_from_view(r: &RecordView<'_>, received_secs: i64) -> Flow {
+    let mut f = Flow::default();
+    fill_flow(&mut f, r, received_secs, &mut Recent::default());
+    f
+}
+
+/// Sets the fields of `f` (empty on entry) from a record: filling a flow already in place (the
+/// last slot of the output) saves moving a whole [`Flow`] per record.
+pub(super) fn fill_flow(f: &mut Flow, r: &RecordView<'_>, received_secs: i64, recent: &mut Recent) {
+    use crate::flow::intern;
+    f.src_mac = Some(MacAddr::from_u64(r.src_mac));
+    f.dst_mac = Some(MacAddr::from_u64(r.dst_mac));
+    f.etype = Some(small(r.eth_protocol));
+    f.time_flow_start_ms = Some(millis(r.start));
+    f.time_flow_end_ms = Some(millis(r.end));
+    f.time_received = Some(received_secs);
+    f.agent_ip = Some(r.agent_ip.unwrap_or(UNSPECIFIED));
+    if r.dup_list.is_empty() {
+        f.interfaces = Some(vec![recent.get(r.interface)]);
+        f.if_directions = Some(vec![small(r.direction as u32)]);
+        f.udns = Some(vec![recent.get("")]);
+    } else {
+        f.interfaces = Some(r.dup_list.iter().map(|d| recent.get(d.0)).collect());
+        f.if_directions = Some(r.dup_list.iter().map(|d| small(d.1 as u32)).collect());
+        f.udns = Some(r.dup_list.iter().map(|d| recent.get(d.2)).collect());
+    }
+    if r.bytes != 0 {
+        f.bytes = Some(r.bytes);
+    }
+    if r.packets != 0 {
+        f.packets = Some(r.packets);
+    }
+    if r.sampling != 0 {
+        f.sampling = Some(r.sampling);
+    }
+    if r.eth_protocol == 0x0800 || r.eth_protocol == 0x86DD {
+        f.src_addr = Some(r.src_addr.unwrap_or(UNSPECIFIED));
+        f.dst_addr = Some(r.dst_addr.unwrap_or(UNSPECIFIED));
+        f.proto = Some(small(r.protocol));
+        f.dscp = Some(small(r.dscp));
+        match r.protocol {
+            1 | 58 => {
+                f.icmp_type = Some(small(r.icmp_type));
+                f.icmp_code = Some(small(r.icmp_code));
+            }
+            6 | 17 | 132 => {
+                f.src_port = Some(small(r.src_port));
+                f.dst_port = Some(small(r.dst_port));
+                if r.protocol == 6 {
+                    f.flags = Some(TcpFlags::raw(small(r.flags)));
+                }
+            }
+            _ => {}
+        }
+    }
+    if r.dns_errno != 0 {
+        f.dns_errno = Some(r.dns_errno);
+    }
+    if r.dns_id != 0 {
+        f.dns_id = Some(small(r.dns_id));
+        f.dns_flags = Some(small(r.dns_flags));
+        f.dns_flags_response_code = Some(intern(dns_rcode_name(r.dns_flags & 0xF)));
+        f.dns_latency_ms = Some(nanos(r.dns_latency) / 1_000_000);
+    }
+    if r.pkt_drop_latest_drop_cause != 0 || r.pkt_drop_packets != 0 {
+        f.pkt_drop_bytes = Some(r.pkt_drop_bytes);
+        f.pkt_drop_packets = Some(r.pkt_drop_packets);
+        f.pkt_drop_latest_flags = Some(small(r.pkt_drop_latest_flags));
+        f.pkt_drop_latest_state = Some(intern(tcp_state_name(r.pkt_drop_latest_state)));
+        f.pkt_drop_latest_drop_cause = Some(intern(drop_cause_name(r.pkt_drop_latest_drop_cause)));
+    }
+    if let Some(x) = &r.xlat
+        && let (Some(src), Some(dst)) = (x.src, x.dst)
+        && !src.is_unspecified()
+        && !dst.is_unspecified()
+    {
+        f.zone_id = Some(small(x.zone_id));
+        f.xlat_src_port = Some(small(x.src_port));
+        f.xlat_dst_port = Some(small(x.dst_port));
+        f.xlat_src_addr = Some(src);
+        f.xlat_dst_addr = Some(dst);
+        f.xlat_icmp_id = Some(small(x.icmp_id));
+    }
+    let rtt = nanos(r.rtt);
+    if rtt != 0 {
+        f.time_flow_rtt_ns = Some(rtt);
+    }
+    if !r.events.is_empty() {
+        f.network_events = Some(
+            r.events
+                .iter()
+                .map(|e| NetworkEvent(e.iter().map(|(k, v)| (intern(k), intern(v))).collect()))
+                .collect(),
+        );
+    }
+    if r.ipsec_encrypted {
+        f.ipsec_ret_code = Some(r.ipsec_ret);
+        f.ipsec_status = Some(intern(if r.ipsec_ret == 0 {
+            "success"
+        } else {
+            "failure"
+        }));
+    }
+}

@@ -1,0 +1,376 @@
+//! The field catalogue: one table from which the flow struct, field ids and per-field code are
+//! generated. The model generates its part here; each codec generates its own per-field code from
+//! the same table through [`with_catalogue`], so the table is written once and the model does not
+//! depend on any codec.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::{FieldKind, FieldRef, MacAddr, NetworkEvent, Scalar, TcpFlags};
+use crate::value::Value;
+
+/// A value that a field could not take: the wrong type for a typed field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("field {field}: cannot store {value} (expected {expected:?})")]
+pub struct FieldTypeError {
+    /// The field name.
+    pub field: &'static str,
+    /// The rejected value, as text.
+    pub value: String,
+    /// What the field stores.
+    pub expected: FieldKind,
+}
+
+/// Calls the macro `$m` with the field table, one entry per catalogue field:
+/// `$(#[doc = ...])* ident: Type => "JsonName", Variant, dictionary;`.
+///
+/// The types are written as the model imports them (`IpAddr`, `Arc<str>`, `MacAddr`, `TcpFlags`,
+/// `NetworkEvent`): a module that expands the table must have those names in scope.
+macro_rules! with_catalogue {
+    ($m:ident) => {
+        $m! {
+            // Sorted by JSON name, bytewise (Go's map key order): the JSON writer relies on it.
+            /// IP of the agent that observed the flow.
+            agent_ip: IpAddr => "AgentIP", AgentIp, false;
+            /// Number of bytes.
+            bytes: u64 => "Bytes", Bytes, false;
+            /// Bytes from A to B.
+            bytes_ab: u64 => "Bytes_AB", BytesAb, false;
+            /// Bytes from B to A.
+            bytes_ba: u64 => "Bytes_BA", BytesBa, false;
+            /// Error number from the DNS tracker.
+            dns_errno: u32 => "DnsErrno", DnsErrno, false;
+            /// DNS header flags.
+            dns_flags: u16 => "DnsFlags", DnsFlags, false;
+            /// DNS response code name.
+            dns_flags_response_code: Arc<str> => "DnsFlagsResponseCode", DnsFlagsResponseCode, true;
+            /// DNS transaction id.
+            dns_id: u16 => "DnsId", DnsId, false;
+            /// DNS request-to-response latency, milliseconds.
+            dns_latency_ms: i64 => "DnsLatencyMs", DnsLatencyMs, false;
+            /// DNS query name.
+            dns_name: Arc<str> => "DnsName", DnsName, false;
+            /// Differentiated Services Code Point.
+            dscp: u8 => "Dscp", Dscp, false;
+            /// Destination IP address (IPv4 or IPv6).
+            dst_addr: IpAddr => "DstAddr", DstAddr, false;
+            /// Destination node IP.
+            dst_k8s_host_ip: IpAddr => "DstK8S_HostIP", DstK8sHostIp, false;
+            /// Destination node name.
+            dst_k8s_host_name: Arc<str> => "DstK8S_HostName", DstK8sHostName, true;
+            /// Destination Kubernetes object name.
+            dst_k8s_name: Arc<str> => "DstK8S_Name", DstK8sName, false;
+            /// Destination namespace.
+            dst_k8s_namespace: Arc<str> => "DstK8S_Namespace", DstK8sNamespace, true;
+            /// Destination network name.
+            dst_k8s_network_name: Arc<str> => "DstK8S_NetworkName", DstK8sNetworkName, true;
+            /// Destination owner name.
+            dst_k8s_owner_name: Arc<str> => "DstK8S_OwnerName", DstK8sOwnerName, true;
+            /// Destination owner kind.
+            dst_k8s_owner_type: Arc<str> => "DstK8S_OwnerType", DstK8sOwnerType, true;
+            /// Destination Kubernetes object kind.
+            dst_k8s_type: Arc<str> => "DstK8S_Type", DstK8sType, true;
+            /// Destination zone.
+            dst_k8s_zone: Arc<str> => "DstK8S_Zone", DstK8sZone, true;
+            /// Destination MAC address.
+            dst_mac: MacAddr => "DstMac", DstMac, false;
+            /// Destination port.
+            dst_port: u16 => "DstPort", DstPort, false;
+            /// Destination subnet label.
+            dst_subnet_label: Arc<str> => "DstSubnetLabel", DstSubnetLabel, true;
+            /// Whether the flow was also seen on another interface (older agents).
+            duplicate: bool => "Duplicate", Duplicate, false;
+            /// Ethernet type (ETH_P_*).
+            etype: u16 => "Etype", Etype, false;
+            /// TCP flags (number, or names after `decode_tcp_flags`).
+            flags: TcpFlags => "Flags", Flags, false;
+            /// Node-level flow direction: 0 ingress, 1 egress, 2 inner.
+            flow_direction: u8 => "FlowDirection", FlowDirection, false;
+            /// Kernel return code of the IPsec encryption or decryption.
+            ipsec_ret_code: i32 => "IPSecRetCode", IpsecRetCode, false;
+            /// IPsec outcome: `success` or `failure`.
+            ipsec_status: Arc<str> => "IPSecStatus", IpsecStatus, true;
+            /// ICMP code.
+            icmp_code: u8 => "IcmpCode", IcmpCode, false;
+            /// ICMP type.
+            icmp_type: u8 => "IcmpType", IcmpType, false;
+            /// Interface direction (older agents, or set by `reinterpret_direction`).
+            if_direction: u8 => "IfDirection", IfDirection, false;
+            /// Direction per interface (0 ingress, 1 egress), parallel to `Interfaces`.
+            if_directions: Vec<u8> => "IfDirections", IfDirections, false;
+            /// Single interface (older agents).
+            interface: Arc<str> => "Interface", Interface, true;
+            /// Interfaces the flow was seen on.
+            interfaces: Vec<Arc<str>> => "Interfaces", Interfaces, false;
+            /// Cluster name.
+            k8s_cluster_name: Arc<str> => "K8S_ClusterName", K8sClusterName, true;
+            /// Flow layer: `app` or `infra`.
+            k8s_flow_layer: Arc<str> => "K8S_FlowLayer", K8sFlowLayer, true;
+            /// Largest RTT seen in the conversation, nanoseconds.
+            max_time_flow_rtt_ns: i64 => "MaxTimeFlowRttNs", MaxTimeFlowRttNs, false;
+            /// Network events (OVN ACL decisions and the like).
+            network_events: Vec<NetworkEvent> => "NetworkEvents", NetworkEvents, false;
+            /// Number of packets.
+            packets: u64 => "Packets", Packets, false;
+            /// Packets from A to B.
+            packets_ab: u64 => "Packets_AB", PacketsAb, false;
+            /// Packets from B to A.
+            packets_ba: u64 => "Packets_BA", PacketsBa, false;
+            /// Bytes dropped by the kernel.
+            pkt_drop_bytes: u64 => "PktDropBytes", PktDropBytes, false;
+            /// Kernel drop reason of the latest drop.
+            pkt_drop_latest_drop_cause: Arc<str> => "PktDropLatestDropCause", PktDropLatestDropCause, true;
+            /// TCP flags of the latest dropped packet.
+            pkt_drop_latest_flags: u16 => "PktDropLatestFlags", PktDropLatestFlags, false;
+            /// TCP state at the latest drop.
+            pkt_drop_latest_state: Arc<str> => "PktDropLatestState", PktDropLatestState, true;
+            /// Packets dropped by the kernel.
+            pkt_drop_packets: u64 => "PktDropPackets", PktDropPackets, false;
+            /// L4 protocol (IPPROTO_*).
+            proto: u8 => "Proto", Proto, false;
+            /// Sampling rate the agent used (1 flow in N).
+            sampling: u32 => "Sampling", Sampling, false;
+            /// Source IP address (IPv4 or IPv6).
+            src_addr: IpAddr => "SrcAddr", SrcAddr, false;
+            /// Source node IP.
+            src_k8s_host_ip: IpAddr => "SrcK8S_HostIP", SrcK8sHostIp, false;
+            /// Source node name.
+            src_k8s_host_name: Arc<str> => "SrcK8S_HostName", SrcK8sHostName, true;
+            /// Source Kubernetes object name.
+            src_k8s_name: Arc<str> => "SrcK8S_Name", SrcK8sName, false;
+            /// Source namespace.
+            src_k8s_namespace: Arc<str> => "SrcK8S_Namespace", SrcK8sNamespace, true;
+            /// Source network name (secondary networks, UDNs).
+            src_k8s_network_name: Arc<str> => "SrcK8S_NetworkName", SrcK8sNetworkName, true;
+            /// Source owner name.
+            src_k8s_owner_name: Arc<str> => "SrcK8S_OwnerName", SrcK8sOwnerName, true;
+            /// Source owner kind.
+            src_k8s_owner_type: Arc<str> => "SrcK8S_OwnerType", SrcK8sOwnerType, true;
+            /// Source Kubernetes object kind (Pod, Service, Node).
+            src_k8s_type: Arc<str> => "SrcK8S_Type", SrcK8sType, true;
+            /// Source zone.
+            src_k8s_zone: Arc<str> => "SrcK8S_Zone", SrcK8sZone, true;
+            /// Source MAC address.
+            src_mac: MacAddr => "SrcMac", SrcMac, false;
+            /// Source port.
+            src_port: u16 => "SrcPort", SrcPort, false;
+            /// Source subnet label.
+            src_subnet_label: Arc<str> => "SrcSubnetLabel", SrcSubnetLabel, true;
+            /// End of the flow, Unix milliseconds.
+            time_flow_end_ms: i64 => "TimeFlowEndMs", TimeFlowEndMs, false;
+            /// Smoothed TCP round-trip time, nanoseconds.
+            time_flow_rtt_ns: i64 => "TimeFlowRttNs", TimeFlowRttNs, false;
+            /// Start of the flow, Unix milliseconds.
+            time_flow_start_ms: i64 => "TimeFlowStartMs", TimeFlowStartMs, false;
+            /// When the collector received the flow, Unix seconds.
+            time_received: i64 => "TimeReceived", TimeReceived, false;
+            /// User-defined network per interface, parallel to `Interfaces`.
+            udns: Vec<Arc<str>> => "Udns", Udns, false;
+            /// Translated (NAT) destination address.
+            xlat_dst_addr: IpAddr => "XlatDstAddr", XlatDstAddr, false;
+            /// Translated destination port.
+            xlat_dst_port: u16 => "XlatDstPort", XlatDstPort, false;
+            /// Translated ICMP id.
+            xlat_icmp_id: u16 => "XlatIcmpId", XlatIcmpId, false;
+            /// Translated (NAT) source address.
+            xlat_src_addr: IpAddr => "XlatSrcAddr", XlatSrcAddr, false;
+            /// Translated source port.
+            xlat_src_port: u16 => "XlatSrcPort", XlatSrcPort, false;
+            /// Conntrack zone of the translation.
+            zone_id: u16 => "ZoneId", ZoneId, false;
+            /// Conversation id.
+            hash_id: Arc<str> => "_HashId", HashId, false;
+            /// Whether this is the first flow log of its conversation.
+            is_first: bool => "_IsFirst", IsFirst, false;
+            /// Record type: flowLog, newConnection, heartbeat, endConnection.
+            record_type: Arc<str> => "_RecordType", RecordType, true;
+            /// Number of flow logs aggregated in a conversation record.
+            num_flow_logs: u64 => "numFlowLogs", NumFlowLogs, false;
+        }
+    };
+}
+pub(crate) use with_catalogue;
+
+macro_rules! flow_catalogue {
+    ($( $(#[doc = $doc:literal])* $ident:ident : $ty:ty => $name:literal, $variant:ident, $dict:literal; )*) => {
+        /// One network flow, in NetObserv's field catalogue. See the module docs.
+        #[derive(Clone, PartialEq, Debug, Default)]
+        pub struct Flow {
+            $( $(#[doc = $doc])* #[doc = concat!("\n\nJSON: `", $name, "`.")] pub $ident: Option<$ty>, )*
+            /// Fields created at run time by configs, sorted by name.
+            pub extra: BTreeMap<Arc<str>, Value>,
+        }
+
+        /// A catalogue field, resolved from its JSON name.
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+        #[allow(missing_docs)]
+        pub enum FieldId { $( $variant, )* }
+
+        impl FieldId {
+            /// Every catalogue field, in declaration order.
+            pub const ALL: &'static [FieldId] = &[$(FieldId::$variant,)*];
+
+            /// The JSON name.
+            pub fn name(self) -> &'static str {
+                match self { $(FieldId::$variant => $name,)* }
+            }
+
+            /// The field for a JSON name.
+            pub fn from_name(name: &str) -> Option<FieldId> {
+                match name { $($name => Some(FieldId::$variant),)* _ => None }
+            }
+
+            /// What the field stores.
+            pub fn kind(self) -> FieldKind {
+                match self { $(FieldId::$variant => <$ty as Scalar>::KIND,)* }
+            }
+
+            /// Whether the column is dictionary-encoded in Arrow (low-cardinality strings).
+            pub fn dictionary(self) -> bool {
+                match self { $(FieldId::$variant => $dict,)* }
+            }
+        }
+
+        impl Flow {
+            /// The value of a catalogue field.
+            pub fn get_field(&self, id: FieldId) -> Option<Value> {
+                match id { $(FieldId::$variant => self.$ident.as_ref().map(Scalar::to_value),)* }
+            }
+
+            /// A borrowed view of a catalogue field.
+            pub fn field_ref(&self, id: FieldId) -> Option<FieldRef<'_>> {
+                match id { $(FieldId::$variant => self.$ident.as_ref().map(Scalar::field_ref),)* }
+            }
+
+            /// Whether a catalogue field is present.
+            pub fn has_field(&self, id: FieldId) -> bool {
+                match id { $(FieldId::$variant => self.$ident.is_some(),)* }
+            }
+
+            /// Removes a catalogue field.
+            pub fn clear_field(&mut self, id: FieldId) {
+                match id { $(FieldId::$variant => self.$ident = None,)* }
+            }
+
+            /// Sets a catalogue field from a dynamic value, converting when the types are compatible.
+            pub fn set_field(&mut self, id: FieldId, value: &Value) -> Result<(), FieldTypeError> {
+                match id {
+                    $(FieldId::$variant => {
+                        if matches!(value, Value::Null) { self.$ident = None; return Ok(()); }
+                        self.$ident = Some(<$ty as Scalar>::from_value(value).ok_or_else(|| FieldTypeError {
+                            field: $name, value: value.to_string(), expected: <$ty as Scalar>::KIND,
+                        })?);
+                    })*
+                }
+                Ok(())
+            }
+
+            /// Moves a catalogue field's value out, leaving it absent.
+            pub fn take_field(&mut self, id: FieldId) -> Option<Value> {
+                match id { $(FieldId::$variant => self.$ident.take().map(|v| Scalar::to_value(&v)),)* }
+            }
+        }
+    };
+}
+
+with_catalogue!(flow_catalogue);
+
+impl Flow {
+    /// Reads any field by name: a catalogue field or a run-time one.
+    pub fn get(&self, name: &str) -> Option<Value> {
+        match FieldId::from_name(name) {
+            Some(id) => self.get_field(id),
+            None => self.extra.get(name).cloned(),
+        }
+    }
+
+    /// Writes any field by name. A catalogue field must receive a value of a compatible type.
+    pub fn set(&mut self, name: &str, value: Value) -> Result<(), FieldTypeError> {
+        match FieldId::from_name(name) {
+            Some(id) => self.set_field(id, &value),
+            None => {
+                self.extra.insert(Arc::from(name), value);
+                Ok(())
+            }
+        }
+    }
+
+    /// Number of present fields (catalogue and run-time).
+    pub fn len(&self) -> usize {
+        FieldId::ALL.iter().filter(|f| self.has_field(**f)).count() + self.extra.len()
+    }
+
+    /// Whether no field is present.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Present fields with their values, in JSON key order.
+    pub fn fields(&self) -> Vec<(Arc<str>, Value)> {
+        // The catalogue is declared in JSON key order (a test checks it).
+        let mut out: Vec<(Arc<str>, Value)> = FieldId::ALL
+            .iter()
+            .filter_map(|id| self.get_field(*id).map(|v| (Arc::from(id.name()), v)))
+            .collect();
+        out.extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_both_ways_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for id in FieldId::ALL {
+            assert!(seen.insert(id.name()), "duplicate name {}", id.name());
+            assert_eq!(FieldId::from_name(id.name()), Some(*id));
+        }
+        assert_eq!(
+            FieldId::from_name("SrcK8S_Namespace"),
+            Some(FieldId::SrcK8sNamespace)
+        );
+        assert_eq!(FieldId::from_name("srck8s_namespace"), None);
+    }
+
+    #[test]
+    fn catalogue_is_declared_in_json_key_order() {
+        // The JSON codec's object writer and `Flow::fields` rely on it: Go's bytewise map key
+        // order.
+        for w in FieldId::ALL.windows(2) {
+            assert!(
+                w[0].name().as_bytes() < w[1].name().as_bytes(),
+                "{} is declared before {}",
+                w[0].name(),
+                w[1].name()
+            );
+        }
+    }
+
+    #[test]
+    fn sorted_order_is_go_bytewise() {
+        let names: Vec<_> = FieldId::ALL.iter().map(|f| f.name()).collect();
+        let a = names.iter().position(|n| *n == "ZoneId").unwrap();
+        let b = names.iter().position(|n| *n == "_HashId").unwrap();
+        let c = names.iter().position(|n| *n == "numFlowLogs").unwrap();
+        assert!(a < b && b < c, "upper case < '_' < lower case");
+    }
+
+    #[test]
+    fn set_converts_compatible_values_and_rejects_others() {
+        let mut f = Flow::default();
+        f.set("Bytes", Value::Float(12.0)).unwrap();
+        assert_eq!(f.bytes, Some(12));
+        f.set("SrcAddr", Value::str("10.0.0.1")).unwrap();
+        assert_eq!(f.src_addr, Some("10.0.0.1".parse().unwrap()));
+        let err = f.set("SrcPort", Value::str("http")).unwrap_err();
+        assert_eq!(err.field, "SrcPort");
+        assert_eq!(f.src_port, None);
+        f.set("custom", Value::UInt(3)).unwrap();
+        assert_eq!(f.get("custom"), Some(Value::UInt(3)));
+    }
+}
