@@ -67,7 +67,9 @@ impl std::fmt::Display for StageSummary {
         if self.ingested > 0 {
             parts.push(format!("{} read", self.ingested));
         }
-        if self.flows_out > 0 || (self.flows_in > 0 && self.written == 0) {
+        if self.ingested > 0 && self.flows_in == 0 {
+            // A source: what it read is what it sent on.
+        } else if self.flows_out > 0 || (self.flows_in > 0 && self.written == 0) {
             parts.push(format!("{} in, {} out", self.flows_in, self.flows_out));
         } else if self.flows_in > 0 {
             parts.push(format!("{} in", self.flows_in));
