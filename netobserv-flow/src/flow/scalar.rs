@@ -38,6 +38,13 @@ pub enum FieldKind {
 pub trait Scalar: Sized + Clone + PartialEq + fmt::Debug {
     /// The kind of this storage type.
     const KIND: FieldKind;
+    /// What a typed getter returns (`Flow::bytes`): the value itself for `Copy` scalars, a borrow
+    /// (`&str`, `&[T]`) for the others, so callers never depend on how the model stores it.
+    type View<'a>
+    where
+        Self: 'a;
+    /// The getter's view of a stored value.
+    fn view(&self) -> Self::View<'_>;
     /// Converts to a dynamic value.
     fn to_value(&self) -> Value;
     /// Converts from a dynamic value, if it has a compatible type.
@@ -92,6 +99,9 @@ macro_rules! int_scalar {
     ($($t:ty => $kind:expr;)*) => {$(
         impl Scalar for $t {
             const KIND: FieldKind = $kind;
+            type View<'a> = $t;
+            #[inline]
+            fn view(&self) -> $t { *self }
             fn to_value(&self) -> Value {
                 #[allow(clippy::unnecessary_fallible_conversions, irrefutable_let_patterns)]
                 if let Ok(u) = u64::try_from(*self) { Value::UInt(u) } else { Value::Int(*self as i64) }
@@ -125,6 +135,11 @@ int_scalar! {
 
 impl Scalar for bool {
     const KIND: FieldKind = FieldKind::Bool;
+    type View<'a> = bool;
+    #[inline]
+    fn view(&self) -> bool {
+        *self
+    }
     fn to_value(&self) -> Value {
         Value::Bool(*self)
     }
@@ -139,6 +154,11 @@ impl Scalar for bool {
 
 impl Scalar for IpAddr {
     const KIND: FieldKind = FieldKind::Ip;
+    type View<'a> = IpAddr;
+    #[inline]
+    fn view(&self) -> IpAddr {
+        *self
+    }
     fn to_value(&self) -> Value {
         Value::Ip(*self)
     }
@@ -156,6 +176,11 @@ impl Scalar for IpAddr {
 
 impl Scalar for MacAddr {
     const KIND: FieldKind = FieldKind::Mac;
+    type View<'a> = MacAddr;
+    #[inline]
+    fn view(&self) -> MacAddr {
+        *self
+    }
     fn to_value(&self) -> Value {
         Value::Mac(*self)
     }
@@ -170,6 +195,11 @@ impl Scalar for MacAddr {
 
 impl Scalar for Arc<str> {
     const KIND: FieldKind = FieldKind::Str;
+    type View<'a> = &'a str;
+    #[inline]
+    fn view(&self) -> &str {
+        self
+    }
     fn to_value(&self) -> Value {
         Value::Str(self.clone())
     }
@@ -187,6 +217,11 @@ impl Scalar for Arc<str> {
 
 impl Scalar for Vec<Arc<str>> {
     const KIND: FieldKind = FieldKind::StrList;
+    type View<'a> = &'a [Arc<str>];
+    #[inline]
+    fn view(&self) -> &[Arc<str>] {
+        self
+    }
     fn to_value(&self) -> Value {
         Value::List(self.iter().map(|s| Value::Str(s.clone())).collect())
     }
@@ -201,6 +236,11 @@ impl Scalar for Vec<Arc<str>> {
 
 impl Scalar for Vec<u8> {
     const KIND: FieldKind = FieldKind::U8List;
+    type View<'a> = &'a [u8];
+    #[inline]
+    fn view(&self) -> &[u8] {
+        self
+    }
     fn to_value(&self) -> Value {
         Value::List(self.iter().map(|v| Value::UInt(u64::from(*v))).collect())
     }
@@ -214,6 +254,11 @@ impl Scalar for Vec<u8> {
 
 impl Scalar for TcpFlags {
     const KIND: FieldKind = FieldKind::TcpFlags;
+    type View<'a> = TcpFlags;
+    #[inline]
+    fn view(&self) -> TcpFlags {
+        *self
+    }
     fn to_value(&self) -> Value {
         if self.decoded {
             Value::List(self.names().map(Value::str).collect())
@@ -240,6 +285,11 @@ impl Scalar for TcpFlags {
 
 impl Scalar for Vec<NetworkEvent> {
     const KIND: FieldKind = FieldKind::NetworkEvents;
+    type View<'a> = &'a [NetworkEvent];
+    #[inline]
+    fn view(&self) -> &[NetworkEvent] {
+        self
+    }
     fn to_value(&self) -> Value {
         Value::List(
             self.iter()
