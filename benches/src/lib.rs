@@ -21,23 +21,23 @@ pub fn enriched_flows(n: usize) -> Vec<Flow> {
 pub fn agent_flows(n: usize) -> Vec<Flow> {
     enriched_flows(n)
         .into_iter()
-        .map(|f| Flow {
-            src_k8s_name: None,
-            src_k8s_type: None,
-            src_k8s_namespace: None,
-            src_k8s_owner_name: None,
-            src_k8s_owner_type: None,
-            src_k8s_host_ip: None,
-            src_k8s_host_name: None,
-            dst_k8s_name: None,
-            dst_k8s_type: None,
-            dst_k8s_namespace: None,
-            dst_k8s_owner_name: None,
-            dst_k8s_owner_type: None,
-            dst_k8s_host_ip: None,
-            dst_k8s_host_name: None,
-            k8s_flow_layer: None,
-            ..f
+        .map(|mut f| {
+            f.clear_src_k8s_name();
+            f.clear_src_k8s_type();
+            f.clear_src_k8s_namespace();
+            f.clear_src_k8s_owner_name();
+            f.clear_src_k8s_owner_type();
+            f.clear_src_k8s_host_ip();
+            f.clear_src_k8s_host_name();
+            f.clear_dst_k8s_name();
+            f.clear_dst_k8s_type();
+            f.clear_dst_k8s_namespace();
+            f.clear_dst_k8s_owner_name();
+            f.clear_dst_k8s_owner_type();
+            f.clear_dst_k8s_host_ip();
+            f.clear_dst_k8s_host_name();
+            f.clear_k8s_flow_layer();
+            f
         })
         .collect()
 }

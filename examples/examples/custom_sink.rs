@@ -44,8 +44,8 @@ impl Sink for BytesPerNamespace {
         while let Some(batch) = cx.input.recv().await {
             let mut totals = self.0.lock().unwrap_or_else(|p| p.into_inner());
             for f in batch.flows() {
-                let ns = f.src_k8s_namespace.as_deref().unwrap_or("-").to_string();
-                *totals.entry(ns).or_default() += f.bytes.unwrap_or(0);
+                let ns = f.src_k8s_namespace().unwrap_or("-").to_string();
+                *totals.entry(ns).or_default() += f.bytes().unwrap_or(0);
             }
             // The flows are counted: tell the source. (Dropping the batch unresolved would
             // count as not delivered.)

@@ -84,12 +84,12 @@ fn stdin_to_stdout_writes_every_flow_before_exiting() {
             first_bad.get_or_insert(input.len());
             input.extend_from_slice(b"{\"SrcPort\": \"http\"}\n{broken\n");
         }
-        let ns = f.src_k8s_namespace.as_deref().unwrap();
-        if f.proto == Some(6) && (ns == "frontend" || ns == "backend") {
+        let ns = f.src_k8s_namespace().unwrap();
+        if f.proto() == Some(6) && (ns == "frontend" || ns == "backend") {
             let mut g = f.clone();
-            g.extra.insert(
-                "SampledBytes".into(),
-                netobserv_flow::Value::UInt(f.bytes.unwrap() * 50),
+            g.extra_insert(
+                "SampledBytes",
+                netobserv_flow::Value::UInt(f.bytes().unwrap() * 50),
             );
             want.push(json::to_string(&g));
         }

@@ -1,7 +1,7 @@
 //! Field names from configs, resolved once to an accessor.
 //!
 //! A name is either a catalogue field (typed storage in [`Flow`]) or a run-time field in
-//! [`Flow::extra`]. Configs resolve every name they use when the pipeline is built; the
+//! [`Flow::extra_get`]. Configs resolve every name they use when the pipeline is built; the
 //! [`FieldRegistry`] tracks which names exist at each point of the pipeline so that a name that is
 //! neither a catalogue field nor produced upstream gets a start-up warning naming the nearest known
 //! names.
@@ -42,7 +42,7 @@ impl FieldPath {
     pub fn get(&self, f: &Flow) -> Option<Value> {
         match self {
             FieldPath::Typed(id) => f.get_field(*id).or_else(|| self.spilled(f).cloned()),
-            FieldPath::Extra(n) => f.extra.get(n).cloned(),
+            FieldPath::Extra(n) => f.extra_get(n).cloned(),
         }
     }
 
@@ -50,16 +50,16 @@ impl FieldPath {
     pub fn get_ref<'a>(&self, f: &'a Flow) -> Option<FieldRef<'a>> {
         match self {
             FieldPath::Typed(id) => f.field_ref(*id).or_else(|| self.spilled(f).map(value_ref)),
-            FieldPath::Extra(n) => f.extra.get(n).map(value_ref),
+            FieldPath::Extra(n) => f.extra_get(n).map(value_ref),
         }
     }
 
     /// A catalogue name whose value had an incompatible type lives in `extra` (see [`Self::set`]).
     fn spilled<'a>(&self, f: &'a Flow) -> Option<&'a Value> {
-        if f.extra.is_empty() {
+        if f.extra_len() == 0 {
             None
         } else {
-            f.extra.get(self.name())
+            f.extra_get(self.name())
         }
     }
 
@@ -67,7 +67,7 @@ impl FieldPath {
     pub fn has(&self, f: &Flow) -> bool {
         match self {
             FieldPath::Typed(id) => f.has_field(*id) || self.spilled(f).is_some(),
-            FieldPath::Extra(n) => f.extra.contains_key(n),
+            FieldPath::Extra(n) => f.extra_get(n).is_some(),
         }
     }
 
@@ -79,13 +79,13 @@ impl FieldPath {
             FieldPath::Typed(id) => {
                 if f.set_field(*id, &value).is_err() {
                     f.clear_field(*id);
-                    f.extra.insert(Arc::from(id.name()), value);
-                } else if !f.extra.is_empty() {
-                    f.extra.remove(id.name());
+                    f.extra_insert(Arc::from(id.name()), value);
+                } else if f.extra_len() != 0 {
+                    f.extra_remove(id.name());
                 }
             }
             FieldPath::Extra(n) => {
-                f.extra.insert(n.clone(), value);
+                f.extra_insert(n.clone(), value);
             }
         }
     }
@@ -94,14 +94,14 @@ impl FieldPath {
     pub fn take(&self, f: &mut Flow) -> Option<Value> {
         match self {
             FieldPath::Typed(id) => {
-                let spilled = if f.extra.is_empty() {
+                let spilled = if f.extra_len() == 0 {
                     None
                 } else {
-                    f.extra.remove(id.name())
+                    f.extra_remove(id.name())
                 };
                 f.take_field(*id).or(spilled)
             }
-            FieldPath::Extra(n) => f.extra.remove(n),
+            FieldPath::Extra(n) => f.extra_remove(n),
         }
     }
 
@@ -243,11 +243,11 @@ mod tests {
         let mut f = Flow::default();
         let port = FieldPath::resolve("SrcPort");
         port.set(&mut f, Value::str("http"));
-        assert_eq!(f.src_port, None);
+        assert_eq!(f.src_port(), None);
         assert_eq!(port.get(&f), Some(Value::str("http")));
         port.set(&mut f, Value::UInt(80));
-        assert_eq!(f.src_port, Some(80));
-        assert!(f.extra.is_empty());
+        assert_eq!(f.src_port(), Some(80));
+        assert!(f.extra_len() == 0);
         assert_eq!(port.take(&mut f), Some(Value::UInt(80)));
         assert!(!port.has(&f));
     }

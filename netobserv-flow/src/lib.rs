@@ -8,7 +8,7 @@
 //! ```
 //! use netobserv_flow::codec::json;
 //! let flow = json::decode(br#"{"SrcAddr":"10.0.0.1","Bytes":1500,"SrcK8S_Namespace":"prod"}"#).unwrap();
-//! assert_eq!(flow.bytes, Some(1500));
+//! assert_eq!(flow.bytes(), Some(1500));
 //! assert_eq!(json::to_string(&flow), r#"{"Bytes":1500,"SrcAddr":"10.0.0.1","SrcK8S_Namespace":"prod"}"#);
 //! ```
 //!

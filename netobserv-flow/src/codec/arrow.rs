@@ -298,7 +298,7 @@ macro_rules! arrow_columns {
             use super::*;
 
             pub(super) fn build(flows: &[Flow]) -> Vec<ArrayRef> {
-                vec![$(<$ty as ArrowScalar>::build(flows.iter().map(|f| f.$ident.as_ref()), $dict),)*]
+                vec![$(<$ty as ArrowScalar>::build(flows.iter().map(|f| paste::paste! { f.[<$ident _stored>]() }), $dict),)*]
             }
 
             pub(super) fn read(
@@ -308,7 +308,7 @@ macro_rules! arrow_columns {
                 let mut i = 0usize;
                 $(
                     if let Some(col) = columns[i] {
-                        <$ty as ArrowScalar>::read(col, $name, flows, |f| &mut f.$ident)?;
+                        <$ty as ArrowScalar>::read(col, $name, flows, |f| paste::paste! { f.[<$ident _stored_mut>]() })?;
                     }
                     i += 1;
                 )*
@@ -344,14 +344,13 @@ pub fn to_record_batch(flows: &[Flow]) -> Result<RecordBatch, Error> {
     let extra: StringArray = flows
         .iter()
         .map(|f| {
-            (!f.extra.is_empty()).then(|| {
+            (f.extra_len() != 0).then(|| {
                 let mut out = Vec::new();
                 json::write_json_value(
                     &mut out,
                     &Value::Map(
-                        f.extra
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.clone()))
+                        f.extra_iter()
+                            .map(|(k, v)| (Arc::from(k), v.clone()))
                             .collect(),
                     ),
                 );
@@ -378,7 +377,9 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<Flow>, Error> {
                         .deserialize_str(s)
                         .map_err(|e| Error::Decode(format!("column {name} row {row}: {e}")))?;
                     if let Value::Map(kv) = v {
-                        flows[row].extra.extend(kv);
+                        for (k, v) in kv {
+                            flows[row].extra_insert(k, v);
+                        }
                     }
                 }
                 Ok(())
@@ -431,7 +432,7 @@ mod tests {
         ));
         let back = from_record_batch(&batch).unwrap();
         // Decoded flags come back as bits.
-        flows[0].flags = Some(TcpFlags::raw(2));
+        flows[0].set_flags(TcpFlags::raw(2));
         assert_eq!(back, flows);
     }
 
@@ -451,8 +452,8 @@ mod tests {
         let idx = batch.schema().index_of("Bytes").unwrap();
         let projected = batch.project(&[idx]).unwrap();
         let back = from_record_batch(&projected).unwrap();
-        assert_eq!(back[0].bytes, Some(3));
-        assert_eq!(back[0].src_addr, None);
+        assert_eq!(back[0].bytes(), Some(3));
+        assert_eq!(back[0].src_addr(), None);
 
         let bad = RecordBatch::try_from_iter([(
             "SrcAddr",

@@ -288,12 +288,7 @@ mod tests {
     use std::sync::Mutex;
 
     fn flows(n: u64) -> Vec<Flow> {
-        (0..n)
-            .map(|i| Flow {
-                bytes: Some(i),
-                ..Flow::default()
-            })
-            .collect()
+        (0..n).map(|i| Flow::default().with_bytes(i)).collect()
     }
 
     #[test]
@@ -301,13 +296,13 @@ mod tests {
         let a = FlowBatch::new(flows(4));
         let mut b = a.clone();
         assert!(std::ptr::eq(a.flows().as_ptr(), b.flows().as_ptr()));
-        b.retain_mut(|f| f.bytes.is_some_and(|v| v % 2 == 0));
+        b.retain_mut(|f| f.bytes().is_some_and(|v| v % 2 == 0));
         assert_eq!(a.len(), 4);
         assert_eq!(b.len(), 2);
         drop(a);
         // b is alone now: editing does not copy.
         let p = b.flows().as_ptr();
-        b.flows_mut()[0].packets = Some(1);
+        b.flows_mut()[0].set_packets(1);
         assert_eq!(b.flows().as_ptr(), p);
     }
 
@@ -316,7 +311,7 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
         let batch = FlowBatch::with_ack(flows(10), Ack::new(move |st| s.lock().unwrap().push(st)));
-        let parts = batch.split_by(3, &|f| f.bytes.unwrap_or(0));
+        let parts = batch.split_by(3, &|f| f.bytes().unwrap_or(0));
         let sizes: Vec<usize> = parts
             .iter()
             .map(|p| p.as_ref().map_or(0, FlowBatch::len))

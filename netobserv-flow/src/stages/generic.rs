@@ -211,8 +211,8 @@ mod tests {
         let mut absent = json::decode(br#"{"Packets":1}"#).unwrap();
         assert!(!t.transform(&mut absent));
         let mut text = json::decode(br#"{"Bytes":1}"#).unwrap();
-        text.bytes = None;
-        text.extra.insert("Bytes".into(), Value::str("many"));
+        text.clear_bytes();
+        text.extra_insert("Bytes", Value::str("many"));
         assert!(!t.transform(&mut text));
         assert_eq!(metrics.errors("multiplier"), 2);
     }

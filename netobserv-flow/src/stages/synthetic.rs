@@ -265,37 +265,37 @@ impl SyntheticSource {
                 .random_range(c.mean_bytes / 2..=c.mean_bytes * 3 / 2),
         );
         let duration = self.rng.random_range(0..5000);
-        let mut f = Flow {
-            etype: Some(if c.v6 { 0x86DD } else { 0x0800 }),
-            src_addr: Some(if c.v6 { src.v6 } else { src.v4 }),
-            dst_addr: Some(if c.v6 { dst.v6 } else { dst.v4 }),
-            proto: Some(c.proto),
-            dscp: Some(0),
-            src_mac: Some(src.mac),
-            dst_mac: Some(dst.mac),
-            bytes: Some(bytes),
-            packets: Some(packets),
-            time_flow_start_ms: Some(now_ms - duration),
-            time_flow_end_ms: Some(now_ms),
-            time_received: Some(now_ms / 1000),
-            agent_ip: Some(self.nodes[agent].ip),
-            interfaces: Some(vec![
-                self.strs[if self.rng.random_bool(0.8) { 4 } else { 5 }].clone(),
-            ]),
-            if_directions: Some(vec![u8::from(egress)]),
-            flow_direction: Some(u8::from(egress)),
-            sampling: Some(50),
-            src_k8s_name: Some(src.name.clone()),
-            src_k8s_type: Some(src.kind.clone()),
-            src_k8s_namespace: Some(src.namespace.clone()),
-            src_k8s_owner_name: Some(src.owner.clone()),
-            src_k8s_owner_type: Some(src.owner_kind.clone()),
-            dst_k8s_name: Some(dst.name.clone()),
-            dst_k8s_type: Some(dst.kind.clone()),
-            dst_k8s_namespace: Some(dst.namespace.clone()),
-            dst_k8s_owner_name: Some(dst.owner.clone()),
-            dst_k8s_owner_type: Some(dst.owner_kind.clone()),
-            k8s_flow_layer: Some(
+        let mut f = Flow::default();
+        f.set_etype(if c.v6 { 0x86DD } else { 0x0800 });
+        f.set_src_addr(if c.v6 { src.v6 } else { src.v4 });
+        f.set_dst_addr(if c.v6 { dst.v6 } else { dst.v4 });
+        f.set_proto(c.proto);
+        f.set_dscp(0);
+        f.set_src_mac(src.mac);
+        f.set_dst_mac(dst.mac);
+        f.set_bytes(bytes);
+        f.set_packets(packets);
+        f.set_time_flow_start_ms(now_ms - duration);
+        f.set_time_flow_end_ms(now_ms);
+        f.set_time_received(now_ms / 1000);
+        f.set_agent_ip(self.nodes[agent].ip);
+        f.set_interfaces(vec![
+            self.strs[if self.rng.random_bool(0.8) { 4 } else { 5 }].clone(),
+        ]);
+        f.set_if_directions(vec![u8::from(egress)]);
+        f.set_flow_direction(u8::from(egress));
+        f.set_sampling(50);
+        f.set_src_k8s_name(src.name.clone());
+        f.set_src_k8s_type(src.kind.clone());
+        f.set_src_k8s_namespace(src.namespace.clone());
+        f.set_src_k8s_owner_name(src.owner.clone());
+        f.set_src_k8s_owner_type(src.owner_kind.clone());
+        f.set_dst_k8s_name(dst.name.clone());
+        f.set_dst_k8s_type(dst.kind.clone());
+        f.set_dst_k8s_namespace(dst.namespace.clone());
+        f.set_dst_k8s_owner_name(dst.owner.clone());
+        f.set_dst_k8s_owner_type(dst.owner_kind.clone());
+        f.set_k8s_flow_layer(
                 self.strs[if src.namespace.starts_with("kube")
                     || src.namespace.starts_with("openshift")
                 {
@@ -304,36 +304,35 @@ impl SyntheticSource {
                     2
                 }]
                 .clone(),
-            ),
-            ..Flow::default()
-        };
+            );
+
         if let Some(n) = node_of(src) {
-            f.src_k8s_host_ip = Some(self.nodes[n].ip);
-            f.src_k8s_host_name = Some(self.nodes[n].name.clone());
+            f.set_src_k8s_host_ip(self.nodes[n].ip);
+            f.set_src_k8s_host_name(self.nodes[n].name.clone());
         }
         if let Some(n) = node_of(dst) {
-            f.dst_k8s_host_ip = Some(self.nodes[n].ip);
-            f.dst_k8s_host_name = Some(self.nodes[n].name.clone());
+            f.set_dst_k8s_host_ip(self.nodes[n].ip);
+            f.set_dst_k8s_host_name(self.nodes[n].name.clone());
         }
         match c.proto {
             6 | 17 => {
-                f.src_port = Some(c.sport);
-                f.dst_port = Some(c.dport);
+                f.set_src_port(c.sport);
+                f.set_dst_port(c.dport);
                 if c.proto == 6 {
                     let flags =
                         [0x10, 0x18, 0x12, 0x02, 0x11, 0x110, 0x04][self.rng.random_range(0..7)];
-                    f.flags = Some(TcpFlags::raw(flags));
-                    f.time_flow_rtt_ns = Some(self.rng.random_range(50_000..5_000_000));
+                    f.set_flags(TcpFlags::raw(flags));
+                    f.set_time_flow_rtt_ns(self.rng.random_range(50_000..5_000_000));
                 }
             }
             _ => {
                 let echo_request = if c.proto == 58 { 128 } else { 8 };
-                f.icmp_type = Some(if self.rng.random_bool(0.5) {
+                f.set_icmp_type(if self.rng.random_bool(0.5) {
                     echo_request
                 } else {
                     0
                 });
-                f.icmp_code = Some(0);
+                f.set_icmp_code(0);
             }
         }
         f
@@ -386,9 +385,9 @@ mod tests {
     use super::*;
 
     fn strip_time(mut f: Flow) -> Flow {
-        f.time_flow_start_ms = None;
-        f.time_flow_end_ms = None;
-        f.time_received = None;
+        f.clear_time_flow_start_ms();
+        f.clear_time_flow_end_ms();
+        f.clear_time_received();
         f
     }
 
@@ -414,15 +413,15 @@ mod tests {
         .next_flow(0);
         assert_ne!(strip_time(other), strip_time(fa[0].clone()));
         let count = |p: &dyn Fn(&Flow) -> bool| fa.iter().filter(|f| p(f)).count();
-        assert!(count(&|f| f.proto == Some(6)) > 200);
-        assert!(count(&|f| f.proto == Some(17)) > 30);
-        assert!(count(&|f| matches!(f.proto, Some(1 | 58))) > 5);
-        assert!(count(&|f| f.etype == Some(0x86DD)) > 30);
-        assert!(count(&|f| f.dst_k8s_type.as_deref() == Some("Service")) > 50);
+        assert!(count(&|f| f.proto() == Some(6)) > 200);
+        assert!(count(&|f| f.proto() == Some(17)) > 30);
+        assert!(count(&|f| matches!(f.proto(), Some(1 | 58))) > 5);
+        assert!(count(&|f| f.etype() == Some(0x86DD)) > 30);
+        assert!(count(&|f| f.dst_k8s_type() == Some("Service")) > 50);
         for f in &fa {
-            assert!(f.bytes.unwrap() >= f.packets.unwrap() * 66);
-            assert!(f.time_flow_start_ms <= f.time_flow_end_ms);
-            assert_eq!(f.src_port.is_some(), matches!(f.proto, Some(6 | 17)));
+            assert!(f.bytes().unwrap() >= f.packets().unwrap() * 66);
+            assert!(f.time_flow_start_ms() <= f.time_flow_end_ms());
+            assert_eq!(f.src_port().is_some(), matches!(f.proto(), Some(6 | 17)));
         }
     }
 }

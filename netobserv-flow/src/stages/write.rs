@@ -171,8 +171,7 @@ mod tests {
             br#"{"Bytes":1500,"Interfaces":["eth0","br-ex"],"Proto":6,"SrcAddr":"10.0.0.1","SrcK8S_Namespace":"default"}"#,
         )
         .unwrap();
-        f.extra
-            .insert("custom".into(), crate::value::Value::Float(0.5));
+        f.extra_insert("custom", crate::value::Value::Float(0.5));
         f
     }
 

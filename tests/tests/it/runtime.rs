@@ -56,12 +56,10 @@ impl TestSource {
 }
 
 fn test_flow(i: usize) -> Flow {
-    Flow {
-        bytes: Some(i as u64),
-        src_port: Some((i % 50) as u16),
-        proto: Some(if i.is_multiple_of(2) { 6 } else { 17 }),
-        ..Flow::default()
-    }
+    Flow::default()
+        .with_bytes(i as u64)
+        .with_src_port((i % 50) as u16)
+        .with_proto(if i.is_multiple_of(2) { 6 } else { 17 })
 }
 
 #[async_trait::async_trait]
@@ -182,7 +180,7 @@ struct Poison(u64);
 
 impl Transform for Poison {
     fn transform(&mut self, flow: &mut Flow) -> bool {
-        assert_ne!(flow.bytes, Some(self.0), "poisoned flow");
+        assert_ne!(flow.bytes(), Some(self.0), "poisoned flow");
         true
     }
 }
@@ -590,7 +588,7 @@ parameters:
     assert_eq!(pa.len(), 5);
     assert_eq!(pa, pb);
     // The writing branch wrote its own copies: the others do not see its field.
-    let twice = |f: &Flow| f.extra.contains_key("Twice");
+    let twice = |f: &Flow| f.extra_get("Twice").is_some();
     assert!(a.flows.lock().unwrap().iter().all(|f| !twice(f)));
     assert!(b.flows.lock().unwrap().iter().all(|f| !twice(f)));
     let w = w.flows.lock().unwrap();
@@ -651,7 +649,7 @@ async fn one_worker_keeps_order_several_keep_every_flow() {
             .lock()
             .unwrap()
             .iter()
-            .map(|f| f.bytes.unwrap())
+            .map(|f| f.bytes().unwrap())
             .collect();
         let want: Vec<u64> = (0..1000).filter(|i| i % 2 == 0).collect();
         if workers == 1 {
@@ -691,11 +689,7 @@ impl Stateful for Totals {
         let mut emit = |totals: &mut BTreeMap<u16, u64>| {
             let flows: Vec<Flow> = std::mem::take(totals)
                 .into_iter()
-                .map(|(port, bytes)| Flow {
-                    src_port: Some(port),
-                    bytes: Some(bytes),
-                    ..Flow::default()
-                })
+                .map(|(port, bytes)| Flow::default().with_src_port(port).with_bytes(bytes))
                 .collect();
             emitted += 1;
             match &own_acks {
@@ -716,9 +710,9 @@ impl Stateful for Totals {
                     let (flows, ack) = batch.into_parts();
                     ack.deliver();
                     for f in flows {
-                        let port = f.src_port.unwrap_or(0);
+                        let port = f.src_port().unwrap_or(0);
                         self.keys.lock().unwrap().entry(cx.shard).or_default().push(port);
-                        *totals.entry(port).or_default() += f.bytes.unwrap_or(0);
+                        *totals.entry(port).or_default() += f.bytes().unwrap_or(0);
                         absorbed += 1;
                         if self.panic_after.is_some_and(|n| absorbed >= n) {
                             panic!("aggregate bug");
@@ -774,7 +768,7 @@ fn register_totals_acked(
                 .collect();
             Ok(Component::sharded(
                 shards,
-                Arc::new(|f: &Flow| u64::from(f.src_port.unwrap_or(0))),
+                Arc::new(|f: &Flow| u64::from(f.src_port().unwrap_or(0))),
             ))
         },
     );
@@ -822,7 +816,7 @@ async fn stateful_timers_fire_with_no_input_and_absorbed_flows_are_delivered() {
     }
     let records = seen.flows.lock().unwrap().clone();
     assert_eq!(records.len(), 50, "one record per port");
-    let total: u64 = records.iter().map(|f| f.bytes.unwrap()).sum();
+    let total: u64 = records.iter().map(|f| f.bytes().unwrap()).sum();
     assert_eq!(total, (0..100).sum::<u64>());
     trigger.trigger();
     let report = run.await.unwrap().unwrap();
@@ -854,7 +848,7 @@ async fn stateful_input_is_sharded_by_key() {
     let records = seen.flows.lock().unwrap();
     assert_eq!(records.len(), 50);
     assert_eq!(
-        records.iter().map(|f| f.bytes.unwrap()).sum::<u64>(),
+        records.iter().map(|f| f.bytes().unwrap()).sum::<u64>(),
         (0..1000).sum::<u64>()
     );
 }

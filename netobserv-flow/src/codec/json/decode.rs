@@ -144,7 +144,7 @@ impl<'de> Visitor<'de> for FlowVisitor {
                     .map_err(|e| de::Error::custom(format_args!("{}: {e}", id.name())))?,
                 Key::Extra(k) => {
                     let v = map.next_value_seed(ValueSeed)?;
-                    flow.extra.insert(k, v);
+                    flow.extra_insert(k, v);
                 }
             }
         }
@@ -158,7 +158,7 @@ macro_rules! field_reader {
         fn read_field<'de, A: MapAccess<'de>>(flow: &mut Flow, id: FieldId, map: &mut A) -> Result<(), A::Error> {
             match id {
                 $(FieldId::$variant => {
-                    flow.$ident = map.next_value::<Option<JsonSlot<$ty>>>()?.map(|s| s.0);
+                    *paste::paste! { flow.[<$ident _stored_mut>]() } = map.next_value::<Option<JsonSlot<$ty>>>()?.map(|s| s.0);
                 })*
             }
             Ok(())

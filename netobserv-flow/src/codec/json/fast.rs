@@ -238,7 +238,7 @@ macro_rules! fast_setter {
             }
             match id {
                 $(FieldId::$variant => match <$ty as JsonScalar>::from_fast(v) {
-                    Some(x) => { flow.$ident = Some(x); true }
+                    Some(x) => { paste::paste! { flow.[<set_ $ident>](x) }; true }
                     None => false,
                 },)*
             }
@@ -310,7 +310,7 @@ mod tests {
                 let body = format!("{prefix}{}", "x".repeat(n));
                 let plain = format!(r#"{{"SrcK8S_Name":"{body}","Proto":6}}"#);
                 let flow = decode(&plain).unwrap_or_else(|| panic!("gave up on {plain}"));
-                assert_eq!(flow.src_k8s_name.as_deref(), Some(body.as_str()));
+                assert_eq!(flow.src_k8s_name(), Some(body.as_str()));
                 assert_eq!(flow, decode_full(&plain).unwrap());
                 for special in ["\\\"", "\\n", "\u{1}"] {
                     let line = format!(r#"{{"SrcK8S_Name":"{body}{special}tail","Proto":6}}"#);
@@ -336,11 +336,11 @@ mod tests {
     #[test]
     fn long_numbers_are_checked() {
         let max = format!(r#"{{"Bytes":{}}}"#, u64::MAX);
-        assert_eq!(decode(&max).unwrap().bytes, Some(u64::MAX));
+        assert_eq!(decode(&max).unwrap().bytes(), Some(u64::MAX));
         assert!(decode(r#"{"Bytes":18446744073709551616}"#).is_none());
         assert!(decode(r#"{"Bytes":99999999999999999999}"#).is_none());
         assert_eq!(
-            decode(r#"{"Bytes":9999999999999999999}"#).unwrap().bytes,
+            decode(r#"{"Bytes":9999999999999999999}"#).unwrap().bytes(),
             Some(9_999_999_999_999_999_999)
         );
     }

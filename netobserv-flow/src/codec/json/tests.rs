@@ -27,7 +27,7 @@ fn macs_are_written_lower_case_like_go_hardware_addr() {
 fn keys_sorted_across_typed_and_extra() {
     let line = br#"{"zz":1,"Bytes":10,"Aa":"x","SrcAddr":"10.0.0.1","_x":[1,{"b":2,"a":null}]}"#;
     let flow = decode(line).unwrap();
-    assert_eq!(flow.bytes, Some(10));
+    assert_eq!(flow.bytes(), Some(10));
     assert_eq!(
         to_string(&flow),
         r#"{"Aa":"x","Bytes":10,"SrcAddr":"10.0.0.1","_x":[1,{"a":null,"b":2}],"zz":1}"#
@@ -41,7 +41,7 @@ fn wrong_type_is_an_error_naming_the_field() {
     assert!(decode(br#"{"SrcPort":70000}"#).is_err());
     assert!(decode(br#"{"Bytes":1"#).is_err());
     assert!(decode(br#"{"Bytes":1} x"#).is_err());
-    assert_eq!(decode(br#"{"Bytes":null}"#).unwrap().bytes, None);
+    assert_eq!(decode(br#"{"Bytes":null}"#).unwrap().bytes(), None);
 }
 
 #[test]
@@ -49,6 +49,6 @@ fn flags_number_and_names() {
     let raw = decode(br#"{"Flags":18}"#).unwrap();
     assert_eq!(to_string(&raw), r#"{"Flags":18}"#);
     let names = decode(br#"{"Flags":["SYN","ACK"]}"#).unwrap();
-    assert_eq!(names.flags.unwrap().bits, 18);
+    assert_eq!(names.flags().unwrap().bits, 18);
     assert_eq!(to_string(&names), r#"{"Flags":["SYN","ACK"]}"#);
 }

@@ -26,8 +26,8 @@ macro_rules! object_writer {
         fn write_object(flow: &Flow, out: &mut Vec<u8>) {
             out.push(b'{');
             let mut first = true;
-            let has_extra = !flow.extra.is_empty();
-            let mut extras = flow.extra.iter().peekable();
+            let has_extra = flow.extra_len() != 0;
+            let mut extras = flow.extra_iter().peekable();
             $(
                 if has_extra {
                     while let Some((k, v)) = extras.next_if(|(k, _)| k.as_bytes() < $name.as_bytes()) {
@@ -36,7 +36,7 @@ macro_rules! object_writer {
                         write_extra(out, k, v);
                     }
                 }
-                if let Some(v) = &flow.$ident {
+                if let Some(v) = paste::paste! { flow.[<$ident _stored>]() } {
                     if !first { out.push(b','); }
                     first = false;
                     out.extend_from_slice(concat!("\"", $name, "\":").as_bytes());

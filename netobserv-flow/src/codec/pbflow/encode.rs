@@ -22,54 +22,54 @@ pub fn from_flow(f: &Flow) -> Record {
         seconds: ns / 1_000_000_000,
         nanos: (ns % 1_000_000_000) as i32,
     };
-    let ifaces = f.interfaces.clone().unwrap_or_default();
-    let dirs = f.if_directions.clone().unwrap_or_default();
-    let udns = f.udns.clone().unwrap_or_default();
+    let ifaces = f.interfaces().unwrap_or_default();
+    let dirs = f.if_directions().unwrap_or_default();
+    let udns = f.udns().unwrap_or_default();
     Record {
-        eth_protocol: f.etype.map(u32::from).unwrap_or(0),
+        eth_protocol: f.etype().map(u32::from).unwrap_or(0),
         direction: dirs.first().copied().map(i32::from).unwrap_or(0),
-        time_flow_start: ts(f.time_flow_start_ms),
-        time_flow_end: ts(f.time_flow_end_ms),
+        time_flow_start: ts(f.time_flow_start_ms()),
+        time_flow_end: ts(f.time_flow_end_ms()),
         data_link: Some(DataLink {
-            src_mac: f.src_mac.map(MacAddr::to_u64).unwrap_or(0),
-            dst_mac: f.dst_mac.map(MacAddr::to_u64).unwrap_or(0),
+            src_mac: f.src_mac().map(MacAddr::to_u64).unwrap_or(0),
+            dst_mac: f.dst_mac().map(MacAddr::to_u64).unwrap_or(0),
         }),
         network: Some(Network {
-            src_addr: f.src_addr.map(Ip::from_ip),
-            dst_addr: f.dst_addr.map(Ip::from_ip),
-            dscp: f.dscp.map(u32::from).unwrap_or(0),
+            src_addr: f.src_addr().map(Ip::from_ip),
+            dst_addr: f.dst_addr().map(Ip::from_ip),
+            dscp: f.dscp().map(u32::from).unwrap_or(0),
         }),
         transport: Some(Transport {
-            src_port: f.src_port.map(u32::from).unwrap_or(0),
-            dst_port: f.dst_port.map(u32::from).unwrap_or(0),
-            protocol: f.proto.map(u32::from).unwrap_or(0),
+            src_port: f.src_port().map(u32::from).unwrap_or(0),
+            dst_port: f.dst_port().map(u32::from).unwrap_or(0),
+            protocol: f.proto().map(u32::from).unwrap_or(0),
         }),
-        bytes: f.bytes.unwrap_or(0),
-        packets: f.packets.unwrap_or(0),
+        bytes: f.bytes().unwrap_or(0),
+        packets: f.packets().unwrap_or(0),
         interface: ifaces.first().map(|s| s.to_string()).unwrap_or_default(),
-        duplicate: f.duplicate.unwrap_or(false),
-        agent_ip: f.agent_ip.map(Ip::from_ip),
-        flags: f.flags.map(|fl| u32::from(fl.bits)).unwrap_or(0),
-        icmp_type: f.icmp_type.map(u32::from).unwrap_or(0),
-        icmp_code: f.icmp_code.map(u32::from).unwrap_or(0),
-        pkt_drop_bytes: f.pkt_drop_bytes.unwrap_or(0),
-        pkt_drop_packets: f.pkt_drop_packets.unwrap_or(0),
-        pkt_drop_latest_flags: f.pkt_drop_latest_flags.map(u32::from).unwrap_or(0),
+        duplicate: f.duplicate().unwrap_or(false),
+        agent_ip: f.agent_ip().map(Ip::from_ip),
+        flags: f.flags().map(|fl| u32::from(fl.bits)).unwrap_or(0),
+        icmp_type: f.icmp_type().map(u32::from).unwrap_or(0),
+        icmp_code: f.icmp_code().map(u32::from).unwrap_or(0),
+        pkt_drop_bytes: f.pkt_drop_bytes().unwrap_or(0),
+        pkt_drop_packets: f.pkt_drop_packets().unwrap_or(0),
+        pkt_drop_latest_flags: f.pkt_drop_latest_flags().map(u32::from).unwrap_or(0),
         pkt_drop_latest_state: f
-            .pkt_drop_latest_state
-            .as_deref()
+            .pkt_drop_latest_state()
             .and_then(tcp_state_value)
             .unwrap_or(0),
         pkt_drop_latest_drop_cause: f
-            .pkt_drop_latest_drop_cause
-            .as_deref()
+            .pkt_drop_latest_drop_cause()
             .and_then(drop_cause_value)
             .unwrap_or(0),
-        dns_id: f.dns_id.map(u32::from).unwrap_or(0),
-        dns_flags: f.dns_flags.map(u32::from).unwrap_or(0),
-        dns_latency: f.dns_latency_ms.map(|ms| dur(ms.saturating_mul(1_000_000))),
-        time_flow_rtt: f.time_flow_rtt_ns.map(dur),
-        dns_errno: f.dns_errno.unwrap_or(0),
+        dns_id: f.dns_id().map(u32::from).unwrap_or(0),
+        dns_flags: f.dns_flags().map(u32::from).unwrap_or(0),
+        dns_latency: f
+            .dns_latency_ms()
+            .map(|ms| dur(ms.saturating_mul(1_000_000))),
+        time_flow_rtt: f.time_flow_rtt_ns().map(dur),
+        dns_errno: f.dns_errno().unwrap_or(0),
         dup_list: ifaces
             .iter()
             .enumerate()
@@ -80,9 +80,9 @@ pub fn from_flow(f: &Flow) -> Record {
             })
             .collect(),
         network_events_metadata: f
-            .network_events
+            .network_events()
+            .unwrap_or_default()
             .iter()
-            .flatten()
             .map(|e| PbNetworkEvent {
                 events: e
                     .0
@@ -91,17 +91,17 @@ pub fn from_flow(f: &Flow) -> Record {
                     .collect(),
             })
             .collect(),
-        xlat: f.xlat_src_addr.map(|src| Xlat {
+        xlat: f.xlat_src_addr().map(|src| Xlat {
             src_addr: Some(Ip::from_ip(src)),
-            dst_addr: f.xlat_dst_addr.map(Ip::from_ip),
-            src_port: f.xlat_src_port.map(u32::from).unwrap_or(0),
-            dst_port: f.xlat_dst_port.map(u32::from).unwrap_or(0),
-            zone_id: f.zone_id.map(u32::from).unwrap_or(0),
-            icmp_id: f.xlat_icmp_id.map(u32::from).unwrap_or(0),
+            dst_addr: f.xlat_dst_addr().map(Ip::from_ip),
+            src_port: f.xlat_src_port().map(u32::from).unwrap_or(0),
+            dst_port: f.xlat_dst_port().map(u32::from).unwrap_or(0),
+            zone_id: f.zone_id().map(u32::from).unwrap_or(0),
+            icmp_id: f.xlat_icmp_id().map(u32::from).unwrap_or(0),
         }),
-        sampling: f.sampling.unwrap_or(0),
-        ipsec_encrypted: f.ipsec_status.is_some(),
-        ipsec_encrypted_ret: f.ipsec_ret_code.unwrap_or(0),
+        sampling: f.sampling().unwrap_or(0),
+        ipsec_encrypted: f.ipsec_status().is_some(),
+        ipsec_encrypted_ret: f.ipsec_ret_code().unwrap_or(0),
     }
 }
 

@@ -62,25 +62,22 @@ fn sample() -> Record {
 #[test]
 fn record_to_flow_follows_record_to_map() {
     let f = to_flow(&sample(), 1_700_000_002);
-    assert_eq!(f.src_addr.unwrap().to_string(), "10.128.0.1");
-    assert_eq!(f.dst_addr.unwrap().to_string(), "10.128.0.2");
-    assert_eq!(f.src_mac.unwrap().to_string(), "0a:58:0a:80:00:01");
-    assert_eq!(f.time_flow_start_ms, Some(1_700_000_000_123));
-    assert_eq!(f.time_flow_end_ms, Some(1_700_000_001_456));
-    assert_eq!(f.interfaces.as_deref().unwrap()[0].as_ref(), "eth0");
-    assert_eq!(f.if_directions, Some(vec![1]));
-    assert_eq!(f.flags.unwrap().bits, 0x112);
-    assert_eq!(f.icmp_type, None);
-    assert_eq!(f.dns_flags_response_code.as_deref(), Some("NXDomain"));
-    assert_eq!(f.dns_latency_ms, Some(5));
-    assert_eq!(f.time_flow_rtt_ns, Some(250_000));
-    assert_eq!(f.pkt_drop_latest_state.as_deref(), Some("TCP_ESTABLISHED"));
-    assert_eq!(
-        f.pkt_drop_latest_drop_cause.as_deref(),
-        Some("OVS_DROP_EXPLICIT")
-    );
-    assert_eq!(f.sampling, None);
-    assert_eq!(f.xlat_src_addr, None);
+    assert_eq!(f.src_addr().unwrap().to_string(), "10.128.0.1");
+    assert_eq!(f.dst_addr().unwrap().to_string(), "10.128.0.2");
+    assert_eq!(f.src_mac().unwrap().to_string(), "0a:58:0a:80:00:01");
+    assert_eq!(f.time_flow_start_ms(), Some(1_700_000_000_123));
+    assert_eq!(f.time_flow_end_ms(), Some(1_700_000_001_456));
+    assert_eq!(f.interfaces().unwrap()[0].as_ref(), "eth0");
+    assert_eq!(f.if_directions(), Some(&[1][..]));
+    assert_eq!(f.flags().unwrap().bits, 0x112);
+    assert_eq!(f.icmp_type(), None);
+    assert_eq!(f.dns_flags_response_code(), Some("NXDomain"));
+    assert_eq!(f.dns_latency_ms(), Some(5));
+    assert_eq!(f.time_flow_rtt_ns(), Some(250_000));
+    assert_eq!(f.pkt_drop_latest_state(), Some("TCP_ESTABLISHED"));
+    assert_eq!(f.pkt_drop_latest_drop_cause(), Some("OVS_DROP_EXPLICIT"));
+    assert_eq!(f.sampling(), None);
+    assert_eq!(f.xlat_src_addr(), None);
 }
 
 #[test]

@@ -138,85 +138,85 @@ pub(super) fn flow_from_view(r: &RecordView<'_>, received_secs: i64) -> Flow {
 /// last slot of the output) saves moving a whole [`Flow`] per record.
 pub(super) fn fill_flow(f: &mut Flow, r: &RecordView<'_>, received_secs: i64, recent: &mut Recent) {
     use crate::flow::intern;
-    f.src_mac = Some(MacAddr::from_u64(r.src_mac));
-    f.dst_mac = Some(MacAddr::from_u64(r.dst_mac));
-    f.etype = Some(small(r.eth_protocol));
-    f.time_flow_start_ms = Some(millis(r.start));
-    f.time_flow_end_ms = Some(millis(r.end));
-    f.time_received = Some(received_secs);
-    f.agent_ip = Some(r.agent_ip.unwrap_or(UNSPECIFIED));
+    f.set_src_mac(MacAddr::from_u64(r.src_mac));
+    f.set_dst_mac(MacAddr::from_u64(r.dst_mac));
+    f.set_etype(small(r.eth_protocol));
+    f.set_time_flow_start_ms(millis(r.start));
+    f.set_time_flow_end_ms(millis(r.end));
+    f.set_time_received(received_secs);
+    f.set_agent_ip(r.agent_ip.unwrap_or(UNSPECIFIED));
     if r.dup_list.is_empty() {
-        f.interfaces = Some(vec![recent.get(r.interface)]);
-        f.if_directions = Some(vec![small(r.direction as u32)]);
-        f.udns = Some(vec![recent.get("")]);
+        f.set_interfaces(vec![recent.get(r.interface)]);
+        f.set_if_directions(vec![small(r.direction as u32)]);
+        f.set_udns(vec![recent.get("")]);
     } else {
-        f.interfaces = Some(r.dup_list.iter().map(|d| recent.get(d.0)).collect());
-        f.if_directions = Some(r.dup_list.iter().map(|d| small(d.1 as u32)).collect());
-        f.udns = Some(r.dup_list.iter().map(|d| recent.get(d.2)).collect());
+        f.set_interfaces(r.dup_list.iter().map(|d| recent.get(d.0)).collect());
+        f.set_if_directions(r.dup_list.iter().map(|d| small(d.1 as u32)).collect());
+        f.set_udns(r.dup_list.iter().map(|d| recent.get(d.2)).collect());
     }
     if r.bytes != 0 {
-        f.bytes = Some(r.bytes);
+        f.set_bytes(r.bytes);
     }
     if r.packets != 0 {
-        f.packets = Some(r.packets);
+        f.set_packets(r.packets);
     }
     if r.sampling != 0 {
-        f.sampling = Some(r.sampling);
+        f.set_sampling(r.sampling);
     }
     if r.eth_protocol == 0x0800 || r.eth_protocol == 0x86DD {
-        f.src_addr = Some(r.src_addr.unwrap_or(UNSPECIFIED));
-        f.dst_addr = Some(r.dst_addr.unwrap_or(UNSPECIFIED));
-        f.proto = Some(small(r.protocol));
-        f.dscp = Some(small(r.dscp));
+        f.set_src_addr(r.src_addr.unwrap_or(UNSPECIFIED));
+        f.set_dst_addr(r.dst_addr.unwrap_or(UNSPECIFIED));
+        f.set_proto(small(r.protocol));
+        f.set_dscp(small(r.dscp));
         match r.protocol {
             1 | 58 => {
-                f.icmp_type = Some(small(r.icmp_type));
-                f.icmp_code = Some(small(r.icmp_code));
+                f.set_icmp_type(small(r.icmp_type));
+                f.set_icmp_code(small(r.icmp_code));
             }
             6 | 17 | 132 => {
-                f.src_port = Some(small(r.src_port));
-                f.dst_port = Some(small(r.dst_port));
+                f.set_src_port(small(r.src_port));
+                f.set_dst_port(small(r.dst_port));
                 if r.protocol == 6 {
-                    f.flags = Some(TcpFlags::raw(small(r.flags)));
+                    f.set_flags(TcpFlags::raw(small(r.flags)));
                 }
             }
             _ => {}
         }
     }
     if r.dns_errno != 0 {
-        f.dns_errno = Some(r.dns_errno);
+        f.set_dns_errno(r.dns_errno);
     }
     if r.dns_id != 0 {
-        f.dns_id = Some(small(r.dns_id));
-        f.dns_flags = Some(small(r.dns_flags));
-        f.dns_flags_response_code = Some(intern(dns_rcode_name(r.dns_flags & 0xF)));
-        f.dns_latency_ms = Some(nanos(r.dns_latency) / 1_000_000);
+        f.set_dns_id(small(r.dns_id));
+        f.set_dns_flags(small(r.dns_flags));
+        f.set_dns_flags_response_code(intern(dns_rcode_name(r.dns_flags & 0xF)));
+        f.set_dns_latency_ms(nanos(r.dns_latency) / 1_000_000);
     }
     if r.pkt_drop_latest_drop_cause != 0 || r.pkt_drop_packets != 0 {
-        f.pkt_drop_bytes = Some(r.pkt_drop_bytes);
-        f.pkt_drop_packets = Some(r.pkt_drop_packets);
-        f.pkt_drop_latest_flags = Some(small(r.pkt_drop_latest_flags));
-        f.pkt_drop_latest_state = Some(intern(tcp_state_name(r.pkt_drop_latest_state)));
-        f.pkt_drop_latest_drop_cause = Some(intern(drop_cause_name(r.pkt_drop_latest_drop_cause)));
+        f.set_pkt_drop_bytes(r.pkt_drop_bytes);
+        f.set_pkt_drop_packets(r.pkt_drop_packets);
+        f.set_pkt_drop_latest_flags(small(r.pkt_drop_latest_flags));
+        f.set_pkt_drop_latest_state(intern(tcp_state_name(r.pkt_drop_latest_state)));
+        f.set_pkt_drop_latest_drop_cause(intern(drop_cause_name(r.pkt_drop_latest_drop_cause)));
     }
     if let Some(x) = &r.xlat
         && let (Some(src), Some(dst)) = (x.src, x.dst)
         && !src.is_unspecified()
         && !dst.is_unspecified()
     {
-        f.zone_id = Some(small(x.zone_id));
-        f.xlat_src_port = Some(small(x.src_port));
-        f.xlat_dst_port = Some(small(x.dst_port));
-        f.xlat_src_addr = Some(src);
-        f.xlat_dst_addr = Some(dst);
-        f.xlat_icmp_id = Some(small(x.icmp_id));
+        f.set_zone_id(small(x.zone_id));
+        f.set_xlat_src_port(small(x.src_port));
+        f.set_xlat_dst_port(small(x.dst_port));
+        f.set_xlat_src_addr(src);
+        f.set_xlat_dst_addr(dst);
+        f.set_xlat_icmp_id(small(x.icmp_id));
     }
     let rtt = nanos(r.rtt);
     if rtt != 0 {
-        f.time_flow_rtt_ns = Some(rtt);
+        f.set_time_flow_rtt_ns(rtt);
     }
     if !r.events.is_empty() {
-        f.network_events = Some(
+        f.set_network_events(
             r.events
                 .iter()
                 .map(|e| NetworkEvent(e.iter().map(|(k, v)| (intern(k), intern(v))).collect()))
@@ -224,8 +224,8 @@ pub(super) fn fill_flow(f: &mut Flow, r: &RecordView<'_>, received_secs: i64, re
         );
     }
     if r.ipsec_encrypted {
-        f.ipsec_ret_code = Some(r.ipsec_ret);
-        f.ipsec_status = Some(intern(if r.ipsec_ret == 0 {
+        f.set_ipsec_ret_code(r.ipsec_ret);
+        f.set_ipsec_status(intern(if r.ipsec_ret == 0 {
             "success"
         } else {
             "failure"
