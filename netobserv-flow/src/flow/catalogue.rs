@@ -198,12 +198,12 @@ macro_rules! flow_catalogue {
         ///
         /// Fields are read and written through the generated accessors (`bytes()`, `set_bytes`,
         /// `clear_bytes`, `with_bytes`, and `extra_*` for run-time fields), or by [`FieldId`] and
-        /// name.
+        /// name; the storage is private to the model so that its layout can change.
         #[derive(Clone, PartialEq, Debug, Default)]
         pub struct Flow {
-            $( $(#[doc = $doc])* #[doc = concat!("\n\nJSON: `", $name, "`.")] pub $ident: Option<$ty>, )*
-            /// Fields created at run time by configs, sorted by name.
-            pub extra: BTreeMap<Arc<str>, Value>,
+            $( $ident: Option<$ty>, )*
+            // Fields created at run time by configs, sorted by name.
+            extra: BTreeMap<Arc<str>, Value>,
         }
 
         paste::paste! {

@@ -2,10 +2,12 @@
 //!
 //! Every catalogue field is an `Option`: `None` means the key is absent from the JSON form, which
 //! is how upstream tells "not measured" from zero. Fields created at run time by configs
-//! (`add_field`, renamed keys, labels) live in [`Flow::extra`], a map sorted by key. One field
-//! table is the single source of the catalogue: the struct, names, typed storage and name lookup
-//! are generated from it here, and the codecs (JSON, Arrow) generate their per-field code from the
-//! same table. The model does not depend on its codecs.
+//! (`add_field`, renamed keys, labels) live beside them, sorted by key ([`Flow::extra_get`],
+//! [`Flow::extra_iter`]). One field table is the single source of the catalogue: the struct, names,
+//! typed storage, accessors and name lookup are generated from it here, and the codecs (JSON,
+//! Arrow) generate their per-field code from the same table. The storage is private to this
+//! module: callers use the accessors, so the layout can change without touching them. The model
+//! does not depend on its codecs.
 
 mod catalogue;
 mod intern;

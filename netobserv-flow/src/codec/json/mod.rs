@@ -4,7 +4,7 @@
 //! U+2029 escaped as `\u003c`-style escapes, floats in Go's shortest form (`1` not `1.0`, exponent
 //! form below 1e-6 and from 1e21). Reading accepts one JSON object per call; catalogue keys go to
 //! typed fields (resolved without allocating), other keys to
-//! [`Flow::extra`](crate::flow::Flow::extra).
+//! the run-time fields ([`Flow::extra_get`](crate::flow::Flow::extra_get)).
 
 mod decode;
 mod fast;
