@@ -298,7 +298,7 @@ macro_rules! arrow_columns {
             use super::*;
 
             pub(super) fn build(flows: &[Flow]) -> Vec<ArrayRef> {
-                vec![$(<$ty as ArrowScalar>::build(flows.iter().map(|f| paste::paste! { f.[<$ident _stored>]() }), $dict),)*]
+                vec![$(<$ty as ArrowScalar>::build(flows.iter().map(|f| pastey::paste! { f.[<$ident _stored>]() }), $dict),)*]
             }
 
             pub(super) fn read(
@@ -308,7 +308,7 @@ macro_rules! arrow_columns {
                 let mut i = 0usize;
                 $(
                     if let Some(col) = columns[i] {
-                        <$ty as ArrowScalar>::read(col, $name, flows, |f| paste::paste! { f.[<$ident _stored_mut>]() })?;
+                        <$ty as ArrowScalar>::read(col, $name, flows, |f| pastey::paste! { f.[<$ident _stored_mut>]() })?;
                     }
                     i += 1;
                 )*

@@ -206,7 +206,7 @@ macro_rules! flow_catalogue {
             extra: BTreeMap<Arc<str>, Value>,
         }
 
-        paste::paste! {
+        pastey::paste! {
             impl Flow {
                 $(
                     $(#[doc = $doc])*

@@ -158,7 +158,7 @@ macro_rules! field_reader {
         fn read_field<'de, A: MapAccess<'de>>(flow: &mut Flow, id: FieldId, map: &mut A) -> Result<(), A::Error> {
             match id {
                 $(FieldId::$variant => {
-                    *paste::paste! { flow.[<$ident _stored_mut>]() } = map.next_value::<Option<JsonSlot<$ty>>>()?.map(|s| s.0);
+                    *pastey::paste! { flow.[<$ident _stored_mut>]() } = map.next_value::<Option<JsonSlot<$ty>>>()?.map(|s| s.0);
                 })*
             }
             Ok(())

@@ -238,7 +238,7 @@ macro_rules! fast_setter {
             }
             match id {
                 $(FieldId::$variant => match <$ty as JsonScalar>::from_fast(v) {
-                    Some(x) => { paste::paste! { flow.[<set_ $ident>](x) }; true }
+                    Some(x) => { pastey::paste! { flow.[<set_ $ident>](x) }; true }
                     None => false,
                 },)*
             }

@@ -36,7 +36,7 @@ macro_rules! object_writer {
                         write_extra(out, k, v);
                     }
                 }
-                if let Some(v) = paste::paste! { flow.[<$ident _stored>]() } {
+                if let Some(v) = pastey::paste! { flow.[<$ident _stored>]() } {
                     if !first { out.push(b','); }
                     first = false;
                     out.extend_from_slice(concat!("\"", $name, "\":").as_bytes());
