@@ -151,6 +151,7 @@ impl Number {
         }
     }
 
+    #[inline]
     fn cmp(self, other: Number) -> Option<Ordering> {
         match (self, other) {
             (Number::Int(a), Number::Int(b)) => Some(a.cmp(&b)),
@@ -233,26 +234,37 @@ impl Operand {
 
 /// Whether `value <op> operand` holds, by the rules in the module docs; `None` is an absent
 /// field. A match operator with an operand not built by [`Operand::regex`] never matches.
+#[inline]
 pub fn holds(value: Option<&FieldRef<'_>>, op: Op, operand: &Operand, numbers: Numbers) -> bool {
     if let Op::Match | Op::NotMatch = op {
-        let matched = match (value, &operand.regex) {
-            (Some(v), Some(re)) => v.with_text(|t| re.is_match(t)),
-            _ => false,
-        };
-        return matched == (op == Op::Match);
+        return matches(value, operand) == (op == Op::Match);
     }
     if let Some(n) = operand.number {
-        let field = value.and_then(Number::of_field);
-        return match (field, numbers) {
-            (Some(x), Numbers::Exact) => x.cmp(n).is_some_and(|o| op.accepts(o)),
-            (Some(x), Numbers::CastInt) => x.truncated().cmp(n).is_some_and(|o| op.accepts(o)),
-            (None, Numbers::Exact) => op == Op::Ne,
-            (None, Numbers::CastInt) => false,
+        // Integer fields against an integer, the common case, need no conversion.
+        let field = match value {
+            Some(FieldRef::UInt(u)) => Some(Number::Int(i128::from(*u))),
+            Some(v) => Number::of_field(v).map(|x| match numbers {
+                Numbers::Exact => x,
+                Numbers::CastInt => x.truncated(),
+            }),
+            None => None,
+        };
+        return match field {
+            Some(x) => x.cmp(n).is_some_and(|o| op.accepts(o)),
+            None => numbers == Numbers::Exact && op == Op::Ne,
         };
     }
     match value {
         Some(v) => v.with_text(|t| op.accepts(t.cmp(&operand.text))),
         None => op == Op::Ne,
+    }
+}
+
+#[inline]
+fn matches(value: Option<&FieldRef<'_>>, operand: &Operand) -> bool {
+    match (value, &operand.regex) {
+        (Some(v), Some(re)) => v.with_text(|t| re.is_match(t)),
+        _ => false,
     }
 }
 
