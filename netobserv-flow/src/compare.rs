@@ -14,7 +14,7 @@
 //!    `=` / `!=` as equal strings, `<` `<=` `>` `>=` in byte order, as Go compares strings.
 //! 3. `=~` / `!~` run an unanchored regular expression over the text form.
 //! 4. An absent field has no number and no text: it equals nothing and matches no expression,
-//!    so only `!=` and `!~` hold.
+//!    so only `!=` and `!~` hold (and not `!=` against a number under [`Numbers::CastInt`]).
 //! 5. [`Numbers`] says what a numeric comparison does with the field's number; it is the one
 //!    place where upstream's two features really differ: the query language casts the field to an
 //!    integer and fails when it cannot ([`Numbers::CastInt`]), govaluate compares `float64`s
