@@ -24,6 +24,7 @@
 //! reads flows needs (`netobserv-flow = { version = "0.1", default-features = false }`).
 
 pub mod codec;
+pub mod compare;
 pub mod config;
 pub mod error;
 pub mod field;

@@ -10,15 +10,16 @@
 //! assert!(q.matches(&flow));
 //! ```
 //!
-//! Semantics: a literal written as a number compares numerically with a numeric field; otherwise
-//! values compare by their text form. `<`, `<=`, `>`, `>=` are numeric only. Regular expressions
-//! are unanchored. A missing field fails every comparison except `!=` and `!~`.
+//! Comparisons follow the rules of [`crate::compare`] with [`Numbers::CastInt`], as upstream's
+//! `pkg/dsl`: a bare number compares numerically with the field's number truncated to an integer,
+//! and fails (`!=` included) when the field has none; a quoted literal compares with the field's
+//! text form; `<`, `<=`, `>`, `>=` need a number (quoted or not); regular expressions are
+//! unanchored. A missing field fails every comparison except `!=` against text and `!~`.
 
 use std::fmt;
-use std::sync::Arc;
 
-use regex::Regex;
-
+use crate::compare::{Numbers, holds};
+pub use crate::compare::{Op, Operand};
 use crate::field::{FieldPath, FieldRegistry};
 use crate::flow::Flow;
 
@@ -32,55 +33,6 @@ pub struct ParseError {
     pub column: usize,
     /// What is wrong.
     pub message: String,
-}
-
-/// A comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// `=`
-    Eq,
-    /// `!=`
-    Ne,
-    /// `=~`
-    Match,
-    /// `!~`
-    NotMatch,
-    /// `<`
-    Lt,
-    /// `<=`
-    Le,
-    /// `>`
-    Gt,
-    /// `>=`
-    Ge,
-}
-
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Op::Eq => "=",
-            Op::Ne => "!=",
-            Op::Match => "=~",
-            Op::NotMatch => "!~",
-            Op::Lt => "<",
-            Op::Le => "<=",
-            Op::Gt => ">",
-            Op::Ge => ">=",
-        })
-    }
-}
-
-/// A literal on the right of a comparison.
-#[derive(Debug, Clone)]
-pub struct Literal {
-    /// The text of the literal (without quotes).
-    pub text: Arc<str>,
-    /// Its numeric value, for unquoted numbers (and quoted text that reads as a number, for the
-    /// ordering operators).
-    pub number: Option<f64>,
-    /// Whether it was written unquoted.
-    pub bare: bool,
-    regex: Option<Regex>,
 }
 
 /// A parsed expression.
@@ -97,7 +49,7 @@ pub enum Expr {
         /// The operator.
         op: Op,
         /// The literal.
-        lit: Literal,
+        lit: Operand,
     },
     /// The field is present.
     With(FieldPath),
@@ -179,36 +131,7 @@ impl Expr {
             Expr::With(f) => f.has(flow),
             Expr::Without(f) => !f.has(flow),
             Expr::Cmp { field, op, lit } => {
-                let Some(v) = field.get_ref(flow) else {
-                    return matches!(op, Op::Ne | Op::NotMatch);
-                };
-                match op {
-                    Op::Eq | Op::Ne => {
-                        let eq = match (lit.bare, lit.number, v.as_f64()) {
-                            (true, Some(n), Some(x)) => n == x,
-                            _ => v.with_text(|t| t == &*lit.text),
-                        };
-                        eq == (*op == Op::Eq)
-                    }
-                    Op::Match | Op::NotMatch => {
-                        let m = lit
-                            .regex
-                            .as_ref()
-                            .is_some_and(|re| v.with_text(|t| re.is_match(t)));
-                        m == (*op == Op::Match)
-                    }
-                    Op::Lt | Op::Le | Op::Gt | Op::Ge => {
-                        let (Some(n), Some(x)) = (lit.number, v.as_f64()) else {
-                            return false;
-                        };
-                        match op {
-                            Op::Lt => x < n,
-                            Op::Le => x <= n,
-                            Op::Gt => x > n,
-                            _ => x >= n,
-                        }
-                    }
-                }
+                holds(field.get_ref(flow).as_ref(), *op, lit, Numbers::CastInt)
             }
         }
     }
@@ -474,10 +397,9 @@ impl Parser<'_> {
                     ));
                 };
                 let lit_tok = self.next("a value")?;
-                let (text, bare) = match lit_tok.kind {
-                    Kind::Str(s) => (s, false),
-                    Kind::Num(s) => (s, true),
-                    Kind::Ident(s) => (s, true),
+                let (text, quoted) = match lit_tok.kind {
+                    Kind::Str(s) => (s, true),
+                    Kind::Num(s) | Kind::Ident(s) => (s, false),
                     other => {
                         return Err(self.err(
                             lit_tok.col,
@@ -485,14 +407,16 @@ impl Parser<'_> {
                         ));
                     }
                 };
-                let number = text.parse::<f64>().ok();
-                let regex = match op {
-                    Op::Match | Op::NotMatch => Some(Regex::new(&text).map_err(|e| {
+                // As upstream's grammar: a quoted value is text for `=` / `!=`, and the ordering
+                // operators read their value as a number, quoted or not.
+                let lit = match op {
+                    Op::Match | Op::NotMatch => Operand::regex(&text).map_err(|e| {
                         self.err(lit_tok.col, format!("invalid regular expression: {e}"))
-                    })?),
-                    _ => None,
+                    })?,
+                    Op::Eq | Op::Ne if quoted => Operand::text(&text),
+                    _ => Operand::number_or_text(&text),
                 };
-                if matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge) && number.is_none() {
+                if matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge) && lit.number().is_none() {
                     return Err(
                         self.err(lit_tok.col, format!("{op} needs a number, found {text:?}"))
                     );
@@ -500,12 +424,7 @@ impl Parser<'_> {
                 Ok(Expr::Cmp {
                     field: FieldPath::resolve(&name),
                     op,
-                    lit: Literal {
-                        text: Arc::from(text),
-                        number,
-                        bare,
-                        regex,
-                    },
+                    lit,
                 })
             }
             other => Err(self.err(
@@ -547,6 +466,33 @@ mod tests {
             ("Missing>1", false),
             (r#"custom='x'"#, true),
             ("Proto=6 or Proto=17 and Bytes>99999", true),
+        ];
+        for (q, want) in cases {
+            assert_eq!(Query::parse(q).unwrap().matches(&f), want, "{q}");
+        }
+    }
+
+    /// Upstream's `pkg/dsl` casts the field to an integer for a bare number and fails, `!=`
+    /// included, when it cannot; before the shared engine a fractional field compared exactly and
+    /// `!=` held for a field without a number.
+    #[test]
+    fn numbers_are_cast_to_integers_as_upstream() {
+        let f = decode(br#"{"Proto":6,"rate":1000.5,"custom":"x","n":"42","flag":true}"#).unwrap();
+        let cases = [
+            ("rate>1000", false),
+            ("rate=1000", true),
+            ("rate>=1000.5", false),
+            ("rate<1000.5", true),
+            ("n=42", true),
+            ("n>41", true),
+            ("custom!=6", false),
+            (r#"custom!="6""#, true),
+            ("Bytes!=6", false),
+            (r#"Bytes!="6""#, true),
+            ("flag=1", false),
+            ("flag=true", true),
+            (r#"Proto="6""#, true),
+            (r#"Proto>"5""#, true),
         ];
         for (q, want) in cases {
             assert_eq!(Query::parse(q).unwrap().matches(&f), want, "{q}");

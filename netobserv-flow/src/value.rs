@@ -108,19 +108,6 @@ impl Value {
             ),
         }
     }
-
-    /// Numeric-aware equality: `1`, `1.0` and `UInt(1)` are equal; otherwise text forms compare.
-    pub fn loosely_equals(&self, other: &Value) -> bool {
-        if (self.is_number() || other.is_number())
-            && let (Some(a), Some(b)) = (self.as_f64(), other.as_f64())
-        {
-            return a == b;
-        }
-        match (self, other) {
-            (Value::Str(a), Value::Str(b)) => a == b,
-            _ => self.to_string() == other.to_string(),
-        }
-    }
 }
 
 impl fmt::Display for Value {

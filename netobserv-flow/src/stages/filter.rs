@@ -15,8 +15,7 @@
 
 use std::sync::Arc;
 
-use regex::Regex;
-
+use crate::compare::{Numbers, Op, Operand, holds};
 use crate::config::{
     FilterGeneric, FilterRule, FilterRuleType, FilterWithAssignee, RemoveEntryRule, TransformFilter,
 };
@@ -27,58 +26,48 @@ use crate::query::Query;
 use crate::value::Value;
 use crate::{Error, Result};
 
-/// A value test from `add_field_if` parameters: `>=10`, `==5`, `!="x"`, `<3.5`.
+/// A value test from `add_field_if` / `add_label_if` parameters: `>=10`, `==5`, `!="x"`, `<3.5`.
+///
+/// Decided by [`crate::compare`] with [`Numbers::Exact`], as upstream's govaluate compares:
+/// a bare number compares numerically, anything else (quoted, or not a number) with the field's
+/// text form, ordering included; an absent field satisfies only `!=`.
 #[derive(Debug, Clone)]
 pub struct Condition {
-    op: &'static str,
-    num: Option<f64>,
-    text: String,
+    op: Op,
+    operand: Operand,
 }
 
 impl Condition {
     /// Parses `<op><value>`.
     pub fn parse(stage: &str, s: &str) -> Result<Condition> {
         let s = s.trim();
-        let ops = ["==", "!=", ">=", "<=", ">", "<", "="];
-        let op = ops.iter().find(|o| s.starts_with(**o)).ok_or_else(|| {
+        let ops = [
+            ("==", Op::Eq),
+            ("!=", Op::Ne),
+            (">=", Op::Ge),
+            ("<=", Op::Le),
+            (">", Op::Gt),
+            ("<", Op::Lt),
+            ("=", Op::Eq),
+        ];
+        let (token, op) = ops.iter().find(|(t, _)| s.starts_with(t)).ok_or_else(|| {
             Error::Config(format!(
                 "stage {stage:?}: condition {s:?} must start with one of ==, !=, >=, <=, >, <"
             ))
         })?;
-        let rest = s[op.len()..].trim();
-        let text = rest.trim_matches(|c| c == '"' || c == '\'').to_string();
-        let quoted = text.len() != rest.len();
-        let op = match *op {
-            "=" => "==",
-            o => o,
+        let rest = s[token.len()..].trim();
+        let text = rest.trim_matches(|c| c == '"' || c == '\'');
+        let operand = if text.len() != rest.len() {
+            Operand::text(text)
+        } else {
+            Operand::number_or_text(text)
         };
-        Ok(Condition {
-            op,
-            num: if quoted { None } else { text.parse().ok() },
-            text,
-        })
+        Ok(Condition { op: *op, operand })
     }
 
-    /// Tests a value.
-    pub fn test(&self, v: &FieldRef<'_>) -> bool {
-        if let (Some(n), Some(x)) = (self.num, v.as_f64()) {
-            return match self.op {
-                "==" => x == n,
-                "!=" => x != n,
-                ">=" => x >= n,
-                "<=" => x <= n,
-                ">" => x > n,
-                _ => x < n,
-            };
-        }
-        v.with_text(|t| match self.op {
-            "==" => t == self.text,
-            "!=" => t != self.text,
-            ">=" => t >= self.text.as_str(),
-            "<=" => t <= self.text.as_str(),
-            ">" => t > self.text.as_str(),
-            _ => t < self.text.as_str(),
-        })
+    /// Tests a value; `None` is an absent field.
+    pub fn test(&self, v: Option<&FieldRef<'_>>) -> bool {
+        holds(v, self.op, &self.operand, Numbers::Exact)
     }
 }
 
@@ -94,8 +83,8 @@ enum RemoveKind {
 struct RemoveCond {
     kind: RemoveKind,
     field: FieldPath,
-    value: Value,
-    cast_int: bool,
+    value: Operand,
+    numbers: Numbers,
 }
 
 impl RemoveCond {
@@ -104,17 +93,11 @@ impl RemoveCond {
             RemoveKind::Exists => self.field.has(flow),
             RemoveKind::DoesntExist => !self.field.has(flow),
             RemoveKind::Equal | RemoveKind::NotEqual => {
-                let Some(v) = self.field.get(flow) else {
+                // As upstream: neither rule removes a flow that lacks the field.
+                let Some(v) = self.field.get_ref(flow) else {
                     return false;
                 };
-                let eq = if self.cast_int {
-                    match (v.as_f64(), self.value.as_f64()) {
-                        (Some(a), Some(b)) => a.trunc() == b.trunc(),
-                        _ => false,
-                    }
-                } else {
-                    v.loosely_equals(&self.value)
-                };
+                let eq = holds(Some(&v), Op::Eq, &self.value, self.numbers);
                 eq == matches!(self.kind, RemoveKind::Equal)
             }
         }
@@ -139,7 +122,7 @@ enum Rule {
         input: FieldPath,
         output: FieldPath,
         matched: FieldPath,
-        re: Regex,
+        re: Operand,
     },
     AddLabel(Arc<str>, Arc<str>),
     AddLabelIf {
@@ -193,11 +176,19 @@ fn remove_cond(
             )));
         }
     };
+    // `castInt: true` makes the value an integer (upstream's preprocess) and compares the
+    // field's number truncated; without it numbers compare by value, whatever their Go type.
+    let value = Operand::from_value(&config_value(&g.value));
+    let (value, numbers) = if g.cast_int.unwrap_or(false) {
+        (value.truncated(), Numbers::CastInt)
+    } else {
+        (value, Numbers::Exact)
+    };
     Ok(RemoveCond {
         kind,
         field: fields.read(stage, &g.input),
-        value: config_value(&g.value),
-        cast_int: g.cast_int.unwrap_or(false),
+        value,
+        numbers,
     })
 }
 
@@ -308,7 +299,7 @@ impl Filter {
                 T::AddRegexIf => {
                     let a: &FilterWithAssignee =
                         need(stage, r, "addRegexIf", r.add_regex_if.as_ref())?;
-                    let re = Regex::new(&a.parameters).map_err(|e| {
+                    let re = Operand::regex(&a.parameters).map_err(|e| {
                         Error::Config(format!(
                             "stage {stage:?}: add_regex_if: invalid regular expression {:?}: {e}",
                             a.parameters
@@ -415,8 +406,9 @@ impl Transform for Filter {
                     cond,
                     assignee,
                 } => {
-                    let ok = input.get_ref(flow).is_some_and(|v| cond.test(&v));
-                    if ok {
+                    // Upstream evaluates an absent input as `nil`, which `!=` anything holds
+                    // for; the output then gets the assignee, or null.
+                    if cond.test(input.get_ref(flow).as_ref()) {
                         let v = match assignee {
                             Some(a) => a.clone(),
                             None => input.get(flow).unwrap_or(Value::Null),
@@ -431,9 +423,10 @@ impl Transform for Filter {
                     matched,
                     re,
                 } => {
-                    if let Some(v) = input.get(flow)
-                        && re.is_match(&v.to_string())
-                    {
+                    let hit = input
+                        .get_ref(flow)
+                        .is_some_and(|v| holds(Some(&v), Op::Match, re, Numbers::Exact));
+                    if hit && let Some(v) = input.get(flow) {
                         output.set(flow, v);
                         matched.set(flow, Value::Bool(true));
                     }
@@ -445,7 +438,7 @@ impl Transform for Filter {
                     cond,
                     assignee,
                 } => {
-                    if input.get_ref(flow).is_some_and(|v| cond.test(&v)) {
+                    if cond.test(input.get_ref(flow).as_ref()) {
                         labels.push((key.clone(), assignee.clone()));
                     }
                 }
@@ -562,6 +555,69 @@ rules:
                 r#"{"Bytes":10,"Proto":17,"Sampling":1,"SrcK8S_Name":"db-1","cluster":"east","labels":"team=7"}"#
             )
         );
+    }
+
+    /// `add_field_if` / `add_label_if` compare as upstream's govaluate through the shared engine:
+    /// an absent input satisfies `!=` (upstream's `nil != "x"`), a bare number never orders text
+    /// (before the shared engine `"abc" >= 10` compared as strings), a quoted value orders as text.
+    #[test]
+    fn conditions_compare_as_govaluate() {
+        let mut f = filter(
+            r#"
+rules:
+  - type: add_field_if
+    addFieldIf: {input: team, output: other, parameters: '!="a"', assignee: "yes"}
+  - type: add_field_if
+    addFieldIf: {input: team, output: same, parameters: '!="a"'}
+  - type: add_label_if
+    addLabelIf: {input: team, output: ge10, parameters: ">=10", assignee: "y"}
+  - type: add_label_if
+    addLabelIf: {input: team, output: before_m, parameters: '<"m"', assignee: "y"}
+  - type: add_label_if
+    addLabelIf: {input: Bytes, output: big, parameters: ">1e3", assignee: "y"}
+"#,
+        );
+        assert_eq!(
+            run(&mut f, r#"{"Bytes":1500}"#).as_deref(),
+            Some(
+                r#"{"Bytes":1500,"labels":"big=y","other":"yes","other_Evaluate":true,"same":null,"same_Evaluate":true}"#
+            )
+        );
+        assert_eq!(
+            run(&mut f, r#"{"team":"abc"}"#).as_deref(),
+            Some(
+                r#"{"labels":"before_m=y","other":"yes","other_Evaluate":true,"same":"abc","same_Evaluate":true,"team":"abc"}"#
+            )
+        );
+        assert_eq!(
+            run(&mut f, r#"{"team":"a"}"#).as_deref(),
+            Some(r#"{"labels":"before_m=y","team":"a"}"#)
+        );
+    }
+
+    /// `castInt: true` truncates the value and the field's number; a text value still compares as
+    /// text (upstream only casts `float64` values; before the shared engine it never matched).
+    #[test]
+    fn remove_entry_cast_int() {
+        let mut f = filter(
+            r#"
+rules:
+  - type: remove_entry_if_equal
+    removeEntry: {input: Proto, value: 6.9, castInt: true}
+  - type: remove_entry_if_equal
+    removeEntry: {input: team, value: abc, castInt: true}
+  - type: remove_entry_if_equal
+    removeEntry: {input: Dscp, value: 1}
+  - type: remove_entry_if_equal
+    removeEntry: {input: flag, value: 1}
+"#,
+        );
+        assert_eq!(run(&mut f, r#"{"Proto":6}"#), None);
+        assert!(run(&mut f, r#"{"Proto":7}"#).is_some());
+        assert_eq!(run(&mut f, r#"{"team":"abc"}"#), None);
+        assert_eq!(run(&mut f, r#"{"Dscp":1}"#), None);
+        // A boolean is not the number 1 (before the shared engine it was).
+        assert!(run(&mut f, r#"{"flag":true,"Dscp":2}"#).is_some());
     }
 
     #[test]
