@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ack::{AckSet, AckStatus};
+use super::batch::{EncodedBatch, FlowBatch};
 use super::component::Input;
 use crate::flow::Flow;
 
@@ -50,11 +51,14 @@ impl<T> Request<T> {
     }
 }
 
-/// Collects a sink's input into requests. A batch larger than the limits makes a request of its
-/// own (batches are not split: their acknowledgement covers them whole).
+/// Collects a sink's input into requests. Batches are never split (their acknowledgement covers
+/// them whole): a batch that would take a request past a limit starts the next request, and a
+/// batch larger than a limit is a request of its own.
 pub struct Batcher {
     limits: BatchLimits,
     done: bool,
+    pending: Option<FlowBatch>,
+    pending_encoded: Option<EncodedBatch>,
 }
 
 impl Batcher {
@@ -67,6 +71,8 @@ impl Batcher {
                 ..limits
             },
             done: false,
+            pending: None,
+            pending_encoded: None,
         }
     }
 
@@ -75,20 +81,35 @@ impl Batcher {
     pub async fn next(&mut self, input: &mut Input) -> Option<Request<Vec<Flow>>> {
         let mut req = Request::<Vec<Flow>>::default();
         let mut deadline = None;
-        while !self.done && req.flows < self.limits.max_flows {
-            let batch = match wait(input, deadline).await {
-                Wait::Batch(b) => b,
-                Wait::Ended => {
-                    self.done = true;
-                    break;
-                }
-                Wait::Timeout => break,
+        loop {
+            let batch = match self.pending.take() {
+                Some(b) => b,
+                None if self.done => break,
+                None => match wait(input, deadline).await {
+                    Wait::Batch(b) => b,
+                    Wait::Ended => {
+                        self.done = true;
+                        break;
+                    }
+                    Wait::Timeout => break,
+                },
             };
+            if batch.is_empty() && !batch.ack().is_tracked() {
+                // Nothing to send and nobody waiting for it.
+                continue;
+            }
+            if req.flows > 0 && req.flows + batch.len() > self.limits.max_flows {
+                self.pending = Some(batch);
+                break;
+            }
             deadline.get_or_insert_with(|| Instant::now() + self.limits.max_wait);
             let (flows, ack) = batch.into_parts();
             req.flows += flows.len();
             req.payload.extend(flows);
             req.acks.push(ack);
+            if req.flows >= self.limits.max_flows {
+                break;
+            }
         }
         (req.flows > 0 || !req.acks.is_empty()).then_some(req)
     }
@@ -98,32 +119,50 @@ impl Batcher {
     pub async fn next_encoded(&mut self, input: &mut Input) -> Option<Request<Vec<u8>>> {
         let mut req = Request::<Vec<u8>>::default();
         let mut deadline: Option<Instant> = None;
-        while !self.done
-            && req.flows < self.limits.max_flows
-            && req.payload.len() < self.limits.max_bytes
-        {
-            let next = match deadline {
-                None => input.recv_encoded().await,
-                Some(d) => match tokio::time::timeout_at(d, input.recv_encoded()).await {
-                    Ok(b) => b,
-                    Err(_) => break,
-                },
+        loop {
+            let b = match self.pending_encoded.take() {
+                Some(b) => b,
+                None if self.done => break,
+                None => {
+                    let next = match deadline {
+                        None => input.recv_encoded().await,
+                        Some(d) => match tokio::time::timeout_at(d, input.recv_encoded()).await {
+                            Ok(b) => b,
+                            Err(_) => break,
+                        },
+                    };
+                    match next {
+                        Some(b) => b,
+                        None => {
+                            self.done = true;
+                            break;
+                        }
+                    }
+                }
             };
-            let Some(b) = next else {
-                self.done = true;
+            if b.flows == 0 && !b.ack.is_tracked() {
+                continue;
+            }
+            let over = req.flows + b.flows > self.limits.max_flows
+                || req.payload.len() + b.data.len() > self.limits.max_bytes;
+            if req.flows > 0 && over {
+                self.pending_encoded = Some(b);
                 break;
-            };
+            }
             deadline.get_or_insert_with(|| Instant::now() + self.limits.max_wait);
             req.flows += b.flows;
             req.payload.extend_from_slice(&b.data);
             req.acks.push(b.ack);
+            if req.flows >= self.limits.max_flows || req.payload.len() >= self.limits.max_bytes {
+                break;
+            }
         }
         (req.flows > 0 || !req.acks.is_empty()).then_some(req)
     }
 }
 
 enum Wait {
-    Batch(super::batch::FlowBatch),
+    Batch(FlowBatch),
     Ended,
     Timeout,
 }
@@ -138,4 +177,51 @@ async fn wait(input: &mut Input, deadline: Option<Instant>) -> Wait {
         },
     };
     next.map_or(Wait::Ended, Wait::Batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::metrics::Metrics;
+    use crate::pipeline::queue::{Item, queue};
+
+    #[tokio::test]
+    async fn an_empty_batch_does_not_end_the_input_and_big_batches_are_not_split() {
+        let (tx, rx) = queue(16, 1 << 30);
+        let mut input = Input::new(rx, Metrics::default().stage("s"), None);
+        let mut b = Batcher::new(BatchLimits {
+            max_flows: 3,
+            max_bytes: 1 << 20,
+            max_wait: Duration::from_millis(20),
+        });
+        let send = |n: usize| {
+            let tx = tx.clone();
+            async move {
+                assert!(
+                    tx.send(Item::Flows(FlowBatch::new(vec![Flow::default(); n])))
+                        .await
+                        .is_ok()
+                );
+            }
+        };
+        // An empty batch, then nothing for longer than max_wait, then flows: still one request.
+        send(0).await;
+        let late = tokio::spawn({
+            let send = send(2);
+            async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                send.await;
+            }
+        });
+        let req = b.next(&mut input).await.expect("the input has not ended");
+        assert_eq!(req.flows, 2);
+        late.await.unwrap();
+        // 2 + 2 would pass 3: the second batch starts the next request; 5 alone is its own.
+        send(2).await;
+        send(5).await;
+        drop(tx);
+        assert_eq!(b.next(&mut input).await.map(|r| r.flows), Some(2));
+        assert_eq!(b.next(&mut input).await.map(|r| r.flows), Some(5));
+        assert!(b.next(&mut input).await.is_none());
+    }
 }

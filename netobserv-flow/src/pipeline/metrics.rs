@@ -202,6 +202,16 @@ impl Metrics {
                         .find(|p| p.name() == l)
                         .map(|p| p.value().to_string())
                 };
+                if !matches!(
+                    name,
+                    "ingest_flows_processed"
+                        | "stage_flows_in"
+                        | "stage_flows_out"
+                        | "records_written"
+                        | "ingest_errors"
+                ) {
+                    continue;
+                }
                 let Some(stage) = label("stage") else {
                     continue;
                 };
@@ -347,6 +357,11 @@ mod tests {
         assert_eq!(sum[0].ingested, 10);
         assert_eq!(sum[0].rejected, [("json".to_string(), 1)]);
         assert_eq!(sum[1].to_string(), "stage \"out\": 9 written");
+        // A counter of the caller's own, with a stage label, adds no empty line.
+        let own = IntCounterVec::new(Opts::new("mine", "a caller's counter"), &["stage"]).unwrap();
+        m.registry().register(Box::new(own.clone())).unwrap();
+        own.with_label_values(&["elsewhere"]).inc();
+        assert_eq!(m.summary().len(), 2);
         assert_eq!(
             sum[0].to_string(),
             "stage \"in\": 10 read, 1 rejected (json: 1)"

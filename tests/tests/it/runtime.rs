@@ -1361,7 +1361,8 @@ impl Sink for Requests {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batcher_fills_requests_by_size_then_by_time() {
-    // Size: ten batches of ten make requests of 30 (batches are not split) and the rest at the end.
+    // Size: ten batches of ten make requests of 20 (a third batch would pass 25; batches are not
+    // split, it starts the next request).
     let src = TestSource::new(10, 10);
     let mut h = Harness::new(&src);
     let sizes = Arc::new(Mutex::new(Vec::new()));
@@ -1371,7 +1372,7 @@ async fn batcher_fills_requests_by_size_then_by_time() {
             Ok(Component::sink(Requests(s.clone())))
         });
     h.run(&chain(None, &["out"]), opts(1)).await.unwrap();
-    assert_eq!(*sizes.lock().unwrap(), [30, 30, 30, 10]);
+    assert_eq!(*sizes.lock().unwrap(), [20, 20, 20, 20, 20]);
     assert_eq!(src.statuses(), vec![AckStatus::Delivered; 10]);
 
     // Time: a source that goes quiet after one batch still has it sent, long before shutdown.
