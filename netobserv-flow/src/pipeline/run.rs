@@ -446,15 +446,10 @@ async fn supervise(
 ) -> (Vec<StageFailure>, bool, bool) {
     let mut failures = Vec::new();
     let (mut ext_drain, mut ext_now) = (external.clone(), external);
-    // When the drain started (a signal, a stage failure, or the end of every source), and whether
-    // the stages were told.
+    // When the drain started (a signal, a stage failure, or the end of every source).
     let mut draining: Option<Instant> = None;
-    let mut told = false;
-    let mut start_drain = |draining: &mut Option<Instant>| {
-        if !told {
-            internal.trigger();
-            told = true;
-        }
+    let start_drain = |draining: &mut Option<Instant>| {
+        internal.trigger();
         draining.get_or_insert_with(Instant::now);
     };
     let (mut deadline_passed, mut stopped_at_once) = (false, false);
@@ -463,7 +458,7 @@ async fn supervise(
         let deadline = draining
             .and_then(|t| t.checked_add(drain_timeout))
             .map(tokio::time::Instant::from_std);
-        let ext_pending = !internal_triggered(internal);
+        let ext_pending = !internal.is_triggered();
         tokio::select! {
             joined = tasks.join_next_with_id() => match joined {
                 None => break,
@@ -519,10 +514,6 @@ async fn supervise(
 
 /// How long aborted tasks get to finish dropping what they hold.
 const ABORT_GRACE: Duration = Duration::from_secs(1);
-
-fn internal_triggered(t: &super::shutdown::ShutdownTrigger) -> bool {
-    t.subscribe().is_triggered()
-}
 
 /// A stage's error, without repeating the stage name the report puts in front of it.
 fn failure_message(stage: &str, e: Error) -> String {

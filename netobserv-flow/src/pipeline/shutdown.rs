@@ -64,6 +64,11 @@ impl ShutdownTrigger {
         self.0.send_replace(NOW);
     }
 
+    /// Whether shutdown was requested through this trigger.
+    pub fn is_triggered(&self) -> bool {
+        *self.0.borrow() >= DRAIN
+    }
+
     /// A new signal watching this trigger.
     pub fn subscribe(&self) -> Shutdown {
         Shutdown(self.0.subscribe())
