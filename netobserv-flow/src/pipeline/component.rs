@@ -503,8 +503,3 @@ impl Input {
         &self.metrics
     }
 }
-
-/// A stage error from a message, for stages that have no error type of their own.
-pub fn stage_error(stage: &str, message: impl Into<String>) -> Error {
-    Error::stage(stage, message.into())
-}

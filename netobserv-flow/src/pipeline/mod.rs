@@ -38,7 +38,7 @@ pub use build::{
 };
 pub use component::{
     BoxFuture, Closed, Component, Healthcheck, Input, Output, ShardKey, Sink, SinkContext, Source,
-    SourceContext, Stateful, StatefulContext, Transform, TransformClone, stage_error,
+    SourceContext, Stateful, StatefulContext, Transform, TransformClone,
 };
 pub use metrics::{Metrics, StageMetrics, StageSummary};
 pub use registry::{BuildContext, StageFactory, StageRegistry, UPSTREAM_TYPES};

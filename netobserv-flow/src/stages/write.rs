@@ -67,7 +67,8 @@ async fn blocking_writer(
     what: PathBuf,
 ) -> Result<()> {
     let stage = input.metrics().stage().to_string();
-    let fail = move |e: std::io::Error| Error::stage(stage.clone(), Error::io(&what, e));
+    let thread_stage = stage.clone();
+    let fail = move |e: std::io::Error| Error::stage(thread_stage.clone(), Error::io(&what, e));
     tokio::task::spawn_blocking(move || {
         while let Some(batch) = input.blocking_recv_encoded() {
             if shutdown.is_immediate() {
@@ -87,7 +88,7 @@ async fn blocking_writer(
         w.flush().map_err(fail)
     })
     .await
-    .map_err(|e| Error::stage("writer", format!("writer thread failed: {e}")))?
+    .map_err(|e| Error::stage(stage, format!("writer thread failed: {e}")))?
 }
 
 /// `write: {type: stdout}`.
