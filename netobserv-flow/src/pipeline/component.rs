@@ -15,7 +15,7 @@ use super::shutdown::Shutdown;
 use super::track::Tracker;
 use crate::error::BoxError;
 use crate::flow::Flow;
-use crate::{Error, Result};
+use crate::Result;
 
 /// A producer of flows (an ingest stage). Runs until its input ends or shutdown is requested,
 /// pushing batches with [`Output::send`] (decoded) or [`Output::send_raw`] (bytes the workers
