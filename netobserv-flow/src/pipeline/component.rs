@@ -13,9 +13,9 @@ use super::queue::{Item, QueueRx, QueueTx};
 use super::run::Role;
 use super::shutdown::Shutdown;
 use super::track::Tracker;
+use crate::Result;
 use crate::error::BoxError;
 use crate::flow::Flow;
-use crate::Result;
 
 /// A producer of flows (an ingest stage). Runs until its input ends or shutdown is requested,
 /// pushing batches with [`Output::send`] (decoded) or [`Output::send_raw`] (bytes the workers
