@@ -37,7 +37,7 @@ pub trait ArrowScalar: Sized {
         col: &ArrayRef,
         name: &str,
         flows: &mut [Flow],
-        field: impl Fn(&mut Flow) -> &mut Option<Self>,
+        put: impl Fn(&mut Flow, Option<Self>),
     ) -> Result<(), Error>;
 }
 
@@ -60,10 +60,10 @@ macro_rules! primitive_arrow {
             fn build<'a>(values: impl Iterator<Item = Option<&'a Self>>, _dict: bool) -> ArrayRef {
                 Arc::new(values.map(|v| v.copied()).collect::<$arr>())
             }
-            fn read(col: &ArrayRef, name: &str, flows: &mut [Flow], field: impl Fn(&mut Flow) -> &mut Option<Self>) -> Result<(), Error> {
+            fn read(col: &ArrayRef, name: &str, flows: &mut [Flow], put: impl Fn(&mut Flow, Option<Self>)) -> Result<(), Error> {
                 let arr = downcast::<$arr>(col, name)?;
                 for (i, f) in flows.iter_mut().enumerate() {
-                    *field(f) = arr.is_valid(i).then(|| arr.value(i));
+                    put(f, arr.is_valid(i).then(|| arr.value(i)));
                 }
                 Ok(())
             }
@@ -122,18 +122,21 @@ impl ArrowScalar for Arc<str> {
         col: &ArrayRef,
         name: &str,
         flows: &mut [Flow],
-        field: impl Fn(&mut Flow) -> &mut Option<Self>,
+        put: impl Fn(&mut Flow, Option<Self>),
     ) -> Result<(), Error> {
         let mut last: Option<Arc<str>> = None;
         read_strings(col, name, |i, s| {
-            *field(&mut flows[i]) = s.map(|s| match &last {
-                Some(l) if **l == *s => l.clone(),
-                _ => {
-                    let a: Arc<str> = Arc::from(s);
-                    last = Some(a.clone());
-                    a
-                }
-            });
+            put(
+                &mut flows[i],
+                s.map(|s| match &last {
+                    Some(l) if **l == *s => l.clone(),
+                    _ => {
+                        let a: Arc<str> = Arc::from(s);
+                        last = Some(a.clone());
+                        a
+                    }
+                }),
+            );
             Ok(())
         })
     }
@@ -145,12 +148,12 @@ macro_rules! text_arrow {
             fn build<'a>(values: impl Iterator<Item = Option<&'a Self>>, _dict: bool) -> ArrayRef {
                 Arc::new(values.map(|v| v.map(|a| a.to_string())).collect::<StringArray>())
             }
-            fn read(col: &ArrayRef, name: &str, flows: &mut [Flow], field: impl Fn(&mut Flow) -> &mut Option<Self>) -> Result<(), Error> {
+            fn read(col: &ArrayRef, name: &str, flows: &mut [Flow], put: impl Fn(&mut Flow, Option<Self>)) -> Result<(), Error> {
                 read_strings(col, name, |i, s| {
-                    *field(&mut flows[i]) = match s {
+                    put(&mut flows[i], match s {
                         None => None,
                         Some(s) => Some(s.parse().map_err(|_| Error::Decode(format!("column {name} row {i}: {s:?} is not {}", $what)))?),
-                    };
+                    });
                     Ok(())
                 })
             }
@@ -171,11 +174,11 @@ impl ArrowScalar for TcpFlags {
         col: &ArrayRef,
         name: &str,
         flows: &mut [Flow],
-        field: impl Fn(&mut Flow) -> &mut Option<Self>,
+        put: impl Fn(&mut Flow, Option<Self>),
     ) -> Result<(), Error> {
         let arr = downcast::<UInt16Array>(col, name)?;
         for (i, f) in flows.iter_mut().enumerate() {
-            *field(f) = arr.is_valid(i).then(|| TcpFlags::raw(arr.value(i)));
+            put(f, arr.is_valid(i).then(|| TcpFlags::raw(arr.value(i))));
         }
         Ok(())
     }
@@ -201,21 +204,24 @@ impl ArrowScalar for Vec<Arc<str>> {
         col: &ArrayRef,
         name: &str,
         flows: &mut [Flow],
-        field: impl Fn(&mut Flow) -> &mut Option<Self>,
+        put: impl Fn(&mut Flow, Option<Self>),
     ) -> Result<(), Error> {
         let arr = downcast::<ListArray>(col, name)?;
         for (i, f) in flows.iter_mut().enumerate() {
-            *field(f) = if arr.is_valid(i) {
-                let inner = arr.value(i);
-                let mut out = Vec::with_capacity(inner.len());
-                read_strings(&inner, name, |_, s| {
-                    out.push(Arc::from(s.unwrap_or_default()));
-                    Ok(())
-                })?;
-                Some(out)
-            } else {
-                None
-            };
+            put(
+                f,
+                if arr.is_valid(i) {
+                    let inner = arr.value(i);
+                    let mut out = Vec::with_capacity(inner.len());
+                    read_strings(&inner, name, |_, s| {
+                        out.push(Arc::from(s.unwrap_or_default()));
+                        Ok(())
+                    })?;
+                    Some(out)
+                } else {
+                    None
+                },
+            );
         }
         Ok(())
     }
@@ -239,17 +245,20 @@ impl ArrowScalar for Vec<u8> {
         col: &ArrayRef,
         name: &str,
         flows: &mut [Flow],
-        field: impl Fn(&mut Flow) -> &mut Option<Self>,
+        put: impl Fn(&mut Flow, Option<Self>),
     ) -> Result<(), Error> {
         let arr = downcast::<ListArray>(col, name)?;
         for (i, f) in flows.iter_mut().enumerate() {
-            *field(f) = if arr.is_valid(i) {
-                let inner = arr.value(i);
-                let inner = downcast::<UInt8Array>(&inner, name)?;
-                Some(inner.values().to_vec())
-            } else {
-                None
-            };
+            put(
+                f,
+                if arr.is_valid(i) {
+                    let inner = arr.value(i);
+                    let inner = downcast::<UInt8Array>(&inner, name)?;
+                    Some(inner.values().to_vec())
+                } else {
+                    None
+                },
+            );
         }
         Ok(())
     }
@@ -273,26 +282,30 @@ impl ArrowScalar for Vec<NetworkEvent> {
         col: &ArrayRef,
         name: &str,
         flows: &mut [Flow],
-        field: impl Fn(&mut Flow) -> &mut Option<Self>,
+        put: impl Fn(&mut Flow, Option<Self>),
     ) -> Result<(), Error> {
         read_strings(col, name, |i, s| {
-            *field(&mut flows[i]) = match s {
-                None => None,
-                Some(s) => {
-                    let mut de = serde_json::Deserializer::from_str(s);
-                    Some(
-                        <Vec<NetworkEvent> as JsonScalar>::deserialize(&mut de)
-                            .map_err(|e| Error::Decode(format!("column {name} row {i}: {e}")))?,
-                    )
-                }
-            };
+            put(
+                &mut flows[i],
+                match s {
+                    None => None,
+                    Some(s) => {
+                        let mut de = serde_json::Deserializer::from_str(s);
+                        Some(
+                            <Vec<NetworkEvent> as JsonScalar>::deserialize(&mut de).map_err(
+                                |e| Error::Decode(format!("column {name} row {i}: {e}")),
+                            )?,
+                        )
+                    }
+                },
+            );
             Ok(())
         })
     }
 }
 
 macro_rules! arrow_columns {
-    ($( $(#[doc = $doc:literal])* $ident:ident : $ty:ty => $name:literal, $variant:ident, $dict:literal; )*) => {
+    ($( $(#[doc = $doc:literal])* $ident:ident : $ty:ty => $name:literal, $variant:ident, $dict:literal, $storage:tt; )*) => {
         /// The catalogue columns, in declaration order.
         mod columns {
             use super::*;
@@ -308,7 +321,7 @@ macro_rules! arrow_columns {
                 let mut i = 0usize;
                 $(
                     if let Some(col) = columns[i] {
-                        <$ty as ArrowScalar>::read(col, $name, flows, |f| pastey::paste! { f.[<$ident _stored_mut>]() })?;
+                        <$ty as ArrowScalar>::read(col, $name, flows, |f, v| pastey::paste! { f.[<put_ $ident>](v) })?;
                     }
                     i += 1;
                 )*

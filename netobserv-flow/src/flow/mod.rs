@@ -11,14 +11,16 @@
 
 mod catalogue;
 mod intern;
+mod layout;
 mod mac;
 mod network_event;
 mod scalar;
 mod tcp_flags;
 
 pub(crate) use catalogue::with_catalogue;
-pub use catalogue::{FieldId, FieldTypeError, Flow};
+pub use catalogue::{FieldId, FieldTypeError};
 pub use intern::{INTERN_MAX, intern};
+pub use layout::{Flow, Interfaces, K8sIdentity};
 pub use mac::MacAddr;
 pub use network_event::NetworkEvent;
 pub use scalar::{FieldKind, FieldRef, Scalar};

@@ -153,12 +153,13 @@ impl<'de> Visitor<'de> for FlowVisitor {
 }
 
 macro_rules! field_reader {
-    ($( $(#[doc = $doc:literal])* $ident:ident : $ty:ty => $name:literal, $variant:ident, $dict:literal; )*) => {
+    ($( $(#[doc = $doc:literal])* $ident:ident : $ty:ty => $name:literal, $variant:ident, $dict:literal, $storage:tt; )*) => {
         /// Reads a catalogue field's value from a JSON map.
         fn read_field<'de, A: MapAccess<'de>>(flow: &mut Flow, id: FieldId, map: &mut A) -> Result<(), A::Error> {
             match id {
                 $(FieldId::$variant => {
-                    *pastey::paste! { flow.[<$ident _stored_mut>]() } = map.next_value::<Option<JsonSlot<$ty>>>()?.map(|s| s.0);
+                    let v = map.next_value::<Option<JsonSlot<$ty>>>()?.map(|s| s.0);
+                    pastey::paste! { flow.[<put_ $ident>](v) };
                 })*
             }
             Ok(())

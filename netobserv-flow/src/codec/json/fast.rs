@@ -229,7 +229,7 @@ pub(super) fn decode_into(s: &str, flow: &mut Flow) -> Option<()> {
 }
 
 macro_rules! fast_setter {
-    ($( $(#[doc = $doc:literal])* $ident:ident : $ty:ty => $name:literal, $variant:ident, $dict:literal; )*) => {
+    ($( $(#[doc = $doc:literal])* $ident:ident : $ty:ty => $name:literal, $variant:ident, $dict:literal, $storage:tt; )*) => {
         /// Sets a catalogue field from a value of the fast path; `false` if it does not fit.
         fn set_field(flow: &mut Flow, id: FieldId, v: &FastValue<'_>) -> bool {
             if matches!(v, FastValue::Null) {

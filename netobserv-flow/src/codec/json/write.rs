@@ -20,7 +20,7 @@ pub fn to_string(flow: &Flow) -> String {
 }
 
 macro_rules! object_writer {
-    ($( $(#[doc = $doc:literal])* $ident:ident : $ty:ty => $name:literal, $variant:ident, $dict:literal; )*) => {
+    ($( $(#[doc = $doc:literal])* $ident:ident : $ty:ty => $name:literal, $variant:ident, $dict:literal, $storage:tt; )*) => {
         /// Writes the JSON object: catalogue fields in declaration order (which is sorted by
         /// name) merged with the sorted run-time fields.
         fn write_object(flow: &Flow, out: &mut Vec<u8>) {
