@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::flow::{FieldId, FieldRef, Flow};
+use crate::flow::{FieldId, FieldRef, Flow, SlotKey};
 use crate::value::Value;
 
 /// A resolved field name.
@@ -17,8 +17,8 @@ use crate::value::Value;
 pub enum FieldPath {
     /// A catalogue field.
     Typed(FieldId),
-    /// A run-time field.
-    Extra(Arc<str>),
+    /// A run-time field, by its name interned when the config was resolved.
+    Slot(SlotKey),
 }
 
 impl FieldPath {
@@ -26,7 +26,7 @@ impl FieldPath {
     pub fn resolve(name: &str) -> FieldPath {
         match FieldId::from_name(name) {
             Some(id) => FieldPath::Typed(id),
-            None => FieldPath::Extra(Arc::from(name)),
+            None => FieldPath::Slot(SlotKey::intern(name)),
         }
     }
 
@@ -34,7 +34,7 @@ impl FieldPath {
     pub fn name(&self) -> &str {
         match self {
             FieldPath::Typed(id) => id.name(),
-            FieldPath::Extra(n) => n,
+            FieldPath::Slot(k) => k.name(),
         }
     }
 
@@ -42,7 +42,7 @@ impl FieldPath {
     pub fn get(&self, f: &Flow) -> Option<Value> {
         match self {
             FieldPath::Typed(id) => f.get_field(*id).or_else(|| self.spilled(f).cloned()),
-            FieldPath::Extra(n) => f.extra_get(n).cloned(),
+            FieldPath::Slot(k) => f.slot_get(*k).cloned(),
         }
     }
 
@@ -50,7 +50,7 @@ impl FieldPath {
     pub fn get_ref<'a>(&self, f: &'a Flow) -> Option<FieldRef<'a>> {
         match self {
             FieldPath::Typed(id) => f.field_ref(*id).or_else(|| self.spilled(f).map(value_ref)),
-            FieldPath::Extra(n) => f.extra_get(n).map(value_ref),
+            FieldPath::Slot(k) => f.slot_get(*k).map(value_ref),
         }
     }
 
@@ -67,7 +67,7 @@ impl FieldPath {
     pub fn has(&self, f: &Flow) -> bool {
         match self {
             FieldPath::Typed(id) => f.has_field(*id) || self.spilled(f).is_some(),
-            FieldPath::Extra(n) => f.extra_get(n).is_some(),
+            FieldPath::Slot(k) => f.slot_get(*k).is_some(),
         }
     }
 
@@ -84,8 +84,8 @@ impl FieldPath {
                     f.extra_remove(id.name());
                 }
             }
-            FieldPath::Extra(n) => {
-                f.extra_insert(n.clone(), value);
+            FieldPath::Slot(k) => {
+                f.slot_set(*k, value);
             }
         }
     }
@@ -101,7 +101,7 @@ impl FieldPath {
                 };
                 f.take_field(*id).or(spilled)
             }
-            FieldPath::Extra(n) => f.extra_remove(n),
+            FieldPath::Slot(k) => f.slot_remove(*k),
         }
     }
 

@@ -3,12 +3,11 @@
 //! catalogue (`catalogue.rs`) names each field's place; nothing outside this module reads the
 //! layout, so it can change without touching callers. See `docs/flow-model-v2.md`.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use super::extra::Extra;
 use super::{MacAddr, NetworkEvent, TcpFlags};
-use crate::value::Value;
 
 /// One network flow, in NetObserv's field catalogue. See the module docs of [`crate::flow`].
 ///
@@ -52,7 +51,7 @@ pub struct Flow {
     pub(super) dns: Option<Box<Dns>>,
     pub(super) rare: Option<Box<Rare>>,
     pub(super) conv: Option<Box<Conversation>>,
-    pub(super) extra: Option<Box<BTreeMap<Arc<str>, Value>>>,
+    pub(super) extra: Option<Box<Extra>>,
 }
 
 const NO_IP: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);

@@ -10,6 +10,7 @@
 //! does not depend on its codecs.
 
 mod catalogue;
+mod extra;
 mod intern;
 mod layout;
 mod mac;
@@ -19,6 +20,7 @@ mod tcp_flags;
 
 pub(crate) use catalogue::with_catalogue;
 pub use catalogue::{FieldId, FieldTypeError};
+pub use extra::SlotKey;
 pub use intern::{INTERN_MAX, intern};
 pub use layout::{Flow, Interfaces, K8sIdentity};
 pub use mac::MacAddr;
