@@ -147,6 +147,18 @@ pub struct Interfaces {
     pub udns: Option<Vec<Arc<str>>>,
 }
 
+impl Interfaces {
+    /// A list of observations: interface names with the direction (0 ingress, 1 egress) and
+    /// user-defined network of each.
+    pub fn new(interfaces: Vec<Arc<str>>, if_directions: Vec<u8>, udns: Vec<Arc<str>>) -> Self {
+        Interfaces {
+            interfaces: Some(interfaces),
+            if_directions: Some(if_directions),
+            udns: Some(udns),
+        }
+    }
+}
+
 /// DNS tracking fields, boxed: most flows have none.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(super) struct Dns {

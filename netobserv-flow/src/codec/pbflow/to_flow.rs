@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::decode::{RecordView, XlatView};
 use super::names::{dns_rcode_name, drop_cause_name, tcp_state_name};
 use super::proto::{Duration, Ip, Record, Timestamp};
-use crate::flow::{Flow, MacAddr, NetworkEvent, TcpFlags};
+use crate::flow::{Flow, Interfaces, MacAddr, NetworkEvent, TcpFlags, intern};
 
 fn nanos((s, n): (i64, i32)) -> i64 {
     s.saturating_mul(1_000_000_000).saturating_add(i64::from(n))
@@ -97,34 +97,51 @@ pub fn to_flow(r: &Record, received_secs: i64) -> Flow {
     flow_from_view(&RecordView::of(r), received_secs)
 }
 
-thread_local! {
-    static EMPTY: Arc<str> = Arc::from("");
+/// The interface lists of recent records: a node's records repeat a handful of lists, so most
+/// records get the shared [`Interfaces`] of an earlier one (one reference-count write) instead of
+/// three vectors and their strings.
+#[derive(Default)]
+pub(super) struct Recent {
+    lists: Vec<(Arc<Interfaces>, u32)>,
+    clock: u32,
 }
 
-/// A few recently seen strings (interface names, UDNs): a linear scan of short strings beats the
-/// thread-local table of [`crate::flow::intern`] for the handful of values a record stream
-/// repeats.
-#[derive(Default)]
-pub(super) struct Recent(Vec<(Arc<str>, u32)>, u32);
-
 impl Recent {
-    fn get(&mut self, v: &str) -> Arc<str> {
-        if v.is_empty() {
-            // The UDN of most records.
-            return EMPTY.with(Arc::clone);
-        }
-        self.1 = self.1.wrapping_add(1);
-        if let Some(e) = self.0.iter_mut().find(|e| *e.0 == *v) {
-            e.1 = self.1;
+    const SIZE: usize = 8;
+
+    fn interfaces(&mut self, r: &RecordView<'_>) -> Arc<Interfaces> {
+        let single = [(r.interface, r.direction, "")];
+        let obs: &[(&str, i32, &str)] = if r.dup_list.is_empty() {
+            &single
+        } else {
+            &r.dup_list
+        };
+        self.clock = self.clock.wrapping_add(1);
+        let same = |l: &Interfaces| {
+            let (Some(names), Some(dirs), Some(udns)) = (&l.interfaces, &l.if_directions, &l.udns)
+            else {
+                return false;
+            };
+            names.len() == obs.len()
+                && obs.iter().enumerate().all(|(i, (name, dir, udn))| {
+                    *names[i] == **name && dirs[i] == small::<u8>(*dir as u32) && *udns[i] == **udn
+                })
+        };
+        if let Some(e) = self.lists.iter_mut().find(|e| same(&e.0)) {
+            e.1 = self.clock;
             return e.0.clone();
         }
-        let a = crate::flow::intern(v);
-        if self.0.len() < 8 {
-            self.0.push((a.clone(), self.1));
-        } else if let Some(oldest) = self.0.iter_mut().min_by_key(|e| e.1) {
-            *oldest = (a.clone(), self.1);
+        let list = Arc::new(Interfaces::new(
+            obs.iter().map(|o| intern(o.0)).collect(),
+            obs.iter().map(|o| small(o.1 as u32)).collect(),
+            obs.iter().map(|o| intern(o.2)).collect(),
+        ));
+        if self.lists.len() < Self::SIZE {
+            self.lists.push((list.clone(), self.clock));
+        } else if let Some(oldest) = self.lists.iter_mut().min_by_key(|e| e.1) {
+            *oldest = (list.clone(), self.clock);
         }
-        a
+        list
     }
 }
 
@@ -137,7 +154,6 @@ pub(super) fn flow_from_view(r: &RecordView<'_>, received_secs: i64) -> Flow {
 /// Sets the fields of `f` (empty on entry) from a record: filling a flow already in place (the
 /// last slot of the output) saves moving a whole [`Flow`] per record.
 pub(super) fn fill_flow(f: &mut Flow, r: &RecordView<'_>, received_secs: i64, recent: &mut Recent) {
-    use crate::flow::intern;
     f.set_src_mac(MacAddr::from_u64(r.src_mac));
     f.set_dst_mac(MacAddr::from_u64(r.dst_mac));
     f.set_etype(small(r.eth_protocol));
@@ -145,15 +161,7 @@ pub(super) fn fill_flow(f: &mut Flow, r: &RecordView<'_>, received_secs: i64, re
     f.set_time_flow_end_ms(millis(r.end));
     f.set_time_received(received_secs);
     f.set_agent_ip(r.agent_ip.unwrap_or(UNSPECIFIED));
-    if r.dup_list.is_empty() {
-        f.set_interfaces(vec![recent.get(r.interface)]);
-        f.set_if_directions(vec![small(r.direction as u32)]);
-        f.set_udns(vec![recent.get("")]);
-    } else {
-        f.set_interfaces(r.dup_list.iter().map(|d| recent.get(d.0)).collect());
-        f.set_if_directions(r.dup_list.iter().map(|d| small(d.1 as u32)).collect());
-        f.set_udns(r.dup_list.iter().map(|d| recent.get(d.2)).collect());
-    }
+    f.set_interface_list(recent.interfaces(r));
     if r.bytes != 0 {
         f.set_bytes(r.bytes);
     }
