@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::Result;
 use crate::config::IngestSynthetic;
-use crate::flow::{FieldId, Flow, MacAddr, TcpFlags};
+use crate::flow::{FieldId, Flow, Interfaces, K8sIdentity, MacAddr, TcpFlags};
 use crate::pipeline::{FlowBatch, Source, SourceContext};
 
 /// Fields every synthetic flow may carry.
@@ -84,6 +84,8 @@ struct Endpoint {
     v4: IpAddr,
     v6: IpAddr,
     mac: MacAddr,
+    // Shared by every flow of the endpoint, as the enrichment index hands it out.
+    identity: Arc<K8sIdentity>,
 }
 
 #[derive(Clone)]
@@ -112,6 +114,8 @@ pub struct SyntheticSource {
     per_min: u64,
     max: Option<u64>,
     strs: [Arc<str>; 6],
+    // eth0 ingress, eth0 egress, genev_sys_6081 ingress, genev_sys_6081 egress: shared lists.
+    iface_lists: [Arc<Interfaces>; 4],
 }
 
 fn s(v: &str) -> Arc<str> {
@@ -174,6 +178,7 @@ impl SyntheticSource {
                     (i / 250) as u8,
                     (i % 250) as u8 + 2,
                 ]),
+                identity: Arc::default(),
             });
         }
         // One service in front of a few pods.
@@ -189,7 +194,22 @@ impl SyntheticSource {
                 v4: IpAddr::V4(Ipv4Addr::new(172, 30, 0, j as u8 + 10)),
                 v6: IpAddr::V6(Ipv6Addr::new(0xfd02, 0, 0, 0, 0, 0, 0, j as u16 + 10)),
                 mac: MacAddr([0x0a, 0x58, 0, 0, 0, 1]),
+                identity: Arc::default(),
             });
+        }
+        for e in &mut eps {
+            let node = nodes.get(e.node);
+            let id = K8sIdentity {
+                name: Some(e.name.clone()),
+                kind: Some(e.kind.clone()),
+                namespace: Some(e.namespace.clone()),
+                owner_name: Some(e.owner.clone()),
+                owner_type: Some(e.owner_kind.clone()),
+                host_ip: node.map(|n| n.ip),
+                host_name: node.map(|n| n.name.clone()),
+                ..K8sIdentity::default()
+            };
+            e.identity = Arc::new(id);
         }
         let services = pod_count..eps.len();
         let conns = (0..connections)
@@ -232,6 +252,19 @@ impl SyntheticSource {
             batch: cfg.batch_max_len.unwrap_or(10).max(1),
             per_min: cfg.flow_logs_per_min.unwrap_or(2000),
             max: cfg.max_flows,
+            iface_lists: [
+                ("eth0", 0),
+                ("eth0", 1),
+                ("genev_sys_6081", 0),
+                ("genev_sys_6081", 1),
+            ]
+            .map(|(name, dir)| {
+                Arc::new(Interfaces {
+                    interfaces: Some(vec![s(name)]),
+                    if_directions: Some(vec![dir]),
+                    ..Interfaces::default()
+                })
+            }),
             strs: [
                 s("Pod"),
                 s("Service"),
@@ -279,22 +312,12 @@ impl SyntheticSource {
         f.set_time_flow_end_ms(now_ms);
         f.set_time_received(now_ms / 1000);
         f.set_agent_ip(self.nodes[agent].ip);
-        f.set_interfaces(vec![
-            self.strs[if self.rng.random_bool(0.8) { 4 } else { 5 }].clone(),
-        ]);
-        f.set_if_directions(vec![u8::from(egress)]);
+        let iface = usize::from(!self.rng.random_bool(0.8));
+        f.set_interface_list(self.iface_lists[iface * 2 + usize::from(egress)].clone());
         f.set_flow_direction(u8::from(egress));
         f.set_sampling(50);
-        f.set_src_k8s_name(src.name.clone());
-        f.set_src_k8s_type(src.kind.clone());
-        f.set_src_k8s_namespace(src.namespace.clone());
-        f.set_src_k8s_owner_name(src.owner.clone());
-        f.set_src_k8s_owner_type(src.owner_kind.clone());
-        f.set_dst_k8s_name(dst.name.clone());
-        f.set_dst_k8s_type(dst.kind.clone());
-        f.set_dst_k8s_namespace(dst.namespace.clone());
-        f.set_dst_k8s_owner_name(dst.owner.clone());
-        f.set_dst_k8s_owner_type(dst.owner_kind.clone());
+        f.set_src_k8s(src.identity.clone());
+        f.set_dst_k8s(dst.identity.clone());
         f.set_k8s_flow_layer(
                 self.strs[if src.namespace.starts_with("kube")
                     || src.namespace.starts_with("openshift")
@@ -306,14 +329,6 @@ impl SyntheticSource {
                 .clone(),
             );
 
-        if let Some(n) = node_of(src) {
-            f.set_src_k8s_host_ip(self.nodes[n].ip);
-            f.set_src_k8s_host_name(self.nodes[n].name.clone());
-        }
-        if let Some(n) = node_of(dst) {
-            f.set_dst_k8s_host_ip(self.nodes[n].ip);
-            f.set_dst_k8s_host_name(self.nodes[n].name.clone());
-        }
         match c.proto {
             6 | 17 => {
                 f.set_src_port(c.sport);
