@@ -22,20 +22,8 @@ pub fn agent_flows(n: usize) -> Vec<Flow> {
     enriched_flows(n)
         .into_iter()
         .map(|mut f| {
-            f.clear_src_k8s_name();
-            f.clear_src_k8s_type();
-            f.clear_src_k8s_namespace();
-            f.clear_src_k8s_owner_name();
-            f.clear_src_k8s_owner_type();
-            f.clear_src_k8s_host_ip();
-            f.clear_src_k8s_host_name();
-            f.clear_dst_k8s_name();
-            f.clear_dst_k8s_type();
-            f.clear_dst_k8s_namespace();
-            f.clear_dst_k8s_owner_name();
-            f.clear_dst_k8s_owner_type();
-            f.clear_dst_k8s_host_ip();
-            f.clear_dst_k8s_host_name();
+            f.clear_src_k8s();
+            f.clear_dst_k8s();
             f.clear_k8s_flow_layer();
             f
         })

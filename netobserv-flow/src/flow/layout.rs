@@ -246,7 +246,7 @@ macro_rules! place {
     };
     (put_shared $f:ident, $g:ident, $m:ident, $v:expr) => {
         match $v {
-            Some(v) => Arc::make_mut($f.$g.get_or_insert_with(Default::default)).$m = Some(v),
+            Some(v) => Arc::make_mut($f.$g.get_or_insert_with(super::share::fresh)).$m = Some(v),
             None => if let Some(g) = &mut $f.$g {
                 if g.$m.is_some() { Arc::make_mut(g).$m = None; }
             },

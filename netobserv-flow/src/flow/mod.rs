@@ -16,6 +16,7 @@ mod layout;
 mod mac;
 mod network_event;
 mod scalar;
+mod share;
 mod tcp_flags;
 
 pub(crate) use catalogue::with_catalogue;

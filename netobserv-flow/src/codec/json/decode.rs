@@ -44,6 +44,7 @@ pub fn decode_into(bytes: &[u8], flow: &mut Flow) -> Result<(), serde_json::Erro
 
 fn decode_str_into(text: &str, flow: &mut Flow) -> Result<(), serde_json::Error> {
     if fast::decode_into(text, flow).is_some() {
+        flow.share_groups();
         return Ok(());
     }
     // The fast path may have set some fields before giving up: the full decoder's flow (or an
@@ -51,6 +52,7 @@ fn decode_str_into(text: &str, flow: &mut Flow) -> Result<(), serde_json::Error>
     match decode_full(text) {
         Ok(f) => {
             *flow = f;
+            flow.share_groups();
             Ok(())
         }
         Err(e) => {
