@@ -77,6 +77,14 @@ impl Extra {
         self.slots.len() + self.overflow.len()
     }
 
+    pub(super) fn mem_size(&self) -> usize {
+        let entry = std::mem::size_of::<(SlotKey, Value)>();
+        std::mem::size_of::<Extra>()
+            + self.slots.len().saturating_sub(self.slots.inline_size()) * entry
+            // A B-tree entry: key, value and about a third of a node's overhead.
+            + self.overflow.len() * (entry + 24)
+    }
+
     pub(super) fn get(&self, name: &str) -> Option<&Value> {
         match self.slots.iter().find(|(k, _)| k.0 == name) {
             Some((_, v)) => Some(v),

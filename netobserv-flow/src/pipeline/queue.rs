@@ -16,11 +16,12 @@ pub(crate) enum Item {
 }
 
 impl Item {
-    /// Memory held, as counted against the byte budget: a decoded flow counts its in-memory size
-    /// (strings are shared and not counted), raw and encoded data their length.
+    /// Memory held, as counted against the byte budget: a decoded flow counts what it holds alone
+    /// ([`Flow::mem_size`]: shared identities and interned strings are not counted), raw and
+    /// encoded data their length.
     fn weight(&self) -> usize {
         match self {
-            Item::Flows(b) => b.len() * std::mem::size_of::<Flow>(),
+            Item::Flows(b) => b.flows().iter().map(Flow::mem_size).sum(),
             Item::Raw(r) => r.data().len(),
             Item::Encoded(e) => e.data.len(),
         }
