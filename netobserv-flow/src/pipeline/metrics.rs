@@ -100,9 +100,10 @@ impl Metrics {
     /// (`flp-`) is a configuration error.
     pub fn new(prefix: &str) -> crate::Result<Self> {
         if !valid_prefix(prefix) {
-            return Err(crate::Error::Config(format!(
-                "metricsSettings.prefix {prefix:?}: a metric name may only hold letters, digits (not first), `_` and `:`"
-            )));
+            return Err(crate::ConfigErrorKind::MetricsPrefix {
+                prefix: prefix.to_string(),
+            }
+            .into());
         }
         Ok(Metrics::build(prefix))
     }
