@@ -619,6 +619,24 @@ impl DecodeError {
         }))
     }
 
+    /// A JSON error of serde_json on `input`: the byte offset comes from serde_json's line and
+    /// column, the message is serde_json's without them.
+    pub(crate) fn json(e: serde_json::Error, input: &[u8]) -> Self {
+        use serde_json::error::Category;
+        let kind = match e.classify() {
+            Category::Eof => DecodeErrorKind::Truncated,
+            Category::Syntax | Category::Io => DecodeErrorKind::Syntax,
+            Category::Data => DecodeErrorKind::Value,
+        };
+        let text = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        let message = text.strip_suffix(&suffix).unwrap_or(&text).to_string();
+        let offset = json_offset(input, e.line(), e.column());
+        let mut d = DecodeError::new(Format::Json, kind, message).with_source(e);
+        d.0.offset = offset;
+        d
+    }
+
     /// With the byte offset in the input where the malformed part starts.
     pub fn with_offset(mut self, offset: u64) -> Self {
         self.0.offset = Some(offset);
@@ -680,6 +698,21 @@ impl DecodeError {
     pub fn message(&self) -> &str {
         &self.0.message
     }
+}
+
+/// The byte offset of serde_json's 1-based `line` and `column` (bytes since the line's start,
+/// the offending byte included) in `input`; `None` when serde_json gave no position.
+fn json_offset(input: &[u8], line: usize, column: usize) -> Option<u64> {
+    if line == 0 {
+        return None;
+    }
+    let line_start = if line == 1 {
+        0
+    } else {
+        memchr::memchr_iter(b'\n', input).nth(line - 2)? + 1
+    };
+    let at = (line_start + column.saturating_sub(1)).min(input.len());
+    Some(at as u64)
 }
 
 impl fmt::Display for DecodeError {
