@@ -715,6 +715,13 @@ fn json_offset(input: &[u8], line: usize, column: usize) -> Option<u64> {
     Some(at as u64)
 }
 
+impl From<prost::DecodeError> for DecodeError {
+    /// A pbflow message that prost (decoding [`Records`](crate::codec::pbflow::Records)) rejects.
+    fn from(e: prost::DecodeError) -> Self {
+        DecodeError::new(Format::Pbflow, DecodeErrorKind::Syntax, e.to_string()).with_source(e)
+    }
+}
+
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "invalid {}", self.0.format)?;
