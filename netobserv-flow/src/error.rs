@@ -637,6 +637,13 @@ impl DecodeError {
         d
     }
 
+    /// With `context` said before the message (`not a JSON array of flows: ...`).
+    #[cfg(feature = "runtime")]
+    pub(crate) fn prefixed(mut self, context: &str) -> Self {
+        self.0.message = format!("{context}: {}", self.0.message).into();
+        self
+    }
+
     /// With the byte offset in the input where the malformed part starts.
     pub fn with_offset(mut self, offset: u64) -> Self {
         self.0.offset = Some(offset);

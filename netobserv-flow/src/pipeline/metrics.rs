@@ -328,6 +328,12 @@ impl StageMetrics {
         tracing::warn!(stage = %self.stage, kind, suppressed, "rejected input: {detail}");
     }
 
+    /// Counts input that did not decode (its kind is the format: `json`, `pbflow`) and logs it
+    /// with where it came from, at most once per second per stage, as [`Self::reject`] does.
+    pub fn reject_decode(&self, input: &str, error: &crate::codec::DecodeError) {
+        self.reject(error.format().as_str(), format_args!("{input}: {error}"));
+    }
+
     /// The number of rejections of a kind so far.
     pub fn errors(&self, kind: &str) -> u64 {
         self.errors.with_label_values(&[&self.stage, kind]).get()
