@@ -128,8 +128,13 @@ fn stdin_to_stdout_writes_every_flow_before_exiting() {
         );
         // The first bad line comes after two flows; the log is rate-limited, so with two
         // workers another chunk's bad line may be the one logged.
+        // The offset is that of the byte decoding stopped at, in the whole input: the end of
+        // `"http"` (byte 17 of the line).
         if workers == "1" {
-            let at = format!("<stdin> byte {}:", first_bad.unwrap());
+            let at = format!(
+                "<stdin>: invalid json at byte {}: SrcPort: ",
+                first_bad.unwrap() + 17
+            );
             assert!(stderr.contains(&at), "no {at:?} in {stderr}");
         }
         assert!(stderr.contains("done: "), "{stderr}");

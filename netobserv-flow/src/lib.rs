@@ -36,7 +36,9 @@ pub mod query;
 pub mod stages;
 pub mod value;
 
-pub use error::{BoxError, Error, HealthcheckFailure, Result, UnsupportedStage};
+pub use error::{
+    BoxError, ConfigError, ConfigErrorKind, Error, HealthcheckFailure, Result, UnsupportedStage,
+};
 pub use field::{FieldPath, FieldRegistry};
 pub use flow::{FieldId, Flow, MacAddr, TcpFlags};
 pub use value::Value;

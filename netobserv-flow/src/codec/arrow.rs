@@ -18,10 +18,11 @@ use arrow_array::{
 };
 use arrow_schema::{ArrowError, Field, Schema, SchemaRef};
 
+use crate::Error;
 use crate::codec::json::JsonScalar;
+use crate::codec::{DecodeError, DecodeErrorKind, Format, json};
 use crate::flow::{FieldId, Flow, MacAddr, NetworkEvent, TcpFlags, with_catalogue};
 use crate::value::Value;
-use crate::{Error, codec::json};
 
 /// Name of the column holding run-time fields as a JSON object.
 pub const EXTRA_COLUMN: &str = "_extra";
@@ -152,7 +153,7 @@ macro_rules! text_arrow {
                 read_strings(col, name, |i, s| {
                     put(&mut flows[i], match s {
                         None => None,
-                        Some(s) => Some(s.parse().map_err(|_| Error::Decode(format!("column {name} row {i}: {s:?} is not {}", $what)))?),
+                        Some(s) => Some(s.parse().map_err(|_| bad_value(name, i, format!("{s:?} is not {}", $what), None))?),
                     });
                     Ok(())
                 })
@@ -292,9 +293,8 @@ impl ArrowScalar for Vec<NetworkEvent> {
                     Some(s) => {
                         let mut de = serde_json::Deserializer::from_str(s);
                         Some(
-                            <Vec<NetworkEvent> as JsonScalar>::deserialize(&mut de).map_err(
-                                |e| Error::Decode(format!("column {name} row {i}: {e}")),
-                            )?,
+                            <Vec<NetworkEvent> as JsonScalar>::deserialize(&mut de)
+                                .map_err(|e| bad_value(name, i, e.to_string(), Some(e)))?,
                         )
                     }
                 },
@@ -375,6 +375,18 @@ pub fn to_record_batch(flows: &[Flow]) -> Result<RecordBatch, Error> {
     Ok(RecordBatch::try_new(schema(), cols)?)
 }
 
+/// A column value that does not convert: `row` of column `name`.
+fn bad_value(name: &str, row: usize, message: String, source: Option<serde_json::Error>) -> Error {
+    let e = DecodeError::new(Format::Arrow, DecodeErrorKind::Value, message)
+        .at_record(row as u64)
+        .in_field(name);
+    match source {
+        Some(s) => e.with_source(s),
+        None => e,
+    }
+    .into()
+}
+
 /// Converts a record batch back to flows. Columns are found by name, so a batch with a subset of
 /// the columns (a projection) converts too; unknown columns are an error.
 pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<Flow>, Error> {
@@ -388,7 +400,7 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<Flow>, Error> {
                 if let Some(s) = s {
                     let v = json::ValueSeed
                         .deserialize_str(s)
-                        .map_err(|e| Error::Decode(format!("column {name} row {row}: {e}")))?;
+                        .map_err(|e| bad_value(name, row, e.to_string(), Some(e)))?;
                     if let Value::Map(kv) = v {
                         for (k, v) in kv {
                             flows[row].extra_insert(k, v);
@@ -399,8 +411,14 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<Flow>, Error> {
             })?;
             continue;
         }
-        let id = FieldId::from_name(name)
-            .ok_or_else(|| Error::Decode(format!("unknown flow column {name:?}")))?;
+        let id = FieldId::from_name(name).ok_or_else(|| {
+            DecodeError::new(
+                Format::Arrow,
+                DecodeErrorKind::Value,
+                format!("unknown flow column {name:?}"),
+            )
+            .in_field(name.as_str())
+        })?;
         by_field[FieldId::ALL.iter().position(|f| *f == id).unwrap_or(0)] = Some(batch.column(i));
     }
     columns::read(&by_field, &mut flows)?;

@@ -4,3 +4,5 @@
 pub mod arrow;
 pub mod json;
 pub mod pbflow;
+
+pub use crate::error::{DecodeError, DecodeErrorKind, Format};

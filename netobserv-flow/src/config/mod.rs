@@ -16,7 +16,7 @@ pub use stages::*;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::{ConfigErrorKind, Error};
 
 /// The whole document.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -248,18 +248,11 @@ impl StageParam {
             .collect();
         match kinds.as_slice() {
             [one] => Ok(*one),
-            [] => Err(Error::Config(format!(
-                "stage {:?}: parameters must have one of ingest, transform, extract, encode, write",
-                self.name
-            ))),
-            many => Err(Error::Config(format!(
-                "stage {:?}: parameters have several kinds ({}); a stage has exactly one",
-                self.name,
-                many.iter()
-                    .map(|k| k.0.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
+            _ => Err(ConfigErrorKind::StageKind {
+                stage: self.name.clone(),
+                found: kinds.iter().map(|k| k.0).collect(),
+            }
+            .into()),
         }
     }
 }
@@ -270,12 +263,15 @@ impl Config {
         let de = serde_yaml_ng::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path.is_empty() || path == "." {
-                Error::Config(inner.to_string())
-            } else {
-                Error::Config(format!("{path}: {inner}"))
+            let source = e.into_inner();
+            let location = source.location();
+            ConfigErrorKind::Yaml {
+                path: (!path.is_empty() && path != ".").then_some(path),
+                line: location.as_ref().map(|l| l.line()),
+                column: location.as_ref().map(|l| l.column()),
+                source,
             }
+            .into()
         })
     }
 
@@ -291,7 +287,13 @@ impl Config {
 
     /// Serializes back to YAML.
     pub fn to_yaml(&self) -> Result<String, Error> {
-        serde_yaml_ng::to_string(self).map_err(|e| Error::Config(e.to_string()))
+        serde_yaml_ng::to_string(self).map_err(|e| {
+            ConfigErrorKind::Serialize {
+                what: None,
+                source: e.into(),
+            }
+            .into()
+        })
     }
 
     /// The parameters of a stage.

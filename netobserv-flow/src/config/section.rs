@@ -9,7 +9,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::Error;
+use crate::{ConfigErrorKind, Error};
 
 /// The section of one stage kind (`ingest`, `transform`, `extract`, `encode` or `write`): its
 /// `type` and the other keys as data. Upstream puts a type's settings under a key named after it
@@ -34,8 +34,10 @@ impl StageSection {
 
     /// Adds settings under `key`, serialized from `value`.
     pub fn with_settings(mut self, key: &str, value: impl Serialize) -> Result<Self, Error> {
-        let v = serde_json::to_value(value)
-            .map_err(|e| Error::Config(format!("settings `{key}`: {e}")))?;
+        let v = serde_json::to_value(value).map_err(|e| ConfigErrorKind::Serialize {
+            what: Some(format!("settings `{key}`")),
+            source: e.into(),
+        })?;
         self.settings.insert(key.to_string(), v);
         Ok(self)
     }
@@ -64,7 +66,11 @@ fn parse_value<T: serde::de::DeserializeOwned>(v: Json, path: &str) -> Result<T,
         } else {
             format!("{path}.{inner}")
         };
-        Error::Config(format!("{at}: {}", e.into_inner()))
+        ConfigErrorKind::Settings {
+            path: at,
+            source: e.into_inner(),
+        }
+        .into()
     })
 }
 

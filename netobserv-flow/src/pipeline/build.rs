@@ -7,7 +7,7 @@ use super::component::{Component, Healthcheck};
 use super::metrics::Metrics;
 use super::registry::{BuildContext, Missing, StageRegistry};
 use crate::config::{Config, HealthcheckMode, StageKind};
-use crate::error::{HealthcheckFailure, UnsupportedStage};
+use crate::error::{ConfigErrorKind, HealthcheckFailure, UnsupportedStage};
 use crate::field::FieldRegistry;
 use crate::{Error, Result};
 
@@ -185,10 +185,8 @@ impl Pipeline {
                 .iter()
                 .enumerate()
                 .find(|(_, p)| &p.name == name)
-                .ok_or_else(|| {
-                    Error::Config(format!(
-                        "stage {name:?} is in the pipeline but has no parameters"
-                    ))
+                .ok_or_else(|| ConfigErrorKind::NoParameters {
+                    stage: name.clone(),
                 })?;
             let (kind, section) = param.kind()?;
             match registry.factory(kind, &section.type_name) {
@@ -197,21 +195,18 @@ impl Pipeline {
                         .settings
                         .keys()
                         .filter(|k| !f.keys.contains(k))
-                        .map(|k| format!("`{k}`"))
+                        .cloned()
                         .collect();
                     if !unknown.is_empty() {
-                        let reads: Vec<String> = f.keys.iter().map(|k| format!("`{k}`")).collect();
-                        return Err(Error::Config(format!(
-                            "parameters[{index}].{kind}: unknown key{} {} for {kind} type {:?} ({})",
-                            if unknown.len() > 1 { "s" } else { "" },
-                            unknown.join(", "),
-                            section.type_name,
-                            if reads.is_empty() {
-                                "it takes no settings".to_string()
-                            } else {
-                                format!("it reads {}", reads.join(", "))
-                            }
-                        )));
+                        return Err(ConfigErrorKind::UnknownKeys {
+                            stage: name.clone(),
+                            path: format!("parameters[{index}].{kind}"),
+                            kind,
+                            type_name: section.type_name.clone(),
+                            keys: unknown,
+                            reads: f.keys.clone(),
+                        }
+                        .into());
                     }
                     planned.push((name, parents, index, kind, section, f.factory))
                 }
@@ -262,10 +257,11 @@ impl Pipeline {
             let followers = nodes.iter().filter(|o| o.parents.contains(&i)).count();
             match (&n.component, followers) {
                 (Component::Sink { .. }, f) if f > 0 => {
-                    return Err(Error::Config(format!(
-                        "stage {:?} is a terminal stage (no output), but {f} stage(s) follow it",
-                        n.name
-                    )));
+                    return Err(ConfigErrorKind::SinkFollowed {
+                        stage: n.name.clone(),
+                        followers: f,
+                    }
+                    .into());
                 }
                 (Component::Sink { .. }, _) => {}
                 (_, 0) => warnings.push(format!(
@@ -367,7 +363,13 @@ impl Pipeline {
 }
 
 fn check_shape(name: &str, kind: StageKind, parents: &[usize], c: &Component) -> Result<()> {
-    let bad = |why: String| Err(Error::Config(format!("stage {name:?}: {why}")));
+    let bad = |why: String| {
+        Err(ConfigErrorKind::Graph {
+            stage: name.to_string(),
+            message: why,
+        }
+        .into())
+    };
     match c {
         Component::Source(_) if kind != StageKind::Ingest => {
             bad(format!("a {kind} stage cannot be a source"))
@@ -394,43 +396,45 @@ fn check_shape(name: &str, kind: StageKind, parents: &[usize], c: &Component) ->
 /// follows, each with the stages it follows.
 fn validate(config: &Config) -> Result<Vec<(String, Vec<String>)>> {
     if config.pipeline.is_empty() {
-        return Err(Error::Config(
-            "pipeline is empty: list the stages under `pipeline`".into(),
-        ));
+        return Err(ConfigErrorKind::EmptyPipeline.into());
     }
     let mut seen = BTreeSet::new();
     for l in &config.pipeline {
         if !seen.insert(l.name.as_str()) {
-            return Err(Error::Config(format!(
-                "pipeline: stage {:?} is listed twice",
-                l.name
-            )));
+            return Err(ConfigErrorKind::DuplicateStage {
+                stage: l.name.clone(),
+                path: "pipeline".into(),
+            }
+            .into());
         }
     }
     let mut pnames = BTreeSet::new();
     for p in &config.parameters {
         if !pnames.insert(p.name.as_str()) {
-            return Err(Error::Config(format!(
-                "parameters: stage {:?} is defined twice",
-                p.name
-            )));
+            return Err(ConfigErrorKind::DuplicateStage {
+                stage: p.name.clone(),
+                path: "parameters".into(),
+            }
+            .into());
         }
     }
     for l in &config.pipeline {
         let mut once = BTreeSet::new();
         for f in l.follows.names() {
             if !seen.contains(f.as_str()) {
-                return Err(Error::Config(format!(
-                    "pipeline: stage {:?} follows {f:?}, which is not a stage (stages: {})",
-                    l.name,
-                    seen.iter().copied().collect::<Vec<_>>().join(", ")
-                )));
+                return Err(ConfigErrorKind::UnknownFollows {
+                    stage: l.name.clone(),
+                    follows: f.clone(),
+                    stages: seen.iter().map(|s| s.to_string()).collect(),
+                }
+                .into());
             }
             if !once.insert(f.as_str()) {
-                return Err(Error::Config(format!(
-                    "pipeline: stage {:?} follows {f:?} twice",
-                    l.name
-                )));
+                return Err(ConfigErrorKind::FollowsTwice {
+                    stage: l.name.clone(),
+                    follows: f.clone(),
+                }
+                .into());
             }
         }
     }
@@ -465,16 +469,16 @@ fn validate(config: &Config) -> Result<Vec<(String, Vec<String>)>> {
         }
     }
     if order.len() < config.pipeline.len() {
-        return Err(Error::Config(format!(
-            "pipeline: cycle {}",
-            find_cycle(config)
-        )));
+        return Err(ConfigErrorKind::Cycle {
+            cycle: find_cycle(config),
+        }
+        .into());
     }
     Ok(order)
 }
 
-/// A cycle of the graph, written `a -> b -> a` (following `follows` links).
-fn find_cycle(config: &Config) -> String {
+/// A cycle of the graph, `a`, `b`, `a` (following `follows` links); empty when there is none.
+fn find_cycle(config: &Config) -> Vec<String> {
     let follows = |n: &str| -> Vec<&str> {
         config
             .pipeline
@@ -490,7 +494,7 @@ fn find_cycle(config: &Config) -> String {
             match next.pop() {
                 Some(n) if n == start.name => {
                     path.push(n);
-                    return path.join(" -> ");
+                    return path.into_iter().map(str::to_string).collect();
                 }
                 Some(n) if !path.contains(&n) => {
                     path.push(n);
@@ -504,5 +508,5 @@ fn find_cycle(config: &Config) -> String {
             }
         }
     }
-    "(not found)".into()
+    Vec::new()
 }

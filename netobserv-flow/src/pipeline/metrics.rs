@@ -100,9 +100,10 @@ impl Metrics {
     /// (`flp-`) is a configuration error.
     pub fn new(prefix: &str) -> crate::Result<Self> {
         if !valid_prefix(prefix) {
-            return Err(crate::Error::Config(format!(
-                "metricsSettings.prefix {prefix:?}: a metric name may only hold letters, digits (not first), `_` and `:`"
-            )));
+            return Err(crate::ConfigErrorKind::MetricsPrefix {
+                prefix: prefix.to_string(),
+            }
+            .into());
         }
         Ok(Metrics::build(prefix))
     }
@@ -325,6 +326,12 @@ impl StageMetrics {
         lim.last = Some(now);
         drop(lim);
         tracing::warn!(stage = %self.stage, kind, suppressed, "rejected input: {detail}");
+    }
+
+    /// Counts input that did not decode (its kind is the format: `json`, `pbflow`) and logs it
+    /// with where it came from, at most once per second per stage, as [`Self::reject`] does.
+    pub fn reject_decode(&self, input: &str, error: &crate::codec::DecodeError) {
+        self.reject(error.format().as_str(), format_args!("{input}: {error}"));
     }
 
     /// The number of rejections of a kind so far.

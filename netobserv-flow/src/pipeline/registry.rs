@@ -9,7 +9,7 @@ use super::component::Component;
 use super::metrics::StageMetrics;
 use crate::config::{StageKind, StageSection};
 use crate::field::FieldRegistry;
-use crate::{Error, Result};
+use crate::{ConfigError, ConfigErrorKind, Error, Result};
 
 /// The stage types upstream flowlogs-pipeline defines (`pkg/api/api.go`), by kind.
 pub const UPSTREAM_TYPES: &[(StageKind, &[&str])] = &[
@@ -152,16 +152,19 @@ impl BuildContext<'_> {
     /// [`Self::settings_at`], with an error naming the key when absent.
     pub fn required_settings_at<T: DeserializeOwned>(&mut self, key: &str) -> Result<T> {
         self.settings_at(key)?.ok_or_else(|| {
-            Error::Config(format!(
-                "{}: {} type {:?} needs a `{key}:` section (stage {:?})",
-                self.path, self.kind, self.section.type_name, self.stage
-            ))
+            ConfigErrorKind::MissingSection {
+                stage: self.stage.to_string(),
+                path: Some(self.path.clone()),
+                owner: format!("{} type {:?}", self.kind, self.section.type_name),
+                key: key.to_string(),
+            }
+            .into()
         })
     }
 
     /// A configuration error about this stage.
     pub fn config_error(&self, message: impl std::fmt::Display) -> Error {
-        Error::Config(format!("stage {:?} ({}): {message}", self.stage, self.path))
+        ConfigError::invalid(self.stage, Some(&self.path), message).into()
     }
 }
 

@@ -24,7 +24,7 @@ use crate::flow::{FieldRef, Flow};
 use crate::pipeline::Transform;
 use crate::query::Query;
 use crate::value::Value;
-use crate::{Error, Result};
+use crate::{ConfigError, ConfigErrorKind, Result};
 
 /// A value test from `add_field_if` / `add_label_if` parameters: `>=10`, `==5`, `!="x"`, `<3.5`.
 ///
@@ -38,8 +38,8 @@ pub struct Condition {
 }
 
 impl Condition {
-    /// Parses `<op><value>`.
-    pub fn parse(stage: &str, s: &str) -> Result<Condition> {
+    /// Parses `<op><value>`, a `parameters` value of stage `stage` at YAML path `path`.
+    pub fn parse(stage: &str, path: &str, s: &str) -> Result<Condition> {
         let s = s.trim();
         let ops = [
             ("==", Op::Eq),
@@ -51,9 +51,11 @@ impl Condition {
             ("=", Op::Eq),
         ];
         let (token, op) = ops.iter().find(|(t, _)| s.starts_with(t)).ok_or_else(|| {
-            Error::Config(format!(
-                "stage {stage:?}: condition {s:?} must start with one of ==, !=, >=, <=, >, <"
-            ))
+            ConfigError::invalid(
+                stage,
+                Some(path),
+                format_args!("condition {s:?} must start with one of ==, !=, >=, <=, >, <"),
+            )
         })?;
         let rest = s[token.len()..].trim();
         let text = rest.trim_matches(|c| c == '"' || c == '\'');
@@ -143,15 +145,29 @@ pub struct Filter {
     labels: Option<FieldPath>,
 }
 
-fn need<'a, T>(stage: &str, r: &FilterRule, key: &str, v: Option<&'a T>) -> Result<&'a T> {
+/// The rule type as the config writes it (`add_field`).
+fn rule_name(ty: FilterRuleType) -> String {
+    serde_json::to_value(ty)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{ty:?}"))
+}
+
+fn need<'a, T>(
+    stage: &str,
+    path: &str,
+    r: &FilterRule,
+    key: &str,
+    v: Option<&'a T>,
+) -> Result<&'a T> {
     v.ok_or_else(|| {
-        Error::Config(format!(
-            "stage {stage:?}: filter rule {:?} needs a `{key}` section",
-            serde_json::to_value(r.r#type)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        ))
+        ConfigErrorKind::MissingSection {
+            stage: stage.to_string(),
+            path: Some(path.to_string()),
+            owner: format!("filter rule {:?}", rule_name(r.r#type)),
+            key: key.to_string(),
+        }
+        .into()
     })
 }
 
@@ -161,6 +177,7 @@ fn config_value(v: &Option<serde_json::Value>) -> Value {
 
 fn remove_cond(
     stage: &str,
+    path: &str,
     ty: FilterRuleType,
     g: &FilterGeneric,
     fields: &mut FieldRegistry,
@@ -171,9 +188,15 @@ fn remove_cond(
         FilterRuleType::RemoveEntryIfEqual => RemoveKind::Equal,
         FilterRuleType::RemoveEntryIfNotEqual => RemoveKind::NotEqual,
         other => {
-            return Err(Error::Config(format!(
-                "stage {stage:?}: {other:?} is not a remove_entry_if_* rule type"
-            )));
+            return Err(ConfigError::invalid(
+                stage,
+                Some(path),
+                format_args!(
+                    "{:?} is not a remove_entry_if_* rule type",
+                    rule_name(other)
+                ),
+            )
+            .into());
         }
     };
     // `castInt: true` makes the value an integer (upstream's preprocess) and compares the
@@ -192,14 +215,25 @@ fn remove_cond(
     })
 }
 
+/// The conditions of a list of rules at YAML path `path`.
 fn remove_conds(
     stage: &str,
+    path: &str,
     rules: &[RemoveEntryRule],
     fields: &mut FieldRegistry,
 ) -> Result<Vec<RemoveCond>> {
     rules
         .iter()
-        .map(|r| remove_cond(stage, r.r#type, &r.remove_entry, fields))
+        .enumerate()
+        .map(|(i, r)| {
+            remove_cond(
+                stage,
+                &format!("{path}[{i}]"),
+                r.r#type,
+                &r.remove_entry,
+                fields,
+            )
+        })
         .collect()
 }
 
@@ -217,57 +251,83 @@ fn sample(every: u16, counter: &mut u64) -> bool {
 }
 
 impl Filter {
-    /// Builds from config, resolving field names and compiling queries and regular expressions.
-    pub fn new(cfg: &TransformFilter, stage: &str, fields: &mut FieldRegistry) -> Result<Filter> {
+    /// Builds from config, resolving field names and compiling queries and regular expressions;
+    /// `path` is the YAML path of the settings (`parameters[1].transform.filter`), which errors
+    /// name.
+    pub fn new(
+        cfg: &TransformFilter,
+        stage: &str,
+        path: &str,
+        fields: &mut FieldRegistry,
+    ) -> Result<Filter> {
         use FilterRuleType as T;
         let mut rules = Vec::new();
         // Keep rules first, as they run first: their names are checked against what earlier
         // stages produce, not against what this stage's other rules add.
         let mut keep = Vec::new();
-        for r in cfg.rules.iter().filter(|r| r.r#type == T::KeepEntryQuery) {
-            let q = need(stage, r, "keepEntryQuery", r.keep_entry_query.as_ref())?;
-            let q = Query::parse_checked(q, stage, fields)
-                .map_err(|e| Error::Config(format!("stage {stage:?}: {e}")))?;
+        let rule_path = |i: usize| format!("{path}.rules[{i}]");
+        for (i, r) in cfg.rules.iter().enumerate() {
+            if r.r#type != T::KeepEntryQuery {
+                continue;
+            }
+            let at = rule_path(i);
+            let q = need(stage, &at, r, "keepEntryQuery", r.keep_entry_query.as_ref())?;
+            let q = Query::parse_checked(q, stage, fields).map_err(|source| {
+                ConfigErrorKind::Query {
+                    stage: stage.to_string(),
+                    path: Some(at),
+                    source,
+                }
+            })?;
             keep.push((q, r.keep_entry_sampling.unwrap_or(0), 0));
         }
-        for r in &cfg.rules {
+        for (i, r) in cfg.rules.iter().enumerate() {
+            let at = rule_path(i);
             match r.r#type {
                 T::RemoveField => {
-                    let g = need(stage, r, "removeField", r.remove_field.as_ref())?;
+                    let g = need(stage, &at, r, "removeField", r.remove_field.as_ref())?;
                     rules.push(Rule::RemoveField(fields.read(stage, &g.input)));
                 }
                 T::RemoveEntryIfExists
                 | T::RemoveEntryIfDoesntExist
                 | T::RemoveEntryIfEqual
                 | T::RemoveEntryIfNotEqual => {
-                    let g = need(stage, r, "removeEntry", r.remove_entry.as_ref())?;
-                    rules.push(Rule::Remove(remove_cond(stage, r.r#type, g, fields)?));
+                    let g = need(stage, &at, r, "removeEntry", r.remove_entry.as_ref())?;
+                    rules.push(Rule::Remove(remove_cond(stage, &at, r.r#type, g, fields)?));
                 }
                 T::RemoveEntryAllSatisfied => {
                     let all = need(
                         stage,
+                        &at,
                         r,
                         "removeEntryAllSatisfied",
                         r.remove_entry_all_satisfied.as_ref(),
                     )?;
-                    rules.push(Rule::RemoveAll(remove_conds(stage, all, fields)?));
+                    rules.push(Rule::RemoveAll(remove_conds(
+                        stage,
+                        &format!("{at}.removeEntryAllSatisfied"),
+                        all,
+                        fields,
+                    )?));
                 }
                 T::ConditionalSampling => {
                     let conds = need(
                         stage,
+                        &at,
                         r,
                         "conditionalSampling",
                         r.conditional_sampling.as_ref(),
                     )?;
                     let mut out = Vec::new();
-                    for c in conds {
-                        out.push((c.value, remove_conds(stage, &c.rules, fields)?, 0));
+                    for (j, c) in conds.iter().enumerate() {
+                        let list = format!("{at}.conditionalSampling[{j}].rules");
+                        out.push((c.value, remove_conds(stage, &list, &c.rules, fields)?, 0));
                     }
                     rules.push(Rule::Sample(out));
                 }
                 T::KeepEntryQuery => {}
                 T::AddLabel => {
-                    let g = need(stage, r, "addLabel", r.add_label.as_ref())?;
+                    let g = need(stage, &at, r, "addLabel", r.add_label.as_ref())?;
                     let v = config_value(&g.value).to_string();
                     rules.push(Rule::AddLabel(g.input.as_str().into(), v.into()));
                 }
@@ -279,7 +339,7 @@ impl Filter {
                             r.add_field_if_doesnt_exist.as_ref(),
                         ),
                     };
-                    let g = need(stage, r, key, g)?;
+                    let g = need(stage, &at, r, key, g)?;
                     rules.push(Rule::AddField(
                         fields.write(&g.input),
                         config_value(&g.value),
@@ -287,10 +347,10 @@ impl Filter {
                     ));
                 }
                 T::AddFieldIf => {
-                    let a = need(stage, r, "addFieldIf", r.add_field_if.as_ref())?;
+                    let a = need(stage, &at, r, "addFieldIf", r.add_field_if.as_ref())?;
                     rules.push(Rule::AddFieldIf {
                         input: fields.read(stage, &a.input),
-                        cond: Condition::parse(stage, &a.parameters)?,
+                        cond: Condition::parse(stage, &at, &a.parameters)?,
                         eval: fields.write(&format!("{}_Evaluate", a.output)),
                         output: fields.write(&a.output),
                         assignee: a.assignee.as_deref().map(Value::str),
@@ -298,13 +358,15 @@ impl Filter {
                 }
                 T::AddRegexIf => {
                     let a: &FilterWithAssignee =
-                        need(stage, r, "addRegexIf", r.add_regex_if.as_ref())?;
-                    let re = Operand::regex(&a.parameters).map_err(|e| {
-                        Error::Config(format!(
-                            "stage {stage:?}: add_regex_if: invalid regular expression {:?}: {e}",
-                            a.parameters
-                        ))
-                    })?;
+                        need(stage, &at, r, "addRegexIf", r.add_regex_if.as_ref())?;
+                    let re =
+                        Operand::regex(&a.parameters).map_err(|source| ConfigErrorKind::Regex {
+                            stage: stage.to_string(),
+                            path: Some(at.clone()),
+                            rule: "add_regex_if".into(),
+                            pattern: a.parameters.clone(),
+                            source,
+                        })?;
                     rules.push(Rule::AddRegexIf {
                         input: fields.read(stage, &a.input),
                         matched: fields.write(&format!("{}_Matched", a.output)),
@@ -313,11 +375,11 @@ impl Filter {
                     });
                 }
                 T::AddLabelIf => {
-                    let a = need(stage, r, "addLabelIf", r.add_label_if.as_ref())?;
+                    let a = need(stage, &at, r, "addLabelIf", r.add_label_if.as_ref())?;
                     rules.push(Rule::AddLabelIf {
                         input: fields.read(stage, &a.input),
                         key: a.output.as_str().into(),
-                        cond: Condition::parse(stage, &a.parameters)?,
+                        cond: Condition::parse(stage, &at, &a.parameters)?,
                         assignee: a.assignee.as_deref().unwrap_or_default().into(),
                     });
                 }
@@ -473,7 +535,7 @@ mod tests {
 
     fn filter(yaml: &str) -> Filter {
         let cfg: TransformFilter = serde_yaml_ng::from_str(yaml).unwrap();
-        Filter::new(&cfg, "f", &mut FieldRegistry::new()).unwrap()
+        Filter::new(&cfg, "f", "filter", &mut FieldRegistry::new()).unwrap()
     }
 
     fn run(f: &mut Filter, line: &str) -> Option<String> {
@@ -706,7 +768,7 @@ rules:
         )
         .unwrap();
         let mut fields = FieldRegistry::new();
-        Filter::new(&cfg, "f", &mut fields).unwrap();
+        Filter::new(&cfg, "f", "filter", &mut fields).unwrap();
         // The keep query runs before add_field, so `team` is unknown to it; the remove rule runs
         // after, so it is known there.
         let warnings = fields.take_warnings();
@@ -735,19 +797,87 @@ rules:
     }
 
     #[test]
+    fn bad_rules_name_their_path_and_keep_the_cause() {
+        use std::error::Error as _;
+
+        use crate::ConfigErrorKind;
+        use crate::query::ParseError;
+        let build = |yaml: &str| {
+            let cfg: TransformFilter = serde_yaml_ng::from_str(yaml).unwrap();
+            match Filter::new(
+                &cfg,
+                "f",
+                "parameters[2].transform.filter",
+                &mut FieldRegistry::new(),
+            ) {
+                Err(crate::Error::Config(c)) => c,
+                other => panic!("{:?}", other.err()),
+            }
+        };
+        let c = build(
+            "rules:\n  - type: add_field\n    addField: {input: a, value: 1}\n  - type: add_regex_if\n    addRegexIf: {input: a, output: b, parameters: '('}\n",
+        );
+        assert_eq!(c.stage(), Some("f"));
+        assert_eq!(
+            c.path(),
+            Some("parameters[2].transform.filter.rules[1]"),
+            "{c}"
+        );
+        assert!(matches!(c.kind(), ConfigErrorKind::Regex { .. }), "{c:?}");
+        assert!(
+            c.source()
+                .and_then(|s| s.downcast_ref::<regex::Error>())
+                .is_some()
+        );
+
+        let c = build("rules:\n  - type: keep_entry_query\n    keepEntryQuery: 'Proto=='\n");
+        assert_eq!(
+            c.path(),
+            Some("parameters[2].transform.filter.rules[0]"),
+            "{c}"
+        );
+        let parse = c.source().and_then(|s| s.downcast_ref::<ParseError>());
+        assert!(parse.is_some_and(|p| p.column == 7), "{c:?}");
+
+        let c = build(
+            "rules:\n  - type: conditional_sampling\n    conditionalSampling:\n      - value: 2\n        rules:\n          - type: remove_entry_if_equal\n            removeEntry: {input: a, value: 1}\n          - type: add_field\n            removeEntry: {input: a, value: 1}\n",
+        );
+        assert_eq!(
+            c.path(),
+            Some("parameters[2].transform.filter.rules[0].conditionalSampling[0].rules[1]"),
+            "{c}"
+        );
+        assert!(
+            c.to_string()
+                .contains("\"add_field\" is not a remove_entry_if_*"),
+            "{c}"
+        );
+
+        let c = build(
+            "rules:\n  - type: add_field_if\n    addFieldIf: {input: a, output: b, parameters: '~1'}\n",
+        );
+        assert!(matches!(c.kind(), ConfigErrorKind::Invalid { .. }), "{c:?}");
+        assert_eq!(
+            c.path(),
+            Some("parameters[2].transform.filter.rules[0]"),
+            "{c}"
+        );
+    }
+
+    #[test]
     fn bad_rules_are_config_errors() {
         let cfg: TransformFilter = serde_yaml_ng::from_str(
             "rules:\n  - type: keep_entry_query\n    keepEntryQuery: 'Proto=='\n",
         )
         .unwrap();
-        let err = Filter::new(&cfg, "f", &mut FieldRegistry::new())
+        let err = Filter::new(&cfg, "f", "filter", &mut FieldRegistry::new())
             .unwrap_err()
             .to_string();
         assert!(err.contains("column"), "{err}");
         let cfg: TransformFilter =
             serde_yaml_ng::from_str("rules:\n  - type: add_field\n").unwrap();
         assert!(
-            Filter::new(&cfg, "f", &mut FieldRegistry::new())
+            Filter::new(&cfg, "f", "filter", &mut FieldRegistry::new())
                 .unwrap_err()
                 .to_string()
                 .contains("addField")

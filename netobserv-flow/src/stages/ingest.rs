@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use crate::codec::json;
+use crate::codec::{DecodeError, json};
 use crate::config::{DecoderType, IngestFile, IngestStdin};
 use crate::flow::Flow;
 use crate::pipeline::{
@@ -47,29 +47,41 @@ impl JsonLines {
 
 impl Decode for JsonLines {
     fn decode(&self, data: &[u8], offset: u64, out: &mut Vec<Flow>) -> usize {
-        let mut start = 0;
-        let mut rejected = 0;
-        out.reserve(data.len() / 320 + 1);
-        while start < data.len() {
-            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-            let line = data[start..end].trim_ascii();
-            if !line.is_empty() {
-                out.push(Flow::default());
-                if let Some(slot) = out.last_mut()
-                    && let Err(e) = json::decode_into(line, slot)
-                {
-                    out.pop();
-                    rejected += 1;
-                    self.metrics.reject(
-                        "json",
-                        format_args!("{} byte {}: {e}", self.what, offset + start as u64),
-                    );
-                }
-            }
-            start = end + 1;
-        }
-        rejected
+        decode_lines(data, offset, out, |e| {
+            self.metrics.reject_decode(&self.what, &e)
+        })
     }
+}
+
+/// Decodes the JSON lines of `data`, which starts at byte `offset` of the input, into `out`;
+/// hands each line that does not decode to `rejected` (its offset counted in the whole input)
+/// and says how many there were.
+fn decode_lines(
+    data: &[u8],
+    offset: u64,
+    out: &mut Vec<Flow>,
+    mut rejected: impl FnMut(DecodeError),
+) -> usize {
+    let mut start = 0;
+    let mut count = 0;
+    out.reserve(data.len() / 320 + 1);
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+        let line = data[start..end].trim_ascii();
+        if !line.is_empty() {
+            out.push(Flow::default());
+            if let Some(slot) = out.last_mut()
+                && let Err(e) = json::decode_into(line, slot)
+            {
+                out.pop();
+                count += 1;
+                let line_start = line.as_ptr() as usize - data.as_ptr() as usize;
+                rejected(e.shifted(offset + line_start as u64));
+            }
+        }
+        start = end + 1;
+    }
+    count
 }
 
 /// Buffers the workers hand back once they decoded them: the reader reuses them instead of
@@ -341,13 +353,12 @@ impl FileSource {
     }
 
     async fn ingest_array(&self, bytes: &[u8], cx: &SourceContext) -> bool {
+        let what = self.path.display().to_string();
         let items: Vec<&RawValue> = match serde_json::from_slice(bytes) {
             Ok(v) => v,
             Err(e) => {
-                cx.metrics.reject(
-                    "json",
-                    format_args!("{}: not a JSON array of flows: {e}", self.path.display()),
-                );
+                let e = DecodeError::json(e, bytes).prefixed("not a JSON array of flows");
+                cx.metrics.reject_decode(&what, &e);
                 return true;
             }
         };
@@ -360,10 +371,13 @@ impl FileSource {
                 let i = c * self.batch + j;
                 match json::decode(raw.get().as_bytes()) {
                     Ok(f) => flows.push(f),
-                    Err(e) => cx.metrics.reject(
-                        "json",
-                        format_args!("{} array element {i}: {e}", self.path.display()),
-                    ),
+                    Err(e) => {
+                        // The element is a slice of `bytes`: its offset in the file.
+                        let at =
+                            (raw.get().as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize);
+                        let e = e.shifted(at as u64).at_record(i as u64);
+                        cx.metrics.reject_decode(&what, &e);
+                    }
                 }
             }
             if !flows.is_empty() && cx.out.send(FlowBatch::new(flows)).await.is_err() {
@@ -448,5 +462,32 @@ mod tests {
         let rejected = d.decode(b"{\"Bytes\":1}\n\n  not json\n{\"Bytes\":2}", 100, &mut out);
         assert_eq!((out.len(), rejected), (2, 1));
         assert_eq!(m.stage("in").errors("json"), 1);
+    }
+
+    #[test]
+    fn a_bad_line_is_a_json_decode_error_at_its_offset_in_the_input() {
+        use crate::codec::{DecodeErrorKind, Format};
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        // The chunk starts at byte 100 of the input; the bad value `x` is at byte 12 + 9 of it.
+        let n = decode_lines(
+            b"{\"Bytes\":1}\n  {\"Bytes\":x}\n{\"Bytes\":2}",
+            100,
+            &mut out,
+            |e| errors.push(e),
+        );
+        assert_eq!((out.len(), n, errors.len()), (2, 1, 1));
+        let e = &errors[0];
+        assert_eq!(
+            (e.format(), e.kind()),
+            (Format::Json, DecodeErrorKind::Value),
+            "{e}"
+        );
+        assert_eq!(e.offset(), Some(100 + 14 + 9), "{e}");
+        assert!(
+            std::error::Error::source(e)
+                .and_then(|s| s.downcast_ref::<serde_json::Error>())
+                .is_some()
+        );
     }
 }

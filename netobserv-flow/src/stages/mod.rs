@@ -69,9 +69,11 @@ pub(crate) fn register_builtins(r: &mut StageRegistry) {
         |cx: &mut BuildContext<'_>| {
             let cfg: TransformFilter = cx.required_settings_at("filter")?;
             let stage = cx.stage().to_string();
+            let path = format!("{}.filter", cx.path());
             Ok(Component::transform(filter::Filter::new(
                 &cfg,
                 &stage,
+                &path,
                 cx.fields(),
             )?))
         },

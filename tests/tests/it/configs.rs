@@ -288,3 +288,89 @@ parameters:
         p.warnings()[0]
     );
 }
+
+async fn build_config_err(yaml: &str) -> netobserv_flow::ConfigError {
+    match build(
+        &Config::from_yaml(yaml).unwrap(),
+        &StageRegistry::with_builtins(),
+    )
+    .await
+    {
+        Err(Error::Config(c)) => c,
+        Err(e) => panic!("not a config error: {e:?}"),
+        Ok(_) => panic!("built: {yaml}"),
+    }
+}
+
+#[tokio::test]
+async fn graph_and_section_errors_are_structured() {
+    use netobserv_flow::ConfigErrorKind as K;
+    let params = "parameters:\n  - name: a\n    ingest: {type: stdin}\n  - name: b\n    transform: {type: none}\n  - name: c\n    write: {type: none}\n";
+    let c = build_config_err(&format!(
+        "pipeline:\n  - name: a\n  - name: b\n    follows: c\n  - name: c\n    follows: b\n{params}"
+    ))
+    .await;
+    let K::Cycle { cycle } = c.kind() else {
+        panic!("{c:?}")
+    };
+    assert_eq!(cycle, &["b", "c", "b"]);
+    assert_eq!(c.path(), Some("pipeline"));
+
+    let c = build_config_err(&format!("pipeline:\n  - name: a\n  - name: a\n{params}")).await;
+    assert!(
+        matches!(c.kind(), K::DuplicateStage { stage, .. } if stage == "a"),
+        "{c:?}"
+    );
+
+    let c = build_config_err(&format!(
+        "pipeline:\n  - name: a\n  - name: b\n    follows: x\n{params}"
+    ))
+    .await;
+    assert!(
+        matches!(c.kind(), K::UnknownFollows { stage, follows, .. } if stage == "b" && follows == "x"),
+        "{c:?}"
+    );
+
+    let c = build_config_err(
+        "pipeline:\n  - name: a\nparameters:\n  - name: a\n    ingest: {type: file_loop, fil: {filename: x}}\n",
+    )
+    .await;
+    let K::UnknownKeys {
+        keys, reads, kind, ..
+    } = c.kind()
+    else {
+        panic!("{c:?}")
+    };
+    assert_eq!(
+        (keys.as_slice(), reads.as_slice()),
+        (&["fil".to_string()][..], &["file".to_string()][..])
+    );
+    assert_eq!(*kind, StageKind::Ingest);
+    assert_eq!(
+        (c.stage(), c.path()),
+        (Some("a"), Some("parameters[0].ingest"))
+    );
+
+    let c = build_config_err(
+        "pipeline:\n  - name: a\nparameters:\n  - name: a\n    ingest: {type: file}\n",
+    )
+    .await;
+    assert!(
+        matches!(c.kind(), K::MissingSection { key, .. } if key == "file"),
+        "{c:?}"
+    );
+    assert_eq!(
+        (c.stage(), c.path()),
+        (Some("a"), Some("parameters[0].ingest"))
+    );
+
+    let c = build_config_err(
+        "pipeline:\n  - name: a\nparameters:\n  - name: a\n    ingest: {type: file_chunks, file: {filename: /dev/null, chunks: 0}}\n",
+    )
+    .await;
+    assert!(matches!(c.kind(), K::Invalid { .. }), "{c:?}");
+    assert_eq!(
+        (c.stage(), c.path()),
+        (Some("a"), Some("parameters[0].ingest"))
+    );
+}

@@ -8,11 +8,13 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 
 use super::fast;
 use super::scalar::JsonSlot;
+use crate::codec::{DecodeError, DecodeErrorKind, Format};
 use crate::flow::{FieldId, Flow, MacAddr, NetworkEvent, TcpFlags, with_catalogue};
 use crate::value::Value;
 
-/// Decodes one JSON object into a flow.
-pub fn decode(bytes: &[u8]) -> Result<Flow, serde_json::Error> {
+/// Decodes one JSON object into a flow; an error's offset is the byte of `bytes` where decoding
+/// stopped.
+pub fn decode(bytes: &[u8]) -> Result<Flow, DecodeError> {
     let mut flow = Flow::default();
     decode_into(bytes, &mut flow)?;
     Ok(flow)
@@ -23,7 +25,7 @@ pub fn decode(bytes: &[u8]) -> Result<Flow, serde_json::Error> {
 /// Flat objects of catalogue fields with plain values (the agent's and FLP's output) take a
 /// hand-written fast path; anything else (escapes, floats, nested or run-time fields, errors) is
 /// decoded by serde_json, which also words the errors. Both give the same flow (fuzzed).
-pub fn decode_str(text: &str) -> Result<Flow, serde_json::Error> {
+pub fn decode_str(text: &str) -> Result<Flow, DecodeError> {
     let mut flow = Flow::default();
     decode_str_into(text, &mut flow)?;
     Ok(flow)
@@ -32,17 +34,16 @@ pub fn decode_str(text: &str) -> Result<Flow, serde_json::Error> {
 /// Decodes one JSON object into `flow`, which must be empty ([`Flow::default`]); on error it is
 /// left empty. Decoding into a flow already in place (the last slot of a batch) saves moving a
 /// whole [`Flow`] per line.
-pub fn decode_into(bytes: &[u8], flow: &mut Flow) -> Result<(), serde_json::Error> {
+pub fn decode_into(bytes: &[u8], flow: &mut Flow) -> Result<(), DecodeError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        <serde_json::Error as de::Error>::custom(format_args!(
-            "invalid UTF-8 at byte {}",
-            e.valid_up_to()
-        ))
+        DecodeError::new(Format::Json, DecodeErrorKind::Utf8, "invalid UTF-8")
+            .with_offset(e.valid_up_to() as u64)
+            .with_source(e)
     })?;
     decode_str_into(text, flow)
 }
 
-fn decode_str_into(text: &str, flow: &mut Flow) -> Result<(), serde_json::Error> {
+fn decode_str_into(text: &str, flow: &mut Flow) -> Result<(), DecodeError> {
     if fast::decode_into(text, flow).is_some() {
         flow.share_groups();
         return Ok(());
@@ -63,19 +64,21 @@ fn decode_str_into(text: &str, flow: &mut Flow) -> Result<(), serde_json::Error>
 }
 
 /// Decodes with serde_json only (the reference for the fast path).
-pub fn decode_full(text: &str) -> Result<Flow, serde_json::Error> {
+pub fn decode_full(text: &str) -> Result<Flow, DecodeError> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let flow = FlowSeed.deserialize(&mut de)?;
-    de.end()?;
-    Ok(flow)
+    let flow = FlowSeed
+        .deserialize(&mut de)
+        .and_then(|f| de.end().map(|()| f));
+    flow.map_err(|e| DecodeError::json(e, text.as_bytes()))
 }
 
 /// Decodes a JSON array of objects into flows.
-pub fn decode_array(bytes: &[u8]) -> Result<Vec<Flow>, serde_json::Error> {
+pub fn decode_array(bytes: &[u8]) -> Result<Vec<Flow>, DecodeError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let flows = de.deserialize_seq(FlowsVisitor)?;
-    de.end()?;
-    Ok(flows)
+    let flows = de
+        .deserialize_seq(FlowsVisitor)
+        .and_then(|f| de.end().map(|()| f));
+    flows.map_err(|e| DecodeError::json(e, bytes))
 }
 
 /// Deserializes one flow object.

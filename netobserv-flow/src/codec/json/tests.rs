@@ -52,3 +52,51 @@ fn flags_number_and_names() {
     assert_eq!(names.flags().unwrap().bits, 18);
     assert_eq!(to_string(&names), r#"{"Flags":["SYN","ACK"]}"#);
 }
+
+#[test]
+fn errors_carry_the_format_the_byte_offset_and_serde_jsons_error() {
+    use crate::codec::{DecodeErrorKind, Format};
+    let e = decode(br#"{"Bytes":1,"SrcPort":70000}"#).unwrap_err();
+    assert_eq!(
+        (e.format(), e.kind()),
+        (Format::Json, DecodeErrorKind::Value),
+        "{e}"
+    );
+    // serde_json stops after the offending number: the byte before `}`.
+    assert_eq!(e.offset(), Some(25), "{e}");
+    let json = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<serde_json::Error>());
+    assert_eq!(json.map(|j| (j.line(), j.column())), Some((1, 26)), "{e:?}");
+    assert!(e.message().starts_with("SrcPort: "), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("invalid json at byte 25: SrcPort: "),
+        "{e}"
+    );
+
+    let e = decode(br#"{"Bytes":1"#).unwrap_err();
+    assert_eq!(
+        (e.kind(), e.offset()),
+        (DecodeErrorKind::Truncated, Some(9)),
+        "{e}"
+    );
+    let e = decode(b"{\"A\":\"\xff\"}").unwrap_err();
+    assert_eq!(
+        (e.kind(), e.offset()),
+        (DecodeErrorKind::Utf8, Some(6)),
+        "{e}"
+    );
+    assert!(
+        std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<std::str::Utf8Error>())
+            .is_some()
+    );
+    // Lines count: the offset is in the whole input.
+    let e = decode_array(b"[\n{\"Bytes\":1},\n  {\"Bytes\":\"x\"}\n]").unwrap_err();
+    assert_eq!((e.format(), e.offset()), (Format::Json, Some(28)), "{e}");
+    let e = decode_full("{} x").unwrap_err();
+    assert_eq!(
+        (e.kind(), e.offset()),
+        (DecodeErrorKind::Syntax, Some(3)),
+        "{e}"
+    );
+}

@@ -3,6 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::to_flow::{Recent, fill_flow, flow_from_view};
+use crate::codec::{DecodeError, DecodeErrorKind, Format};
 use crate::flow::Flow;
 
 /// Decodes a `pbflow.Records` message into flows; `received_secs` fills `TimeReceived`.
@@ -17,7 +18,8 @@ pub fn decode_records(bytes: &[u8], received_secs: i64) -> Result<Vec<Flow>, Dec
     Ok(out)
 }
 
-/// Like [`decode_records`], appending to `out`; on error `out` is left as it was.
+/// Like [`decode_records`], appending to `out`; on error `out` is left as it was. An error's
+/// offset is the byte of `bytes` where the malformed part starts.
 pub fn decode_records_into(
     bytes: &[u8],
     received_secs: i64,
@@ -50,7 +52,7 @@ pub fn decode_records_into(
         })();
         if let Err(e) = res {
             out.truncate(start);
-            return Err(e);
+            return Err(e.in_message(bytes));
         }
     }
     Ok(())
@@ -59,18 +61,72 @@ pub fn decode_records_into(
 /// Decodes one `pbflow.Record` message into a flow.
 pub fn decode_record(bytes: &[u8], received_secs: i64) -> Result<Flow, DecodeError> {
     let mut view = RecordView::default();
-    view.parse(bytes)?;
+    view.parse(bytes).map_err(|e| e.in_message(bytes))?;
     Ok(flow_from_view(&view, received_secs))
 }
 
-/// A malformed protobuf message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid pbflow message: {0}")]
-pub struct DecodeError(&'static str);
+/// What is malformed, and where: the address of the byte at which it starts, made an offset
+/// into the message by [`WireError::in_message`]. Two words, as a `Result<u64, _>`: the reader's
+/// hot path returns it.
+#[derive(Debug, Clone, Copy)]
+struct WireError {
+    at: usize,
+    what: Malformed,
+}
 
-impl From<prost::DecodeError> for DecodeError {
-    fn from(_: prost::DecodeError) -> Self {
-        DecodeError("protobuf decoding failed")
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Malformed {
+    TruncatedVarint,
+    VarintOverflow,
+    InvalidKey,
+    FieldZero,
+    TruncatedField,
+    NotLengthDelimited,
+    LengthOverflow,
+    NotUtf8,
+    NotVarint,
+    NotFixed32,
+    Group,
+    InvalidWireType,
+}
+
+impl Malformed {
+    fn message(self) -> &'static str {
+        match self {
+            Malformed::TruncatedVarint => "truncated varint",
+            Malformed::VarintOverflow => "varint overflows 64 bits",
+            Malformed::InvalidKey => "invalid key",
+            Malformed::FieldZero => "invalid field number 0",
+            Malformed::TruncatedField => "truncated field",
+            Malformed::NotLengthDelimited => "wrong wire type for a length-delimited field",
+            Malformed::LengthOverflow => "length overflow",
+            Malformed::NotUtf8 => "string is not UTF-8",
+            Malformed::NotVarint => "wrong wire type for a varint field",
+            Malformed::NotFixed32 => "wrong wire type for ipv4",
+            Malformed::Group => "groups are not supported",
+            Malformed::InvalidWireType => "invalid wire type",
+        }
+    }
+
+    fn kind(self) -> DecodeErrorKind {
+        match self {
+            Malformed::TruncatedVarint | Malformed::TruncatedField => DecodeErrorKind::Truncated,
+            Malformed::NotUtf8 => DecodeErrorKind::Utf8,
+            _ => DecodeErrorKind::Syntax,
+        }
+    }
+}
+
+impl WireError {
+    /// The error, its offset counted from the start of `message` (which holds every slice the
+    /// reader read).
+    fn in_message(self, message: &[u8]) -> DecodeError {
+        let offset = self
+            .at
+            .saturating_sub(message.as_ptr() as usize)
+            .min(message.len());
+        DecodeError::new(Format::Pbflow, self.what.kind(), self.what.message())
+            .with_offset(offset as u64)
     }
 }
 
@@ -88,8 +144,22 @@ impl<'a> Wire<'a> {
         self.buf.is_empty()
     }
 
+    /// The current position (an address: see [`WireError`]).
     #[inline]
-    fn varint(&mut self) -> Result<u64, DecodeError> {
+    fn pos(&self) -> usize {
+        self.buf.as_ptr() as usize
+    }
+
+    /// `what`, at the current position.
+    fn err(&self, what: Malformed) -> WireError {
+        WireError {
+            at: self.pos(),
+            what,
+        }
+    }
+
+    #[inline]
+    fn varint(&mut self) -> Result<u64, WireError> {
         // Most varints in a flow record (keys, small numbers) are one byte.
         if let Some((&b, rest)) = self.buf.split_first()
             && b < 0x80
@@ -101,7 +171,7 @@ impl<'a> Wire<'a> {
     }
 
     #[inline(never)]
-    fn varint_slow(&mut self) -> Result<u64, DecodeError> {
+    fn varint_slow(&mut self) -> Result<u64, WireError> {
         // Up to eight bytes (56 bits: timestamps, counters) from one little-endian word: the first
         // byte without its high bit ends the varint, the 7-bit groups are packed without a loop.
         if let Some(chunk) = self.buf.get(..8) {
@@ -126,71 +196,96 @@ impl<'a> Wire<'a> {
             }
         }
         // Nine or ten bytes (large or negative numbers), or the end of the buffer.
+        let at = self.pos();
         let mut v = 0u64;
         for i in 0..10 {
             let Some((&b, rest)) = self.buf.split_first() else {
-                return Err(DecodeError("truncated varint"));
+                return Err(WireError {
+                    at,
+                    what: Malformed::TruncatedVarint,
+                });
             };
             self.buf = rest;
             if i == 9 && b > 1 {
-                return Err(DecodeError("varint overflows 64 bits"));
+                return Err(WireError {
+                    at,
+                    what: Malformed::VarintOverflow,
+                });
             }
             v |= u64::from(b & 0x7f) << (7 * i);
             if b < 0x80 {
                 return Ok(v);
             }
         }
-        Err(DecodeError("varint overflows 64 bits"))
+        Err(WireError {
+            at,
+            what: Malformed::VarintOverflow,
+        })
     }
 
-    fn key(&mut self) -> Result<(u32, u8), DecodeError> {
+    fn key(&mut self) -> Result<(u32, u8), WireError> {
+        let at = self.pos();
         let k = self.varint()?;
         if k > u64::from(u32::MAX) {
-            return Err(DecodeError("invalid key"));
+            return Err(WireError {
+                at,
+                what: Malformed::InvalidKey,
+            });
         }
         let (field, wire) = ((k >> 3) as u32, (k & 7) as u8);
         if field == 0 {
-            return Err(DecodeError("invalid field number 0"));
+            return Err(WireError {
+                at,
+                what: Malformed::FieldZero,
+            });
         }
         Ok((field, wire))
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         if n > self.buf.len() {
-            return Err(DecodeError("truncated field"));
+            return Err(self.err(Malformed::TruncatedField));
         }
         let (head, rest) = self.buf.split_at(n);
         self.buf = rest;
         Ok(head)
     }
 
-    fn bytes(&mut self, wire: u8) -> Result<&'a [u8], DecodeError> {
+    fn bytes(&mut self, wire: u8) -> Result<&'a [u8], WireError> {
         if wire != 2 {
-            return Err(DecodeError("wrong wire type for a length-delimited field"));
+            return Err(self.err(Malformed::NotLengthDelimited));
         }
+        let at = self.pos();
         let n = self.varint()?;
-        self.take(usize::try_from(n).map_err(|_| DecodeError("length overflow"))?)
+        self.take(usize::try_from(n).map_err(|_| WireError {
+            at,
+            what: Malformed::LengthOverflow,
+        })?)
     }
 
-    fn str(&mut self, wire: u8) -> Result<&'a str, DecodeError> {
-        std::str::from_utf8(self.bytes(wire)?).map_err(|_| DecodeError("string is not UTF-8"))
+    fn str(&mut self, wire: u8) -> Result<&'a str, WireError> {
+        let b = self.bytes(wire)?;
+        std::str::from_utf8(b).map_err(|e| WireError {
+            at: b.as_ptr() as usize + e.valid_up_to(),
+            what: Malformed::NotUtf8,
+        })
     }
 
-    fn uint(&mut self, wire: u8) -> Result<u64, DecodeError> {
+    fn uint(&mut self, wire: u8) -> Result<u64, WireError> {
         if wire != 0 {
-            return Err(DecodeError("wrong wire type for a varint field"));
+            return Err(self.err(Malformed::NotVarint));
         }
         self.varint()
     }
 
-    fn skip(&mut self, wire: u8) -> Result<(), DecodeError> {
+    fn skip(&mut self, wire: u8) -> Result<(), WireError> {
         match wire {
             0 => self.varint().map(|_| ()),
             1 => self.take(8).map(|_| ()),
             2 => self.bytes(2).map(|_| ()),
             5 => self.take(4).map(|_| ()),
-            3 | 4 => Err(DecodeError("groups are not supported")),
-            _ => Err(DecodeError("invalid wire type")),
+            3 | 4 => Err(self.err(Malformed::Group)),
+            _ => Err(self.err(Malformed::InvalidWireType)),
         }
     }
 }
@@ -246,7 +341,7 @@ pub(super) struct XlatView {
 }
 
 /// Merges an `IP` message into `ip` (protobuf merge: fields present in `body` win).
-fn parse_ip(body: &[u8], ip: &mut Option<IpAddr>) -> Result<(), DecodeError> {
+fn parse_ip(body: &[u8], ip: &mut Option<IpAddr>) -> Result<(), WireError> {
     let mut r = Wire::new(body);
     while !r.is_empty() {
         let (field, wire) = r.key()?;
@@ -257,7 +352,7 @@ fn parse_ip(body: &[u8], ip: &mut Option<IpAddr>) -> Result<(), DecodeError> {
                     b[0], b[1], b[2], b[3],
                 ]))));
             }
-            (1, _) => return Err(DecodeError("wrong wire type for ipv4")),
+            (1, _) => return Err(r.err(Malformed::NotFixed32)),
             (2, _) => {
                 let b = r.bytes(wire)?;
                 *ip = <[u8; 16]>::try_from(b)
@@ -271,7 +366,7 @@ fn parse_ip(body: &[u8], ip: &mut Option<IpAddr>) -> Result<(), DecodeError> {
 }
 
 /// Merges a `Timestamp` or `Duration` message into `t`.
-fn parse_time(body: &[u8], t: &mut (i64, i32)) -> Result<(), DecodeError> {
+fn parse_time(body: &[u8], t: &mut (i64, i32)) -> Result<(), WireError> {
     let mut r = Wire::new(body);
     while !r.is_empty() {
         let (field, wire) = r.key()?;
@@ -294,7 +389,7 @@ impl<'a> RecordView<'a> {
         };
     }
 
-    fn parse(&mut self, body: &'a [u8]) -> Result<(), DecodeError> {
+    fn parse(&mut self, body: &'a [u8]) -> Result<(), WireError> {
         let mut r = Wire::new(body);
         while !r.is_empty() {
             let (field, wire) = r.key()?;
@@ -445,7 +540,7 @@ mod tests {
                 let mut bytes = buf.clone();
                 bytes.extend_from_slice(tail);
                 let mut w = Wire::new(&bytes);
-                assert_eq!(w.varint(), Ok(v), "{v:#x} with {} bytes after", tail.len());
+                assert_eq!(w.varint().ok(), Some(v), "{v:#x} with {} bytes after", tail.len());
                 assert_eq!(w.buf.len(), tail.len());
             }
         }

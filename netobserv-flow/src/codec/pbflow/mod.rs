@@ -18,7 +18,7 @@ mod proto;
 mod tests;
 mod to_flow;
 
-pub use decode::{DecodeError, decode_record, decode_records, decode_records_into};
+pub use decode::{decode_record, decode_records, decode_records_into};
 pub use encode::{encode_records, from_flow};
 pub use names::{dns_rcode_name, drop_cause_name, tcp_state_name};
 pub use proto::{

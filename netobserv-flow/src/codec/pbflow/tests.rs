@@ -269,3 +269,54 @@ fn name_tables() {
     assert_eq!(tcp_state_name(0), "TCP_INVALID_STATE");
     assert_eq!(dns_rcode_name(11), "UnDefined");
 }
+
+#[test]
+fn errors_carry_the_format_kind_and_byte_offset() {
+    use crate::codec::{DecodeErrorKind as K, Format};
+    let cases: [(&[u8], K, u64, &str); 6] = [
+        // A skipped top-level varint field whose varint never ends: where the varint starts.
+        (&[0x10, 0x96], K::Truncated, 1, "truncated varint"),
+        // The same inside a record (field 1): the offset counts from the start of the message.
+        (
+            &[0x0a, 0x02, 0x08, 0x96],
+            K::Truncated,
+            3,
+            "truncated varint",
+        ),
+        // A record longer than what is left.
+        (&[0x0a, 0x05, 0x08], K::Truncated, 2, "truncated field"),
+        // `Records.entries` as a varint.
+        (&[0x08, 0x01], K::Syntax, 1, "length-delimited"),
+        // `Record.interface` holding "a\xff": the first byte that is not UTF-8.
+        (&[0x0a, 0x04, 0x52, 0x02, 0x61, 0xff], K::Utf8, 5, "UTF-8"),
+        // A group (unknown field 40, wire type 3), which prost skips and this decoder refuses:
+        // where its value would start.
+        (&[0x0a, 0x02, 0xc3, 0x02], K::Syntax, 4, "groups"),
+    ];
+    for (bytes, kind, offset, what) in cases {
+        let e = decode_records(bytes, 0).unwrap_err();
+        assert_eq!(
+            (e.format(), e.kind(), e.offset()),
+            (Format::Pbflow, kind, Some(offset)),
+            "{bytes:?}: {e}"
+        );
+        assert!(e.message().contains(what), "{bytes:?}: {e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("invalid pbflow at byte {offset}: ")),
+            "{e}"
+        );
+    }
+    // One record alone: offsets count from its first byte.
+    let e = decode_record(&[0x08, 0x96], 0).unwrap_err();
+    assert_eq!((e.kind(), e.offset()), (K::Truncated, Some(1)), "{e}");
+    // Decoding with prost keeps prost's error as the source.
+    let prost_err = <Records as prost::Message>::decode(&[0x0a, 0x05, 0x08][..]).unwrap_err();
+    let e = crate::codec::DecodeError::from(prost_err);
+    assert_eq!(e.format(), Format::Pbflow);
+    assert!(
+        std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<prost::DecodeError>())
+            .is_some()
+    );
+}
