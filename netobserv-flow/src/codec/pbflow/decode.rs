@@ -540,7 +540,12 @@ mod tests {
                 let mut bytes = buf.clone();
                 bytes.extend_from_slice(tail);
                 let mut w = Wire::new(&bytes);
-                assert_eq!(w.varint().ok(), Some(v), "{v:#x} with {} bytes after", tail.len());
+                assert_eq!(
+                    w.varint().ok(),
+                    Some(v),
+                    "{v:#x} with {} bytes after",
+                    tail.len()
+                );
                 assert_eq!(w.buf.len(), tail.len());
             }
         }
