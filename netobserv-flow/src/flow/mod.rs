@@ -8,6 +8,10 @@
 //! Arrow) generate their per-field code from the same table. The storage is private to this
 //! module: callers use the accessors, so the layout can change without touching them. The model
 //! does not depend on its codecs.
+//!
+//! The layout (`docs/flow-model-v2.md`): 240 bytes, hot scalars inline behind a presence mask,
+//! each side's Kubernetes identity ([`K8sIdentity`]) and the interface list ([`Interfaces`]) as
+//! shared `Arc`s copied on write, rare groups boxed, run-time fields by [`SlotKey`] or by name.
 
 mod catalogue;
 mod extra;
