@@ -19,6 +19,9 @@ pub enum FieldPath {
     Typed(FieldId),
     /// A run-time field, by its name interned when the config was resolved.
     Slot(SlotKey),
+    /// A run-time field by name: when the process has interned [`SlotKey::MAX`] names already
+    /// (names resolved from data rather than configuration, say), so memory stays bounded.
+    Name(Arc<str>),
 }
 
 impl FieldPath {
@@ -26,7 +29,10 @@ impl FieldPath {
     pub fn resolve(name: &str) -> FieldPath {
         match FieldId::from_name(name) {
             Some(id) => FieldPath::Typed(id),
-            None => FieldPath::Slot(SlotKey::intern(name)),
+            None => match SlotKey::try_intern(name) {
+                Some(k) => FieldPath::Slot(k),
+                None => FieldPath::Name(Arc::from(name)),
+            },
         }
     }
 
@@ -35,6 +41,7 @@ impl FieldPath {
         match self {
             FieldPath::Typed(id) => id.name(),
             FieldPath::Slot(k) => k.name(),
+            FieldPath::Name(n) => n,
         }
     }
 
@@ -43,6 +50,7 @@ impl FieldPath {
         match self {
             FieldPath::Typed(id) => f.get_field(*id).or_else(|| self.spilled(f).cloned()),
             FieldPath::Slot(k) => f.slot_get(*k).cloned(),
+            FieldPath::Name(n) => f.extra_get(n).cloned(),
         }
     }
 
@@ -51,6 +59,7 @@ impl FieldPath {
         match self {
             FieldPath::Typed(id) => f.field_ref(*id).or_else(|| self.spilled(f).map(value_ref)),
             FieldPath::Slot(k) => f.slot_get(*k).map(value_ref),
+            FieldPath::Name(n) => f.extra_get(n).map(value_ref),
         }
     }
 
@@ -68,6 +77,7 @@ impl FieldPath {
         match self {
             FieldPath::Typed(id) => f.has_field(*id) || self.spilled(f).is_some(),
             FieldPath::Slot(k) => f.slot_get(*k).is_some(),
+            FieldPath::Name(n) => f.extra_get(n).is_some(),
         }
     }
 
@@ -83,6 +93,9 @@ impl FieldPath {
                 } else if f.extra_len() != 0 {
                     f.extra_remove(id.name());
                 }
+            }
+            FieldPath::Name(n) => {
+                f.extra_insert(n.clone(), value);
             }
             FieldPath::Slot(k) => {
                 f.slot_set(*k, value);
@@ -102,6 +115,7 @@ impl FieldPath {
                 f.take_field(*id).or(spilled)
             }
             FieldPath::Slot(k) => f.slot_remove(*k),
+            FieldPath::Name(n) => f.extra_remove(n),
         }
     }
 

@@ -23,19 +23,28 @@ use crate::value::Value;
 pub struct SlotKey(&'static str);
 
 impl SlotKey {
-    /// The key for a name, interning it on first use.
-    pub fn intern(name: &str) -> SlotKey {
+    /// How many names the process interns at most.
+    pub const MAX: usize = 16_384;
+
+    /// The key for a name, interning it on first use; `None` once [`SlotKey::MAX`] names are
+    /// interned and this one is not among them (then use the name: [`Flow::extra_insert`]).
+    ///
+    /// [`Flow::extra_insert`]: super::Flow::extra_insert
+    pub fn try_intern(name: &str) -> Option<SlotKey> {
         static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
         let mut names = NAMES
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let names = names.get_or_insert_with(HashSet::new);
         if let Some(n) = names.get(name) {
-            return SlotKey(n);
+            return Some(SlotKey(n));
+        }
+        if names.len() >= Self::MAX {
+            return None;
         }
         let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
         names.insert(leaked);
-        SlotKey(leaked)
+        Some(SlotKey(leaked))
     }
 
     /// The name.
@@ -186,8 +195,9 @@ mod tests {
 
     #[test]
     fn a_name_lives_in_one_place_and_iterates_in_order() {
-        let (b, d) = (SlotKey::intern("b_slot"), SlotKey::intern("d_slot"));
-        assert_eq!(b, SlotKey::intern("b_slot"));
+        let key = |n| SlotKey::try_intern(n).unwrap();
+        let (b, d) = (key("b_slot"), key("d_slot"));
+        assert_eq!(b, key("b_slot"));
         let mut f = Flow::default();
         // Decoded by name first, then written through a slot: one entry.
         f.extra_insert("d_slot", Value::UInt(1));
