@@ -20,7 +20,10 @@ mod to_flow;
 
 pub use decode::{DecodeError, decode_record, decode_records, decode_records_into};
 pub use encode::{encode_records, from_flow};
-pub use names::{dns_rcode_name, drop_cause_name, tcp_state_name};
+pub use names::{
+    dns_name_kept, dns_rcode_name, drop_cause_name, quic_version_name, tcp_state_name,
+    tls_cipher_suite_name, tls_group_name, tls_type_names, tls_version_name,
+};
 pub use proto::{
     DataLink, DupMapEntry, Duration, Ip, IpAddrKind, Network, PbNetworkEvent, Record, Records,
     Timestamp, Transport, Xlat,

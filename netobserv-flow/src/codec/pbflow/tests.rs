@@ -269,3 +269,155 @@ fn name_tables() {
     assert_eq!(tcp_state_name(0), "TCP_INVALID_STATE");
     assert_eq!(dns_rcode_name(11), "UnDefined");
 }
+
+#[test]
+fn tls_version_names() {
+    assert_eq!(tls_version_name(0x0300, false), "SSLv3");
+    assert_eq!(tls_version_name(0x0301, false), "TLS 1.0");
+    assert_eq!(tls_version_name(0x0303, false), "TLS 1.2");
+    assert_eq!(tls_version_name(0x0304, false), "TLS 1.3");
+    assert_eq!(tls_version_name(0x0303, true), "~ TLS 1.2");
+    assert_eq!(tls_version_name(0x0200, false), "0x0200");
+    assert_eq!(tls_version_name(0x0305, false), "0x0305");
+    assert_eq!(tls_version_name(0x7f1c, true), "~ 0x7F1C");
+}
+
+#[test]
+fn tls_cipher_suite_names() {
+    assert_eq!(tls_cipher_suite_name(0x1302), "TLS_AES_256_GCM_SHA384");
+    assert_eq!(tls_cipher_suite_name(0x0005), "TLS_RSA_WITH_RC4_128_SHA");
+    assert_eq!(
+        tls_cipher_suite_name(0xcca9),
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
+    );
+    assert_eq!(
+        tls_cipher_suite_name(0xc02f),
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+    );
+    // Go lists TLS_FALLBACK_SCSV in neither of its tables.
+    assert_eq!(tls_cipher_suite_name(0x5600), "0x5600");
+    assert_eq!(tls_cipher_suite_name(0x00ff), "0x00FF");
+}
+
+#[test]
+fn tls_group_names() {
+    assert_eq!(tls_group_name(23), "CurveP256");
+    assert_eq!(tls_group_name(25), "CurveP521");
+    assert_eq!(tls_group_name(29), "X25519");
+    assert_eq!(tls_group_name(0x11EB), "SecP256r1MLKEM768");
+    assert_eq!(tls_group_name(0x11EC), "X25519MLKEM768");
+    assert_eq!(tls_group_name(0x11ED), "SecP384r1MLKEM1024");
+    assert_eq!(tls_group_name(30), "CurveID(30)");
+    assert_eq!(tls_group_name(514), "CurveID(514)");
+}
+
+#[test]
+fn tls_type_bit_names() {
+    let names = |b| tls_type_names(b).collect::<Vec<_>>();
+    assert_eq!(names(0x22), ["ServerHello", "AppData"]);
+    assert_eq!(
+        names(0x3f),
+        [
+            "ClientHello",
+            "ServerHello",
+            "OtherHandshake",
+            "ChangeCipher",
+            "Alert",
+            "AppData"
+        ]
+    );
+    assert!(names(0xc0).is_empty());
+    assert!(names(0).is_empty());
+}
+
+#[test]
+fn quic_version_names_follow_upstream() {
+    assert_eq!(quic_version_name(0), "QUIC v1");
+    // Upstream's quirk: the wire value of QUIC v1 (1) reads "QUIC v2".
+    assert_eq!(quic_version_name(1), "QUIC v2");
+    assert_eq!(quic_version_name(0x6b3343cf), "QUIC Unknown (1798521807)");
+}
+
+#[test]
+fn dns_names_keep_the_labels_that_fit_the_agent_buffer() {
+    assert_eq!(dns_name_kept("www.example.com"), "www.example.com");
+    assert!(matches!(
+        dns_name_kept("www.example.com"),
+        std::borrow::Cow::Borrowed(_)
+    ));
+    assert_eq!(dns_name_kept(""), "");
+    assert_eq!(dns_name_kept("a..b."), "a.b");
+    assert_eq!(dns_name_kept(".a"), "a");
+    // 30 characters of labels and dots fit (31 bytes of length-prefixed labels) ...
+    let fits = "abcdefghij.abcdefghij.abcdefgh";
+    assert_eq!(fits.len(), 30);
+    assert_eq!(dns_name_kept(fits), fits);
+    // ... one more byte drops the whole last label, not a part of it.
+    assert_eq!(
+        dns_name_kept("abcdefghij.abcdefghij.abcdefghi"),
+        "abcdefghij.abcdefghij"
+    );
+    assert_eq!(
+        dns_name_kept("svc.cluster.local.very-long-label-here.example"),
+        "svc.cluster.local"
+    );
+    assert_eq!(dns_name_kept(&"x".repeat(31)), "");
+    assert_eq!(dns_name_kept(&"x".repeat(64)), "");
+    // A NUL byte ends the agent's buffer: the label holding it and all after are lost.
+    assert_eq!(dns_name_kept("a.b\0c.d"), "a");
+    assert_eq!(dns_name_kept("\0.a"), "");
+}
+
+#[test]
+fn id_tables_are_sorted_for_binary_search() {
+    for w in super::names::CIPHER_SUITES.windows(2) {
+        assert!(w[0].0 < w[1].0, "{:#x}", w[1].0);
+    }
+    for w in super::names::TLS_GROUPS.windows(2) {
+        assert!(w[0].0 < w[1].0, "{}", w[1].0);
+    }
+}
+
+/// The agent model's round trip of a DNS name, step by step: length-prefixed labels written into
+/// a 32-byte buffer, then read back up to the first NUL.
+fn dns_name_through_buffer(name: &str) -> String {
+    let mut buf = [0u8; 32];
+    let mut pos = 0;
+    for label in name.split('.') {
+        if pos >= 31 {
+            break;
+        }
+        if label.is_empty() {
+            continue;
+        }
+        let len = label.len().min(63);
+        if pos + len + 1 > 31 {
+            break;
+        }
+        buf[pos] = len as u8;
+        buf[pos + 1..pos + 1 + len].copy_from_slice(&label.as_bytes()[..len]);
+        pos += len + 1;
+    }
+    let raw = &buf[..buf.iter().position(|b| *b == 0).unwrap_or(32)];
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < raw.len() {
+        let l = usize::from(raw[i]);
+        if l == 0 || l & 0xC0 == 0xC0 || i + 1 + l > raw.len() {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(b'.');
+        }
+        out.extend_from_slice(&raw[i + 1..i + 1 + l]);
+        i += 1 + l;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+proptest! {
+    #[test]
+    fn dns_name_kept_matches_the_label_buffer(name in "([a-z0-9\\-]{0,12}|\u{0}|é)(\\.[a-z0-9\u{0}\\-]{0,20}){0,5}\\.?") {
+        prop_assert_eq!(dns_name_kept(&name), dns_name_through_buffer(&name));
+    }
+}
