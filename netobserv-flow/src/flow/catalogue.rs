@@ -131,6 +131,12 @@ macro_rules! with_catalogue {
             pkt_drop_packets: u64 => "PktDropPackets", PktDropPackets, false, [boxed rare];
             /// L4 protocol (IPPROTO_*).
             proto: u8 => "Proto", Proto, false, [inline 11];
+            /// Whether the agent saw a QUIC long header (1) on the flow.
+            quic_seen_long_hdr: u8 => "QuicSeenLongHdr", QuicSeenLongHdr, false, [boxed rare];
+            /// Whether the agent saw a QUIC short header (1) on the flow.
+            quic_seen_short_hdr: u8 => "QuicSeenShortHdr", QuicSeenShortHdr, false, [boxed rare];
+            /// QUIC version name (`QUIC v1`, `QUIC v2`, `QUIC Unknown (n)`).
+            quic_version: Arc<str> => "QuicVersion", QuicVersion, true, [boxed rare];
             /// Sampling rate the agent used (1 flow in N).
             sampling: u32 => "Sampling", Sampling, false, [inline 6];
             /// Source IP address (IPv4 or IPv6).
@@ -159,6 +165,14 @@ macro_rules! with_catalogue {
             src_port: u16 => "SrcPort", SrcPort, false, [inline 8];
             /// Source subnet label.
             src_subnet_label: Arc<str> => "SrcSubnetLabel", SrcSubnetLabel, true, [opt];
+            /// TLS cipher suite name (`TLS_AES_128_GCM_SHA256`), or `0x%04X` when unknown.
+            tls_cipher_suite: Arc<str> => "TLSCipherSuite", TlsCipherSuite, true, [boxed rare];
+            /// TLS key exchange group (`X25519`, `CurveP256`), or `CurveID(n)` when unknown.
+            tls_group: Arc<str> => "TLSGroup", TlsGroup, true, [boxed rare];
+            /// TLS record types seen (`ClientHello`, `ServerHello`, `AppData`...).
+            tls_types: Vec<Arc<str>> => "TLSTypes", TlsTypes, false, [boxed rare];
+            /// TLS version (`TLS 1.3`), prefixed `~ ` when the two sides' versions differ.
+            tls_version: Arc<str> => "TLSVersion", TlsVersion, true, [boxed rare];
             /// End of the flow, Unix milliseconds.
             time_flow_end_ms: i64 => "TimeFlowEndMs", TimeFlowEndMs, false, [inline 3];
             /// Smoothed TCP round-trip time, nanoseconds.

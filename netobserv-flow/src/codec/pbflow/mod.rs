@@ -7,8 +7,9 @@
 //! ports only for TCP/UDP/SCTP, DNS fields only with a DNS id), and the names it gives to DNS
 //! response codes, TCP states and kernel drop causes.
 //!
-//! Field numbers 1–28 are those of `flow.proto` as published; `sampling` (29) and the IPsec fields
-//! (30, 31) follow the newer agent releases.
+//! Field numbers 1–28 are those of `flow.proto` as published; `sampling` (29), the IPsec fields
+//! (30, 31), `dns_name` (32), the TLS fields (33–37) and `quic` (38) follow the newer agent
+//! releases.
 
 mod decode;
 mod encode;
@@ -25,7 +26,7 @@ pub use names::{
     tls_cipher_suite_name, tls_group_name, tls_type_names, tls_version_name,
 };
 pub use proto::{
-    DataLink, DupMapEntry, Duration, Ip, IpAddrKind, Network, PbNetworkEvent, Record, Records,
-    Timestamp, Transport, Xlat,
+    DataLink, DupMapEntry, Duration, Ip, IpAddrKind, Network, PbNetworkEvent, Quic, Record,
+    Records, Timestamp, Transport, Xlat,
 };
 pub use to_flow::to_flow;

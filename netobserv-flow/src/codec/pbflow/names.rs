@@ -312,3 +312,65 @@ pub fn dns_name_kept(name: &str) -> Cow<'_, str> {
         Cow::Owned(out)
     }
 }
+
+/// The `0x%04X` fallback read back.
+fn hex_id(name: &str) -> Option<u16> {
+    u16::from_str_radix(name.strip_prefix("0x")?, 16).ok()
+}
+
+/// The `ssl_version` and `ssl_mismatch` a `TLSVersion` name came from.
+pub(super) fn tls_version_value(name: &str) -> Option<(u16, bool)> {
+    let (name, mismatch) = match name.strip_prefix("~ ") {
+        Some(rest) => (rest, true),
+        None => (name, false),
+    };
+    let v = match TLS_VERSIONS.iter().position(|v| *v == name) {
+        Some(i) => 0x0300 + i as u16,
+        None => hex_id(name)?,
+    };
+    Some((v, mismatch))
+}
+
+/// The id a `TLSCipherSuite` name came from.
+pub(super) fn tls_cipher_suite_value(name: &str) -> Option<u16> {
+    CIPHER_SUITES
+        .iter()
+        .find(|e| e.1 == name)
+        .map(|e| e.0)
+        .or_else(|| hex_id(name))
+}
+
+/// The id a `TLSGroup` name came from.
+pub(super) fn tls_group_value(name: &str) -> Option<u16> {
+    TLS_GROUPS
+        .iter()
+        .find(|e| e.1 == name)
+        .map(|e| e.0)
+        .or_else(|| {
+            name.strip_prefix("CurveID(")?
+                .strip_suffix(')')?
+                .parse()
+                .ok()
+        })
+}
+
+/// The bitfield `TLSTypes` names came from (unknown names are skipped).
+pub(super) fn tls_types_value<S: AsRef<str>>(names: &[S]) -> u32 {
+    names
+        .iter()
+        .filter_map(|n| TLS_TYPES.iter().position(|t| *t == n.as_ref()))
+        .fold(0, |bits, i| bits | 1 << i)
+}
+
+/// The version a `QuicVersion` name came from.
+pub(super) fn quic_version_value(name: &str) -> Option<u32> {
+    match name {
+        "QUIC v1" => Some(0),
+        "QUIC v2" => Some(1),
+        _ => name
+            .strip_prefix("QUIC Unknown (")?
+            .strip_suffix(')')?
+            .parse()
+            .ok(),
+    }
+}

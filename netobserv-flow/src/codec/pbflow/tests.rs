@@ -1,6 +1,7 @@
 //! Tests of the pbflow codec: the mapping, round trips and the direct decoder against prost.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use prost::Message;
 
@@ -78,6 +79,166 @@ fn record_to_flow_follows_record_to_map() {
     assert_eq!(f.pkt_drop_latest_drop_cause(), Some("OVS_DROP_EXPLICIT"));
     assert_eq!(f.sampling(), None);
     assert_eq!(f.xlat_src_addr(), None);
+}
+
+fn tls_quic_sample() -> Record {
+    Record {
+        dns_name: "www.example.com".into(),
+        ssl_version: 0x0303,
+        tls_types: 0x22,
+        tls_cipher_suite: 0x1302,
+        tls_key_share: 29,
+        quic: Some(Quic {
+            version: 1,
+            seen_long_hdr: 1,
+            seen_short_hdr: 0,
+        }),
+        ..sample()
+    }
+}
+
+#[test]
+fn tls_and_quic_fields_follow_record_to_map() {
+    let f = to_flow(&tls_quic_sample(), 0);
+    assert_eq!(f.tls_version(), Some("TLS 1.2"));
+    assert_eq!(
+        f.tls_types().unwrap(),
+        [Arc::<str>::from("ServerHello"), Arc::from("AppData")]
+    );
+    assert_eq!(f.tls_cipher_suite(), Some("TLS_AES_256_GCM_SHA384"));
+    assert_eq!(f.tls_group(), Some("X25519"));
+    assert_eq!(f.quic_version(), Some("QUIC v2"));
+    assert_eq!(f.quic_seen_long_hdr(), Some(1));
+    assert_eq!(f.quic_seen_short_hdr(), Some(0));
+    let json = crate::codec::json::to_string(&f);
+    for want in [
+        r#""QuicSeenLongHdr":1,"QuicSeenShortHdr":0,"QuicVersion":"QUIC v2""#,
+        r#""TLSCipherSuite":"TLS_AES_256_GCM_SHA384","TLSGroup":"X25519","TLSTypes":["ServerHello","AppData"],"TLSVersion":"TLS 1.2""#,
+    ] {
+        assert!(json.contains(want), "{json}");
+    }
+}
+
+#[test]
+fn tls_values_are_truncated_then_written_when_non_zero() {
+    let r = Record {
+        ssl_version: 0x1_0304,
+        ssl_mismatch: true,
+        tls_types: 0x101,
+        tls_cipher_suite: 0x2_0000,
+        tls_key_share: 0x1_001d,
+        ..sample()
+    };
+    let f = to_flow(&r, 0);
+    assert_eq!(f.tls_version(), Some("~ TLS 1.3"));
+    assert_eq!(f.tls_types().unwrap(), [Arc::<str>::from("ClientHello")]);
+    assert_eq!(f.tls_cipher_suite(), None);
+    assert_eq!(f.tls_group(), Some("X25519"));
+    let none = to_flow(
+        &Record {
+            ssl_version: 0x1_0000,
+            ssl_mismatch: true,
+            tls_types: 0x100,
+            ..sample()
+        },
+        0,
+    );
+    assert_eq!(none.tls_version(), None);
+    assert_eq!(none.tls_types(), None);
+    // Only the unnamed bits: upstream writes null, this leaves the key out.
+    let unnamed = to_flow(
+        &Record {
+            tls_types: 0xc0,
+            ..sample()
+        },
+        0,
+    );
+    assert_eq!(unnamed.tls_types(), None);
+    assert_eq!(to_flow(&sample(), 0).tls_version(), None);
+}
+
+#[test]
+fn quic_fields_are_written_whenever_the_message_is_present() {
+    assert_eq!(to_flow(&sample(), 0).quic_version(), None);
+    let f = to_flow(
+        &Record {
+            quic: Some(Quic::default()),
+            ..sample()
+        },
+        0,
+    );
+    assert_eq!(f.quic_version(), Some("QUIC v1"));
+    assert_eq!(f.quic_seen_long_hdr(), Some(0));
+    assert_eq!(f.quic_seen_short_hdr(), Some(0));
+    let f = to_flow(
+        &Record {
+            quic: Some(Quic {
+                version: 0x6b3343cf,
+                seen_long_hdr: 0x101,
+                seen_short_hdr: 0x1ff,
+            }),
+            ..sample()
+        },
+        0,
+    );
+    assert_eq!(f.quic_version(), Some("QUIC Unknown (1798521807)"));
+    assert_eq!(f.quic_seen_long_hdr(), Some(1));
+    assert_eq!(f.quic_seen_short_hdr(), Some(0xff));
+}
+
+#[test]
+fn dns_name_is_written_only_with_a_dns_id() {
+    let with_id = to_flow(&tls_quic_sample(), 0);
+    assert_eq!(with_id.dns_name(), Some("www.example.com"));
+    let no_id = to_flow(
+        &Record {
+            dns_id: 0,
+            ..tls_quic_sample()
+        },
+        0,
+    );
+    assert_eq!(no_id.dns_name(), None);
+    let long = to_flow(
+        &Record {
+            dns_name: "a-rather-long-service.namespace.svc.cluster.local".into(),
+            ..sample()
+        },
+        0,
+    );
+    assert_eq!(long.dns_name(), Some("a-rather-long-service"));
+    let empty = to_flow(
+        &Record {
+            dns_name: "..".into(),
+            ..sample()
+        },
+        0,
+    );
+    assert_eq!(empty.dns_name(), None);
+    assert_eq!(empty.dns_id(), Some(7));
+}
+
+#[test]
+fn tls_quic_and_dns_name_round_trip_through_the_encoder() {
+    for r in [
+        tls_quic_sample(),
+        Record {
+            ssl_version: 0x7f1c,
+            ssl_mismatch: true,
+            tls_cipher_suite: 0x5600,
+            tls_key_share: 4587,
+            tls_types: 0x3f,
+            quic: Some(Quic {
+                version: 77,
+                seen_long_hdr: 0,
+                seen_short_hdr: 1,
+            }),
+            ..sample()
+        },
+    ] {
+        let f = to_flow(&r, 5);
+        let back = decode_records(&encode_records(std::slice::from_ref(&f)), 5).unwrap();
+        assert_eq!(back, vec![f]);
+    }
 }
 
 #[test]
@@ -176,6 +337,23 @@ fn record_strategy() -> impl Strategy<Value = Record> {
             any::<u32>(),
         )),
         (any::<u32>(), any::<bool>(), any::<i32>()),
+        (
+            prop_oneof![
+                Just(String::new()),
+                "[a-z0-9\\-]{0,12}(\\.[a-z0-9\\-]{0,16}){0,4}\\.?",
+                "[a-z\u{0}é.]{0,40}",
+            ],
+            prop_oneof![Just(0u32), 0x0300u32..0x0306, any::<u32>()],
+            any::<bool>(),
+            prop_oneof![Just(0u32), 0u32..0x100, any::<u32>()],
+            prop_oneof![Just(0u32), Just(0x1301), Just(0xc02f), any::<u32>()],
+            prop_oneof![Just(0u32), 23u32..30, Just(4588), any::<u32>()],
+            proptest::option::of((
+                prop_oneof![Just(0u32), Just(1), any::<u32>()],
+                prop_oneof![Just(0u32), Just(1), any::<u32>()],
+                prop_oneof![Just(0u32), Just(1), any::<u32>()],
+            )),
+        ),
     );
     (head, tail).prop_map(|(h, t)| Record {
         eth_protocol: h.0,
@@ -239,6 +417,17 @@ fn record_strategy() -> impl Strategy<Value = Record> {
         sampling: t.6.0,
         ipsec_encrypted: t.6.1,
         ipsec_encrypted_ret: t.6.2,
+        dns_name: t.7.0,
+        ssl_version: t.7.1,
+        ssl_mismatch: t.7.2,
+        tls_types: t.7.3,
+        tls_cipher_suite: t.7.4,
+        tls_key_share: t.7.5,
+        quic: t.7.6.map(|q| Quic {
+            version: q.0,
+            seen_long_hdr: q.1,
+            seen_short_hdr: q.2,
+        }),
     })
 }
 

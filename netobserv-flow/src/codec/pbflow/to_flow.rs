@@ -3,8 +3,11 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use super::decode::{RecordView, XlatView};
-use super::names::{dns_rcode_name, drop_cause_name, tcp_state_name};
+use super::decode::{QuicView, RecordView, XlatView};
+use super::names::{
+    dns_name_kept, dns_rcode_name, drop_cause_name, quic_version_name, tcp_state_name,
+    tls_cipher_suite_name, tls_group_name, tls_type_names, tls_version_name,
+};
 use super::proto::{Duration, Ip, Record, Timestamp};
 use crate::flow::{Flow, Interfaces, MacAddr, NetworkEvent, TcpFlags, intern};
 
@@ -75,6 +78,17 @@ impl<'a> RecordView<'a> {
             sampling: r.sampling,
             ipsec_encrypted: r.ipsec_encrypted,
             ipsec_ret: r.ipsec_encrypted_ret,
+            dns_name: &r.dns_name,
+            ssl_version: r.ssl_version,
+            ssl_mismatch: r.ssl_mismatch,
+            tls_types: r.tls_types,
+            tls_cipher_suite: r.tls_cipher_suite,
+            tls_key_share: r.tls_key_share,
+            quic: r.quic.map(|q| QuicView {
+                version: q.version,
+                seen_long_hdr: q.seen_long_hdr,
+                seen_short_hdr: q.seen_short_hdr,
+            }),
         }
     }
 }
@@ -171,6 +185,29 @@ pub(super) fn fill_flow(f: &mut Flow, r: &RecordView<'_>, received_secs: i64, re
     if r.sampling != 0 {
         f.set_sampling(r.sampling);
     }
+    // The TLS ids are 16-bit (the types 8-bit) in the agent's model: upstream truncates the
+    // record's 32-bit values, then writes a key only when the truncated value is non-zero.
+    let tls_version = r.ssl_version as u16;
+    if tls_version != 0 {
+        f.set_tls_version(intern(&tls_version_name(tls_version, r.ssl_mismatch)));
+    }
+    let tls_types = r.tls_types as u8;
+    if tls_types != 0 {
+        // Upstream writes `null` when only the unnamed bits 6 and 7 are set; a flow has no null,
+        // so the key is left out then (JSON input reads `null` as absent too).
+        let names: Vec<Arc<str>> = tls_type_names(tls_types).map(intern).collect();
+        if !names.is_empty() {
+            f.set_tls_types(names);
+        }
+    }
+    let cipher = r.tls_cipher_suite as u16;
+    if cipher != 0 {
+        f.set_tls_cipher_suite(intern(&tls_cipher_suite_name(cipher)));
+    }
+    let group = r.tls_key_share as u16;
+    if group != 0 {
+        f.set_tls_group(intern(&tls_group_name(group)));
+    }
     if r.eth_protocol == 0x0800 || r.eth_protocol == 0x86DD {
         f.set_src_addr(r.src_addr.unwrap_or(UNSPECIFIED));
         f.set_dst_addr(r.dst_addr.unwrap_or(UNSPECIFIED));
@@ -199,6 +236,10 @@ pub(super) fn fill_flow(f: &mut Flow, r: &RecordView<'_>, received_secs: i64, re
         f.set_dns_flags(small(r.dns_flags));
         f.set_dns_flags_response_code(intern(dns_rcode_name(r.dns_flags & 0xF)));
         f.set_dns_latency_ms(nanos(r.dns_latency) / 1_000_000);
+        let name = dns_name_kept(r.dns_name);
+        if !name.is_empty() {
+            f.set_dns_name(intern(&name));
+        }
     }
     if r.pkt_drop_latest_drop_cause != 0 || r.pkt_drop_packets != 0 {
         f.set_pkt_drop_bytes(r.pkt_drop_bytes);
@@ -230,6 +271,12 @@ pub(super) fn fill_flow(f: &mut Flow, r: &RecordView<'_>, received_secs: i64, re
                 .map(|e| NetworkEvent(e.iter().map(|(k, v)| (intern(k), intern(v))).collect()))
                 .collect(),
         );
+    }
+    // Written whenever the record has the QUIC message, even all zero.
+    if let Some(q) = &r.quic {
+        f.set_quic_version(intern(&quic_version_name(q.version)));
+        f.set_quic_seen_long_hdr(q.seen_long_hdr as u8);
+        f.set_quic_seen_short_hdr(q.seen_short_hdr as u8);
     }
     if r.ipsec_encrypted {
         f.set_ipsec_ret_code(r.ipsec_ret);
