@@ -91,7 +91,7 @@ macro_rules! with_catalogue {
             flow_direction: u8 => "FlowDirection", FlowDirection, false, [inline 15];
             /// Kernel return code of the IPsec encryption or decryption.
             ipsec_ret_code: i32 => "IPSecRetCode", IpsecRetCode, false, [boxed rare];
-            /// IPsec outcome: `success` or `failure`.
+            /// IPsec outcome: `success`, or `error` with a non-zero `IPSecRetCode`.
             ipsec_status: Arc<str> => "IPSecStatus", IpsecStatus, true, [boxed rare];
             /// ICMP code.
             icmp_code: u8 => "IcmpCode", IcmpCode, false, [inline 14];
@@ -187,8 +187,6 @@ macro_rules! with_catalogue {
             xlat_dst_addr: IpAddr => "XlatDstAddr", XlatDstAddr, false, [boxed rare];
             /// Translated destination port.
             xlat_dst_port: u16 => "XlatDstPort", XlatDstPort, false, [boxed rare];
-            /// Translated ICMP id.
-            xlat_icmp_id: u16 => "XlatIcmpId", XlatIcmpId, false, [boxed rare];
             /// Translated (NAT) source address.
             xlat_src_addr: IpAddr => "XlatSrcAddr", XlatSrcAddr, false, [boxed rare];
             /// Translated source port.

@@ -182,7 +182,6 @@ pub(super) struct Rare {
     pub(super) xlat_dst_addr: Option<IpAddr>,
     pub(super) xlat_src_port: Option<u16>,
     pub(super) xlat_dst_port: Option<u16>,
-    pub(super) xlat_icmp_id: Option<u16>,
     pub(super) zone_id: Option<u16>,
     pub(super) ipsec_ret_code: Option<i32>,
     pub(super) ipsec_status: Option<Arc<str>>,

@@ -256,7 +256,6 @@ pub(super) struct XlatView {
     pub(super) src_port: u32,
     pub(super) dst_port: u32,
     pub(super) zone_id: u32,
-    pub(super) icmp_id: u32,
 }
 
 /// Merges an `IP` message into `ip` (protobuf merge: fields present in `body` win).
@@ -425,7 +424,6 @@ impl<'a> RecordView<'a> {
                             3 => x.src_port = m.uint(w)? as u32,
                             4 => x.dst_port = m.uint(w)? as u32,
                             5 => x.zone_id = m.uint(w)? as u32,
-                            7 => x.icmp_id = m.uint(w)? as u32,
                             _ => m.skip(w)?,
                         }
                     }

@@ -158,9 +158,8 @@ pub struct Xlat {
     /// Conntrack zone.
     #[prost(uint32, tag = "5")]
     pub zone_id: u32,
-    /// Translated ICMP id.
-    #[prost(uint32, tag = "7")]
-    pub icmp_id: u32,
+    // Tag 7 (`icmp_id`) was removed upstream (agent 63dcf7c3); a record that has it still
+    // decodes, the field is skipped.
 }
 
 /// `pbflow.Quic`: what the agent's QUIC tracker saw.
@@ -267,9 +266,9 @@ pub struct Record {
     /// Sampling rate.
     #[prost(uint32, tag = "29")]
     pub sampling: u32,
-    /// Whether IPsec processing happened.
-    #[prost(bool, tag = "30")]
-    pub ipsec_encrypted: bool,
+    /// Whether IPsec processing happened (0 or 1; a `uint32` in `flow.proto`).
+    #[prost(uint32, tag = "30")]
+    pub ipsec_encrypted: u32,
     /// IPsec kernel return code.
     #[prost(int32, tag = "31")]
     pub ipsec_encrypted_ret: i32,

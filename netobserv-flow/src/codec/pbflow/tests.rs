@@ -331,12 +331,15 @@ fn record_strategy() -> impl Strategy<Value = Record> {
         proptest::option::of((
             ip_strategy(),
             ip_strategy(),
-            any::<u32>(),
-            any::<u32>(),
-            any::<u32>(),
+            prop_oneof![Just(0u32), any::<u32>()],
+            prop_oneof![Just(0u32), any::<u32>()],
             any::<u32>(),
         )),
-        (any::<u32>(), any::<bool>(), any::<i32>()),
+        (
+            any::<u32>(),
+            prop_oneof![Just(0u32), Just(1), any::<u32>()],
+            prop_oneof![Just(0i32), any::<i32>()],
+        ),
         (
             prop_oneof![
                 Just(String::new()),
@@ -412,7 +415,6 @@ fn record_strategy() -> impl Strategy<Value = Record> {
             src_port: x.2,
             dst_port: x.3,
             zone_id: x.4,
-            icmp_id: x.5,
         }),
         sampling: t.6.0,
         ipsec_encrypted: t.6.1,
@@ -609,4 +611,170 @@ proptest! {
     fn dns_name_kept_matches_the_label_buffer(name in "([a-z0-9\\-]{0,12}|\u{0}|é)(\\.[a-z0-9\u{0}\\-]{0,20}){0,5}\\.?") {
         prop_assert_eq!(dns_name_kept(&name), dns_name_through_buffer(&name));
     }
+}
+
+fn with_xlat(x: Xlat) -> Record {
+    Record {
+        xlat: Some(x),
+        ..sample()
+    }
+}
+
+fn xlat_addrs() -> Xlat {
+    Xlat {
+        src_addr: Some(Ip::from_ip("100.64.0.2".parse().unwrap())),
+        dst_addr: Some(Ip::from_ip("10.129.0.5".parse().unwrap())),
+        ..Xlat::default()
+    }
+}
+
+#[test]
+fn ipsec_status_is_error_for_any_non_zero_return_code() {
+    let ipsec = |ipsec_encrypted, ipsec_encrypted_ret| {
+        let f = to_flow(
+            &Record {
+                ipsec_encrypted,
+                ipsec_encrypted_ret,
+                ..sample()
+            },
+            0,
+        );
+        (f.ipsec_status().map(str::to_owned), f.ipsec_ret_code())
+    };
+    assert_eq!(ipsec(1, -22), (Some("error".into()), Some(-22)));
+    // Written even when the record does not say it was encrypted.
+    assert_eq!(ipsec(0, 1), (Some("error".into()), Some(1)));
+    assert_eq!(ipsec(1, 0), (Some("success".into()), Some(0)));
+    assert_eq!(ipsec(2, 0), (Some("success".into()), Some(0)));
+    assert_eq!(ipsec(0, 0), (None, None));
+}
+
+#[test]
+fn xlat_ports_only_when_non_zero_and_the_zone_always() {
+    let f = to_flow(&with_xlat(xlat_addrs()), 0);
+    assert_eq!(f.xlat_src_addr().unwrap().to_string(), "100.64.0.2");
+    assert_eq!(f.xlat_dst_addr().unwrap().to_string(), "10.129.0.5");
+    assert_eq!(f.zone_id(), Some(0));
+    assert_eq!((f.xlat_src_port(), f.xlat_dst_port()), (None, None));
+    let f = to_flow(
+        &with_xlat(Xlat {
+            src_port: 0x1_0000,
+            dst_port: 0x1_01bb,
+            zone_id: 0x1_0001,
+            ..xlat_addrs()
+        }),
+        0,
+    );
+    // 16-bit in the agent's model: truncated, then tested.
+    assert_eq!((f.xlat_src_port(), f.xlat_dst_port()), (None, Some(443)));
+    assert_eq!(f.zone_id(), Some(1));
+    // An absent or all-zero address on either side: no Xlat key at all.
+    for x in [
+        Xlat {
+            src_addr: None,
+            zone_id: 5,
+            ..xlat_addrs()
+        },
+        Xlat {
+            dst_addr: Some(Ip::from_ip("::".parse().unwrap())),
+            src_port: 80,
+            ..xlat_addrs()
+        },
+    ] {
+        let f = to_flow(&with_xlat(x), 0);
+        assert_eq!(f.zone_id(), None);
+        assert_eq!(f.xlat_src_addr(), None);
+        assert_eq!(f.xlat_src_port(), None);
+    }
+}
+
+#[test]
+fn removed_xlat_icmp_id_tag_is_skipped() {
+    // An older agent's Xlat with tag 7 (icmp_id = 9) decodes; the value goes nowhere.
+    let mut xlat = xlat_addrs().encode_to_vec();
+    xlat.extend_from_slice(&[7 << 3, 9]);
+    let mut record = Record {
+        xlat: None,
+        ..sample()
+    }
+    .encode_to_vec();
+    prost::encoding::encode_key(28, prost::encoding::WireType::LengthDelimited, &mut record);
+    prost::encoding::encode_varint(xlat.len() as u64, &mut record);
+    record.extend_from_slice(&xlat);
+    let f = decode_record(&record, 0).unwrap();
+    assert_eq!(f, to_flow(&Record::decode(record.as_slice()).unwrap(), 0));
+    assert_eq!(f.zone_id(), Some(0));
+    assert_eq!(f.get("XlatIcmpId"), None);
+    assert!(!crate::codec::json::to_string(&f).contains("XlatIcmpId"));
+}
+
+#[test]
+fn xlat_icmp_id_in_json_input_is_kept_as_a_run_time_field() {
+    let line = r#"{"XlatIcmpId":7,"ZoneId":1}"#;
+    let f = crate::codec::json::decode(line.as_bytes()).unwrap();
+    assert_eq!(
+        f.extra_get("XlatIcmpId"),
+        Some(&crate::value::Value::UInt(7))
+    );
+    assert_eq!(crate::codec::json::to_string(&f), line);
+}
+
+#[test]
+fn drops_only_with_a_drop_cause_and_counts_narrowed_to_16_bits() {
+    let drop = |cause, packets, bytes| {
+        to_flow(
+            &Record {
+                pkt_drop_latest_drop_cause: cause,
+                pkt_drop_packets: packets,
+                pkt_drop_bytes: bytes,
+                pkt_drop_latest_flags: 0x1_0010,
+                pkt_drop_latest_state: 0x101,
+                ..sample()
+            },
+            0,
+        )
+    };
+    let f = drop(0, 3, 200);
+    assert_eq!(f.pkt_drop_packets(), None);
+    assert_eq!(f.pkt_drop_bytes(), None);
+    assert_eq!(f.pkt_drop_latest_state(), None);
+    let f = drop(8, 0, 0);
+    assert_eq!(f.pkt_drop_packets(), Some(0));
+    assert_eq!(f.pkt_drop_bytes(), Some(0));
+    assert_eq!(
+        f.pkt_drop_latest_drop_cause(),
+        Some("SKB_DROP_REASON_NETFILTER_DROP")
+    );
+    let f = drop(8, 65_537, 70_000);
+    assert_eq!(f.pkt_drop_packets(), Some(1));
+    assert_eq!(f.pkt_drop_bytes(), Some(70_000 - 65_536));
+    assert_eq!(f.pkt_drop_latest_flags(), Some(0x10));
+    assert_eq!(f.pkt_drop_latest_state(), Some("TCP_ESTABLISHED"));
+}
+
+#[test]
+fn dns_errno_whenever_non_zero_and_dns_values_narrowed() {
+    let dns = |dns_id, dns_errno| {
+        to_flow(
+            &Record {
+                dns_id,
+                dns_errno,
+                dns_flags: 0x1_8183,
+                ..sample()
+            },
+            0,
+        )
+    };
+    let f = dns(0, 11);
+    assert_eq!(f.dns_errno(), Some(11));
+    assert_eq!(f.dns_id(), None);
+    assert_eq!(f.dns_flags_response_code(), None);
+    // 8-bit errno, 16-bit id and flags in the agent's model.
+    assert_eq!(dns(0, 256).dns_errno(), None);
+    assert_eq!(dns(0, 0x10b).dns_errno(), Some(11));
+    assert_eq!(dns(0x1_0000, 0).dns_id(), None);
+    let f = dns(0x1_0007, 0);
+    assert_eq!(f.dns_id(), Some(7));
+    assert_eq!(f.dns_flags(), Some(0x8183));
+    assert_eq!(f.dns_flags_response_code(), Some("NXDomain"));
 }

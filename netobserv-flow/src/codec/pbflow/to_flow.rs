@@ -73,10 +73,9 @@ impl<'a> RecordView<'a> {
                 src_port: x.src_port,
                 dst_port: x.dst_port,
                 zone_id: x.zone_id,
-                icmp_id: x.icmp_id,
             }),
             sampling: r.sampling,
-            ipsec_encrypted: r.ipsec_encrypted,
+            ipsec_encrypted: r.ipsec_encrypted != 0,
             ipsec_ret: r.ipsec_encrypted_ret,
             dns_name: &r.dns_name,
             ssl_version: r.ssl_version,
@@ -228,24 +227,35 @@ pub(super) fn fill_flow(f: &mut Flow, r: &RecordView<'_>, received_secs: i64, re
             _ => {}
         }
     }
-    if r.dns_errno != 0 {
-        f.set_dns_errno(r.dns_errno);
+    // The agent's model holds the DNS id and flags in 16 bits and the errno in 8: upstream
+    // truncates the record's values and tests the truncated ones. The errno is written whatever
+    // the id.
+    let dns_errno = r.dns_errno as u8;
+    if dns_errno != 0 {
+        f.set_dns_errno(u32::from(dns_errno));
     }
-    if r.dns_id != 0 {
-        f.set_dns_id(small(r.dns_id));
-        f.set_dns_flags(small(r.dns_flags));
-        f.set_dns_flags_response_code(intern(dns_rcode_name(r.dns_flags & 0xF)));
+    let dns_id = r.dns_id as u16;
+    if dns_id != 0 {
+        let flags = r.dns_flags as u16;
+        f.set_dns_id(dns_id);
+        f.set_dns_flags(flags);
+        f.set_dns_flags_response_code(intern(dns_rcode_name(u32::from(flags & 0xF))));
         f.set_dns_latency_ms(nanos(r.dns_latency) / 1_000_000);
         let name = dns_name_kept(r.dns_name);
         if !name.is_empty() {
             f.set_dns_name(intern(&name));
         }
     }
-    if r.pkt_drop_latest_drop_cause != 0 || r.pkt_drop_packets != 0 {
-        f.set_pkt_drop_bytes(r.pkt_drop_bytes);
-        f.set_pkt_drop_packets(r.pkt_drop_packets);
-        f.set_pkt_drop_latest_flags(small(r.pkt_drop_latest_flags));
-        f.set_pkt_drop_latest_state(intern(tcp_state_name(r.pkt_drop_latest_state)));
+    // Drops are written only with a drop cause, as upstream. Upstream's model holds the dropped
+    // bytes and packets in 16 bits (the record's fields are 64-bit): a flow that dropped 70000
+    // bytes reads 4464. Replicated so the output matches; the flags are 16-bit, the state 8-bit.
+    if r.pkt_drop_latest_drop_cause != 0 {
+        f.set_pkt_drop_bytes(u64::from(r.pkt_drop_bytes as u16));
+        f.set_pkt_drop_packets(u64::from(r.pkt_drop_packets as u16));
+        f.set_pkt_drop_latest_flags(r.pkt_drop_latest_flags as u16);
+        f.set_pkt_drop_latest_state(intern(tcp_state_name(u32::from(
+            r.pkt_drop_latest_state as u8,
+        ))));
         f.set_pkt_drop_latest_drop_cause(intern(drop_cause_name(r.pkt_drop_latest_drop_cause)));
     }
     if let Some(x) = &r.xlat
@@ -253,12 +263,17 @@ pub(super) fn fill_flow(f: &mut Flow, r: &RecordView<'_>, received_secs: i64, re
         && !src.is_unspecified()
         && !dst.is_unspecified()
     {
-        f.set_zone_id(small(x.zone_id));
-        f.set_xlat_src_port(small(x.src_port));
-        f.set_xlat_dst_port(small(x.dst_port));
+        // The zone always, the ports only when non-zero, all 16-bit in the agent's model.
+        f.set_zone_id(x.zone_id as u16);
+        let (src_port, dst_port) = (x.src_port as u16, x.dst_port as u16);
+        if src_port != 0 {
+            f.set_xlat_src_port(src_port);
+        }
+        if dst_port != 0 {
+            f.set_xlat_dst_port(dst_port);
+        }
         f.set_xlat_src_addr(src);
         f.set_xlat_dst_addr(dst);
-        f.set_xlat_icmp_id(small(x.icmp_id));
     }
     let rtt = nanos(r.rtt);
     if rtt != 0 {
@@ -278,12 +293,12 @@ pub(super) fn fill_flow(f: &mut Flow, r: &RecordView<'_>, received_secs: i64, re
         f.set_quic_seen_long_hdr(q.seen_long_hdr as u8);
         f.set_quic_seen_short_hdr(q.seen_short_hdr as u8);
     }
-    if r.ipsec_encrypted {
+    // A non-zero return code is an error whether or not the record says it was encrypted.
+    if r.ipsec_ret != 0 {
         f.set_ipsec_ret_code(r.ipsec_ret);
-        f.set_ipsec_status(intern(if r.ipsec_ret == 0 {
-            "success"
-        } else {
-            "failure"
-        }));
+        f.set_ipsec_status(intern("error"));
+    } else if r.ipsec_encrypted {
+        f.set_ipsec_ret_code(0);
+        f.set_ipsec_status(intern("success"));
     }
 }
