@@ -1,4 +1,5 @@
-//! The names upstream gives to DNS response codes, TCP states and kernel drop causes.
+//! The names upstream gives to DNS response codes, TCP states, drop causes and the agent's TLS
+//! and QUIC values.
 
 use std::borrow::Cow;
 
@@ -26,6 +27,10 @@ pub fn dns_rcode_name(rcode: u32) -> &'static str {
     }
 }
 
+/// TCP state names as upstream's `TCPStateToStr` gives them, index = value. Upstream's list has
+/// no `TCP_TIME_WAIT`, so from 6 on its names are one state behind the kernel's
+/// (`include/net/tcp_states.h`: 6 is `TCP_TIME_WAIT`, 7 `TCP_CLOSE`...); kept as upstream has it so
+/// the output matches.
 const TCP_STATES: [&str; 12] = [
     "TCP_INVALID_STATE",
     "TCP_ESTABLISHED",
@@ -33,27 +38,24 @@ const TCP_STATES: [&str; 12] = [
     "TCP_SYN_RECV",
     "TCP_FIN_WAIT1",
     "TCP_FIN_WAIT2",
-    "TCP_TIME_WAIT",
     "TCP_CLOSE",
     "TCP_CLOSE_WAIT",
     "TCP_LAST_ACK",
     "TCP_LISTEN",
     "TCP_CLOSING",
+    "TCP_NEW_SYN_RECV",
 ];
 
-/// Kernel TCP state names (`include/net/tcp_states.h`); 12 is `TCP_NEW_SYN_RECV`.
+/// The `PktDropLatestState` upstream writes for a TCP state; 0 and unknown states are
+/// `TCP_INVALID_STATE`.
 pub fn tcp_state_name(state: u32) -> &'static str {
-    match state {
-        1..=11 => TCP_STATES[state as usize],
-        12 => "TCP_NEW_SYN_RECV",
-        _ => "TCP_INVALID_STATE",
-    }
+    TCP_STATES
+        .get(state as usize)
+        .copied()
+        .unwrap_or(TCP_STATES[0])
 }
 
 pub(super) fn tcp_state_value(name: &str) -> Option<u32> {
-    if name == "TCP_NEW_SYN_RECV" {
-        return Some(12);
-    }
     TCP_STATES.iter().position(|s| *s == name).map(|p| p as u32)
 }
 
@@ -159,12 +161,35 @@ const OVS_DROP_CAUSES: &[&str] = &[
 
 pub(super) const OVS_BASE: u32 = 3 << 16;
 
-/// Kernel drop cause names, core and OVS subsystems; anything else is `SKB_DROP_UNKNOWN_CAUSE`.
+/// Network-event (OVN ACL drop) causes the agent reports as drop causes from 1 << 24, index =
+/// value - base; upstream prefixes them with `NetworkEvent_`.
+const NETWORK_EVENT_DROP_CAUSES: &[&str] = &[
+    "NetworkEvent_Unknown",
+    "NetworkEvent_EgressFirewall",
+    "NetworkEvent_AdminNetworkPolicy",
+    "NetworkEvent_BaselineAdminNetworkPolicy",
+    "NetworkEvent_NetworkPolicy",
+    "NetworkEvent_MulticastNS",
+    "NetworkEvent_MulticastCluster",
+    "NetworkEvent_NetpolNode",
+    "NetworkEvent_NetpolNamespace",
+    "NetworkEvent_UDNIsolation",
+];
+
+pub(super) const NETWORK_EVENT_BASE: u32 = 1 << 24;
+
+/// Drop cause names: kernel core and OVS subsystems, and the agent's network-event causes;
+/// anything else is `SKB_DROP_UNKNOWN_CAUSE`.
 pub fn drop_cause_name(cause: u32) -> &'static str {
     if (2..CORE_DROP_CAUSES.len() as u32).contains(&cause) {
         CORE_DROP_CAUSES[cause as usize]
     } else if cause > OVS_BASE && cause <= OVS_BASE + OVS_DROP_CAUSES.len() as u32 {
         OVS_DROP_CAUSES[(cause - OVS_BASE - 1) as usize]
+    } else if let Some(name) = cause
+        .checked_sub(NETWORK_EVENT_BASE)
+        .and_then(|i| NETWORK_EVENT_DROP_CAUSES.get(i as usize))
+    {
+        name
     } else {
         "SKB_DROP_UNKNOWN_CAUSE"
     }
@@ -174,10 +199,13 @@ pub(super) fn drop_cause_value(name: &str) -> Option<u32> {
     if let Some(p) = CORE_DROP_CAUSES.iter().position(|s| *s == name) {
         return Some(p as u32);
     }
-    OVS_DROP_CAUSES
+    if let Some(p) = OVS_DROP_CAUSES.iter().position(|s| *s == name) {
+        return Some(OVS_BASE + 1 + p as u32);
+    }
+    NETWORK_EVENT_DROP_CAUSES
         .iter()
         .position(|s| *s == name)
-        .map(|p| OVS_BASE + 1 + p as u32)
+        .map(|p| NETWORK_EVENT_BASE + p as u32)
 }
 
 /// TLS protocol version names (Go's `tls.VersionName`); 0x0300 is SSL 3.0.

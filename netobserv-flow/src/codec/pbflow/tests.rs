@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use prost::Message;
 
-use super::names::{OVS_BASE, drop_cause_value};
+use super::names::{NETWORK_EVENT_BASE, OVS_BASE, drop_cause_value, tcp_state_value};
 use super::*;
 use crate::flow::Flow;
 
@@ -459,6 +459,46 @@ fn name_tables() {
     assert_eq!(drop_cause_value("SKB_DROP_REASON_NO_SOCKET"), Some(3));
     assert_eq!(tcp_state_name(0), "TCP_INVALID_STATE");
     assert_eq!(dns_rcode_name(11), "UnDefined");
+}
+
+#[test]
+fn tcp_state_names_follow_upstream_table() {
+    assert_eq!(tcp_state_name(1), "TCP_ESTABLISHED");
+    assert_eq!(tcp_state_name(5), "TCP_FIN_WAIT2");
+    // Upstream has no TCP_TIME_WAIT: 6 reads TCP_CLOSE, 11 TCP_NEW_SYN_RECV.
+    assert_eq!(tcp_state_name(6), "TCP_CLOSE");
+    assert_eq!(tcp_state_name(7), "TCP_CLOSE_WAIT");
+    assert_eq!(tcp_state_name(10), "TCP_CLOSING");
+    assert_eq!(tcp_state_name(11), "TCP_NEW_SYN_RECV");
+    assert_eq!(tcp_state_name(12), "TCP_INVALID_STATE");
+    for v in 1..12 {
+        assert_eq!(tcp_state_value(tcp_state_name(v)), Some(v));
+    }
+}
+
+#[test]
+fn network_event_drop_causes() {
+    assert_eq!(drop_cause_name(NETWORK_EVENT_BASE), "NetworkEvent_Unknown");
+    assert_eq!(drop_cause_name(16_777_220), "NetworkEvent_NetworkPolicy");
+    assert_eq!(
+        drop_cause_name(NETWORK_EVENT_BASE + 9),
+        "NetworkEvent_UDNIsolation"
+    );
+    assert_eq!(
+        drop_cause_name(NETWORK_EVENT_BASE + 10),
+        "SKB_DROP_UNKNOWN_CAUSE"
+    );
+    assert_eq!(
+        drop_cause_name(NETWORK_EVENT_BASE - 1),
+        "SKB_DROP_UNKNOWN_CAUSE"
+    );
+    assert_eq!(drop_cause_name(1), "SKB_DROP_UNKNOWN_CAUSE");
+    assert_eq!(drop_cause_name(81), "SKB_DROP_UNKNOWN_CAUSE");
+    assert_eq!(
+        drop_cause_value("NetworkEvent_AdminNetworkPolicy"),
+        Some(NETWORK_EVENT_BASE + 2)
+    );
+    assert_eq!(drop_cause_value("OVS_DROP_IP_TTL"), Some(OVS_BASE + 11));
 }
 
 #[test]
