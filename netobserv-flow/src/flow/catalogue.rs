@@ -91,7 +91,7 @@ macro_rules! with_catalogue {
             flow_direction: u8 => "FlowDirection", FlowDirection, false, [inline 15];
             /// Kernel return code of the IPsec encryption or decryption.
             ipsec_ret_code: i32 => "IPSecRetCode", IpsecRetCode, false, [boxed rare];
-            /// IPsec outcome: `success` or `failure`.
+            /// IPsec outcome: `success`, or `error` with a non-zero `IPSecRetCode`.
             ipsec_status: Arc<str> => "IPSecStatus", IpsecStatus, true, [boxed rare];
             /// ICMP code.
             icmp_code: u8 => "IcmpCode", IcmpCode, false, [inline 14];
@@ -131,6 +131,12 @@ macro_rules! with_catalogue {
             pkt_drop_packets: u64 => "PktDropPackets", PktDropPackets, false, [boxed rare];
             /// L4 protocol (IPPROTO_*).
             proto: u8 => "Proto", Proto, false, [inline 11];
+            /// Whether the agent saw a QUIC long header (1) on the flow.
+            quic_seen_long_hdr: u8 => "QuicSeenLongHdr", QuicSeenLongHdr, false, [boxed rare];
+            /// Whether the agent saw a QUIC short header (1) on the flow.
+            quic_seen_short_hdr: u8 => "QuicSeenShortHdr", QuicSeenShortHdr, false, [boxed rare];
+            /// QUIC version name (`QUIC v1`, `QUIC v2`, `QUIC Unknown (n)`).
+            quic_version: Arc<str> => "QuicVersion", QuicVersion, true, [boxed rare];
             /// Sampling rate the agent used (1 flow in N).
             sampling: u32 => "Sampling", Sampling, false, [inline 6];
             /// Source IP address (IPv4 or IPv6).
@@ -159,6 +165,14 @@ macro_rules! with_catalogue {
             src_port: u16 => "SrcPort", SrcPort, false, [inline 8];
             /// Source subnet label.
             src_subnet_label: Arc<str> => "SrcSubnetLabel", SrcSubnetLabel, true, [opt];
+            /// TLS cipher suite name (`TLS_AES_128_GCM_SHA256`), or `0x%04X` when unknown.
+            tls_cipher_suite: Arc<str> => "TLSCipherSuite", TlsCipherSuite, true, [boxed rare];
+            /// TLS key exchange group (`X25519`, `CurveP256`), or `CurveID(n)` when unknown.
+            tls_group: Arc<str> => "TLSGroup", TlsGroup, true, [boxed rare];
+            /// TLS record types seen (`ClientHello`, `ServerHello`, `AppData`...).
+            tls_types: Vec<Arc<str>> => "TLSTypes", TlsTypes, false, [boxed rare];
+            /// TLS version (`TLS 1.3`), prefixed `~ ` when the two sides' versions differ.
+            tls_version: Arc<str> => "TLSVersion", TlsVersion, true, [boxed rare];
             /// End of the flow, Unix milliseconds.
             time_flow_end_ms: i64 => "TimeFlowEndMs", TimeFlowEndMs, false, [inline 3];
             /// Smoothed TCP round-trip time, nanoseconds.
@@ -173,8 +187,6 @@ macro_rules! with_catalogue {
             xlat_dst_addr: IpAddr => "XlatDstAddr", XlatDstAddr, false, [boxed rare];
             /// Translated destination port.
             xlat_dst_port: u16 => "XlatDstPort", XlatDstPort, false, [boxed rare];
-            /// Translated ICMP id.
-            xlat_icmp_id: u16 => "XlatIcmpId", XlatIcmpId, false, [boxed rare];
             /// Translated (NAT) source address.
             xlat_src_addr: IpAddr => "XlatSrcAddr", XlatSrcAddr, false, [boxed rare];
             /// Translated source port.

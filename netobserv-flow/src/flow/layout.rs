@@ -170,7 +170,7 @@ pub(super) struct Dns {
     pub(super) dns_name: Option<Arc<str>>,
 }
 
-/// Drops, translation, IPsec, network events and legacy fields, boxed: rare on a flow.
+/// Drops, translation, IPsec, network events, TLS, QUIC and legacy fields, boxed: rare on a flow.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(super) struct Rare {
     pub(super) pkt_drop_bytes: Option<u64>,
@@ -182,13 +182,19 @@ pub(super) struct Rare {
     pub(super) xlat_dst_addr: Option<IpAddr>,
     pub(super) xlat_src_port: Option<u16>,
     pub(super) xlat_dst_port: Option<u16>,
-    pub(super) xlat_icmp_id: Option<u16>,
     pub(super) zone_id: Option<u16>,
     pub(super) ipsec_ret_code: Option<i32>,
     pub(super) ipsec_status: Option<Arc<str>>,
     pub(super) network_events: Option<Vec<NetworkEvent>>,
     pub(super) interface: Option<Arc<str>>,
     pub(super) k8s_cluster_name: Option<Arc<str>>,
+    pub(super) tls_version: Option<Arc<str>>,
+    pub(super) tls_types: Option<Vec<Arc<str>>>,
+    pub(super) tls_cipher_suite: Option<Arc<str>>,
+    pub(super) tls_group: Option<Arc<str>>,
+    pub(super) quic_version: Option<Arc<str>>,
+    pub(super) quic_seen_long_hdr: Option<u8>,
+    pub(super) quic_seen_short_hdr: Option<u8>,
 }
 
 /// Conversation (conntrack) fields, boxed: only records a conntrack stage emits have them.

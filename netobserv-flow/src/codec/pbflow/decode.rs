@@ -328,6 +328,20 @@ pub(super) struct RecordView<'a> {
     pub(super) sampling: u32,
     pub(super) ipsec_encrypted: bool,
     pub(super) ipsec_ret: i32,
+    pub(super) dns_name: &'a str,
+    pub(super) ssl_version: u32,
+    pub(super) ssl_mismatch: bool,
+    pub(super) tls_types: u32,
+    pub(super) tls_cipher_suite: u32,
+    pub(super) tls_key_share: u32,
+    pub(super) quic: Option<QuicView>,
+}
+
+#[derive(Default, Debug, Clone, Copy, PartialEq)]
+pub(super) struct QuicView {
+    pub(super) version: u32,
+    pub(super) seen_long_hdr: u32,
+    pub(super) seen_short_hdr: u32,
 }
 
 #[derive(Default, Debug, Clone, Copy, PartialEq)]
@@ -337,7 +351,6 @@ pub(super) struct XlatView {
     pub(super) src_port: u32,
     pub(super) dst_port: u32,
     pub(super) zone_id: u32,
-    pub(super) icmp_id: u32,
 }
 
 /// Merges an `IP` message into `ip` (protobuf merge: fields present in `body` win).
@@ -506,7 +519,6 @@ impl<'a> RecordView<'a> {
                             3 => x.src_port = m.uint(w)? as u32,
                             4 => x.dst_port = m.uint(w)? as u32,
                             5 => x.zone_id = m.uint(w)? as u32,
-                            7 => x.icmp_id = m.uint(w)? as u32,
                             _ => m.skip(w)?,
                         }
                     }
@@ -514,6 +526,25 @@ impl<'a> RecordView<'a> {
                 29 => self.sampling = r.uint(wire)? as u32,
                 30 => self.ipsec_encrypted = r.uint(wire)? != 0,
                 31 => self.ipsec_ret = r.uint(wire)? as i32,
+                32 => self.dns_name = r.str(wire)?,
+                33 => self.ssl_version = r.uint(wire)? as u32,
+                34 => self.ssl_mismatch = r.uint(wire)? != 0,
+                35 => self.tls_types = r.uint(wire)? as u32,
+                36 => self.tls_cipher_suite = r.uint(wire)? as u32,
+                37 => self.tls_key_share = r.uint(wire)? as u32,
+                38 => {
+                    let mut m = Wire::new(r.bytes(wire)?);
+                    let q = self.quic.get_or_insert_with(QuicView::default);
+                    while !m.is_empty() {
+                        let (f, w) = m.key()?;
+                        match f {
+                            1 => q.version = m.uint(w)? as u32,
+                            2 => q.seen_long_hdr = m.uint(w)? as u32,
+                            3 => q.seen_short_hdr = m.uint(w)? as u32,
+                            _ => m.skip(w)?,
+                        }
+                    }
+                }
                 _ => r.skip(wire)?,
             }
         }

@@ -2,9 +2,12 @@
 
 use prost::Message;
 
-use super::names::{drop_cause_value, tcp_state_value};
+use super::names::{
+    drop_cause_value, quic_version_value, tcp_state_value, tls_cipher_suite_value, tls_group_value,
+    tls_types_value, tls_version_value,
+};
 use super::proto::{
-    DataLink, DupMapEntry, Duration, Ip, Network, PbNetworkEvent, Record, Records, Timestamp,
+    DataLink, DupMapEntry, Duration, Ip, Network, PbNetworkEvent, Quic, Record, Records, Timestamp,
     Transport, Xlat,
 };
 use crate::flow::{Flow, MacAddr};
@@ -25,6 +28,10 @@ pub fn from_flow(f: &Flow) -> Record {
     let ifaces = f.interfaces().unwrap_or_default();
     let dirs = f.if_directions().unwrap_or_default();
     let udns = f.udns().unwrap_or_default();
+    let tls_version = f.tls_version().and_then(tls_version_value);
+    let has_quic = f.quic_version().is_some()
+        || f.quic_seen_long_hdr().is_some()
+        || f.quic_seen_short_hdr().is_some();
     Record {
         eth_protocol: f.etype().map(u32::from).unwrap_or(0),
         direction: dirs.first().copied().map(i32::from).unwrap_or(0),
@@ -97,11 +104,29 @@ pub fn from_flow(f: &Flow) -> Record {
             src_port: f.xlat_src_port().map(u32::from).unwrap_or(0),
             dst_port: f.xlat_dst_port().map(u32::from).unwrap_or(0),
             zone_id: f.zone_id().map(u32::from).unwrap_or(0),
-            icmp_id: f.xlat_icmp_id().map(u32::from).unwrap_or(0),
         }),
         sampling: f.sampling().unwrap_or(0),
-        ipsec_encrypted: f.ipsec_status().is_some(),
+        ipsec_encrypted: u32::from(f.ipsec_status().is_some()),
         ipsec_encrypted_ret: f.ipsec_ret_code().unwrap_or(0),
+        dns_name: f.dns_name().unwrap_or_default().to_string(),
+        ssl_version: tls_version.map(|v| u32::from(v.0)).unwrap_or(0),
+        ssl_mismatch: tls_version.is_some_and(|v| v.1),
+        tls_types: f.tls_types().map(tls_types_value).unwrap_or(0),
+        tls_cipher_suite: f
+            .tls_cipher_suite()
+            .and_then(tls_cipher_suite_value)
+            .map(u32::from)
+            .unwrap_or(0),
+        tls_key_share: f
+            .tls_group()
+            .and_then(tls_group_value)
+            .map(u32::from)
+            .unwrap_or(0),
+        quic: has_quic.then(|| Quic {
+            version: f.quic_version().and_then(quic_version_value).unwrap_or(0),
+            seen_long_hdr: f.quic_seen_long_hdr().map(u32::from).unwrap_or(0),
+            seen_short_hdr: f.quic_seen_short_hdr().map(u32::from).unwrap_or(0),
+        }),
     }
 }
 

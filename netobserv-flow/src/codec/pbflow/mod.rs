@@ -7,8 +7,9 @@
 //! ports only for TCP/UDP/SCTP, DNS fields only with a DNS id), and the names it gives to DNS
 //! response codes, TCP states and kernel drop causes.
 //!
-//! Field numbers 1–28 are those of `flow.proto` as published; `sampling` (29) and the IPsec fields
-//! (30, 31) follow the newer agent releases.
+//! Field numbers 1–28 are those of `flow.proto` as published; `sampling` (29), the IPsec fields
+//! (30, 31), `dns_name` (32), the TLS fields (33–37) and `quic` (38) follow the newer agent
+//! releases.
 
 mod decode;
 mod encode;
@@ -20,9 +21,12 @@ mod to_flow;
 
 pub use decode::{decode_record, decode_records, decode_records_into};
 pub use encode::{encode_records, from_flow};
-pub use names::{dns_rcode_name, drop_cause_name, tcp_state_name};
+pub use names::{
+    dns_name_kept, dns_rcode_name, drop_cause_name, quic_version_name, tcp_state_name,
+    tls_cipher_suite_name, tls_group_name, tls_type_names, tls_version_name,
+};
 pub use proto::{
-    DataLink, DupMapEntry, Duration, Ip, IpAddrKind, Network, PbNetworkEvent, Record, Records,
-    Timestamp, Transport, Xlat,
+    DataLink, DupMapEntry, Duration, Ip, IpAddrKind, Network, PbNetworkEvent, Quic, Record,
+    Records, Timestamp, Transport, Xlat,
 };
 pub use to_flow::to_flow;

@@ -158,9 +158,22 @@ pub struct Xlat {
     /// Conntrack zone.
     #[prost(uint32, tag = "5")]
     pub zone_id: u32,
-    /// Translated ICMP id.
-    #[prost(uint32, tag = "7")]
-    pub icmp_id: u32,
+    // Tag 7 (`icmp_id`) was removed upstream (agent 63dcf7c3); a record that has it still
+    // decodes, the field is skipped.
+}
+
+/// `pbflow.Quic`: what the agent's QUIC tracker saw.
+#[derive(Clone, Copy, PartialEq, Eq, Message)]
+pub struct Quic {
+    /// QUIC version from a long header (0 when none was seen).
+    #[prost(uint32, tag = "1")]
+    pub version: u32,
+    /// 1 when a long header was seen.
+    #[prost(uint32, tag = "2")]
+    pub seen_long_hdr: u32,
+    /// 1 when a short header was seen.
+    #[prost(uint32, tag = "3")]
+    pub seen_short_hdr: u32,
 }
 
 /// `pbflow.Record`: one flow as the agent exports it.
@@ -253,10 +266,31 @@ pub struct Record {
     /// Sampling rate.
     #[prost(uint32, tag = "29")]
     pub sampling: u32,
-    /// Whether IPsec processing happened.
-    #[prost(bool, tag = "30")]
-    pub ipsec_encrypted: bool,
+    /// Whether IPsec processing happened (0 or 1; a `uint32` in `flow.proto`).
+    #[prost(uint32, tag = "30")]
+    pub ipsec_encrypted: u32,
     /// IPsec kernel return code.
     #[prost(int32, tag = "31")]
     pub ipsec_encrypted_ret: i32,
+    /// DNS query name.
+    #[prost(string, tag = "32")]
+    pub dns_name: String,
+    /// TLS (or SSL) version, as on the wire (`0x0303` is TLS 1.2).
+    #[prost(uint32, tag = "33")]
+    pub ssl_version: u32,
+    /// Whether the agent saw different TLS versions on the flow.
+    #[prost(bool, tag = "34")]
+    pub ssl_mismatch: bool,
+    /// TLS record types seen, one bit each (`ClientHello` is bit 0).
+    #[prost(uint32, tag = "35")]
+    pub tls_types: u32,
+    /// TLS cipher suite id.
+    #[prost(uint32, tag = "36")]
+    pub tls_cipher_suite: u32,
+    /// TLS key share group id (`CurveID`).
+    #[prost(uint32, tag = "37")]
+    pub tls_key_share: u32,
+    /// QUIC tracking; absent when the agent did not track QUIC on the flow.
+    #[prost(message, optional, tag = "38")]
+    pub quic: Option<Quic>,
 }

@@ -3,8 +3,11 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use super::decode::{RecordView, XlatView};
-use super::names::{dns_rcode_name, drop_cause_name, tcp_state_name};
+use super::decode::{QuicView, RecordView, XlatView};
+use super::names::{
+    dns_name_kept, dns_rcode_name, drop_cause_name, quic_version_name, tcp_state_name,
+    tls_cipher_suite_name, tls_group_name, tls_type_names, tls_version_name,
+};
 use super::proto::{Duration, Ip, Record, Timestamp};
 use crate::flow::{Flow, Interfaces, MacAddr, NetworkEvent, TcpFlags, intern};
 
@@ -70,11 +73,21 @@ impl<'a> RecordView<'a> {
                 src_port: x.src_port,
                 dst_port: x.dst_port,
                 zone_id: x.zone_id,
-                icmp_id: x.icmp_id,
             }),
             sampling: r.sampling,
-            ipsec_encrypted: r.ipsec_encrypted,
+            ipsec_encrypted: r.ipsec_encrypted != 0,
             ipsec_ret: r.ipsec_encrypted_ret,
+            dns_name: &r.dns_name,
+            ssl_version: r.ssl_version,
+            ssl_mismatch: r.ssl_mismatch,
+            tls_types: r.tls_types,
+            tls_cipher_suite: r.tls_cipher_suite,
+            tls_key_share: r.tls_key_share,
+            quic: r.quic.map(|q| QuicView {
+                version: q.version,
+                seen_long_hdr: q.seen_long_hdr,
+                seen_short_hdr: q.seen_short_hdr,
+            }),
         }
     }
 }
@@ -171,6 +184,29 @@ pub(super) fn fill_flow(f: &mut Flow, r: &RecordView<'_>, received_secs: i64, re
     if r.sampling != 0 {
         f.set_sampling(r.sampling);
     }
+    // The TLS ids are 16-bit (the types 8-bit) in the agent's model: upstream truncates the
+    // record's 32-bit values, then writes a key only when the truncated value is non-zero.
+    let tls_version = r.ssl_version as u16;
+    if tls_version != 0 {
+        f.set_tls_version(intern(&tls_version_name(tls_version, r.ssl_mismatch)));
+    }
+    let tls_types = r.tls_types as u8;
+    if tls_types != 0 {
+        // Upstream writes `null` when only the unnamed bits 6 and 7 are set; a flow has no null,
+        // so the key is left out then (JSON input reads `null` as absent too).
+        let names: Vec<Arc<str>> = tls_type_names(tls_types).map(intern).collect();
+        if !names.is_empty() {
+            f.set_tls_types(names);
+        }
+    }
+    let cipher = r.tls_cipher_suite as u16;
+    if cipher != 0 {
+        f.set_tls_cipher_suite(intern(&tls_cipher_suite_name(cipher)));
+    }
+    let group = r.tls_key_share as u16;
+    if group != 0 {
+        f.set_tls_group(intern(&tls_group_name(group)));
+    }
     if r.eth_protocol == 0x0800 || r.eth_protocol == 0x86DD {
         f.set_src_addr(r.src_addr.unwrap_or(UNSPECIFIED));
         f.set_dst_addr(r.dst_addr.unwrap_or(UNSPECIFIED));
@@ -191,20 +227,35 @@ pub(super) fn fill_flow(f: &mut Flow, r: &RecordView<'_>, received_secs: i64, re
             _ => {}
         }
     }
-    if r.dns_errno != 0 {
-        f.set_dns_errno(r.dns_errno);
+    // The agent's model holds the DNS id and flags in 16 bits and the errno in 8: upstream
+    // truncates the record's values and tests the truncated ones. The errno is written whatever
+    // the id.
+    let dns_errno = r.dns_errno as u8;
+    if dns_errno != 0 {
+        f.set_dns_errno(u32::from(dns_errno));
     }
-    if r.dns_id != 0 {
-        f.set_dns_id(small(r.dns_id));
-        f.set_dns_flags(small(r.dns_flags));
-        f.set_dns_flags_response_code(intern(dns_rcode_name(r.dns_flags & 0xF)));
+    let dns_id = r.dns_id as u16;
+    if dns_id != 0 {
+        let flags = r.dns_flags as u16;
+        f.set_dns_id(dns_id);
+        f.set_dns_flags(flags);
+        f.set_dns_flags_response_code(intern(dns_rcode_name(u32::from(flags & 0xF))));
         f.set_dns_latency_ms(nanos(r.dns_latency) / 1_000_000);
+        let name = dns_name_kept(r.dns_name);
+        if !name.is_empty() {
+            f.set_dns_name(intern(&name));
+        }
     }
-    if r.pkt_drop_latest_drop_cause != 0 || r.pkt_drop_packets != 0 {
-        f.set_pkt_drop_bytes(r.pkt_drop_bytes);
-        f.set_pkt_drop_packets(r.pkt_drop_packets);
-        f.set_pkt_drop_latest_flags(small(r.pkt_drop_latest_flags));
-        f.set_pkt_drop_latest_state(intern(tcp_state_name(r.pkt_drop_latest_state)));
+    // Drops are written only with a drop cause, as upstream. Upstream's model holds the dropped
+    // bytes and packets in 16 bits (the record's fields are 64-bit): a flow that dropped 70000
+    // bytes reads 4464. Replicated so the output matches; the flags are 16-bit, the state 8-bit.
+    if r.pkt_drop_latest_drop_cause != 0 {
+        f.set_pkt_drop_bytes(u64::from(r.pkt_drop_bytes as u16));
+        f.set_pkt_drop_packets(u64::from(r.pkt_drop_packets as u16));
+        f.set_pkt_drop_latest_flags(r.pkt_drop_latest_flags as u16);
+        f.set_pkt_drop_latest_state(intern(tcp_state_name(u32::from(
+            r.pkt_drop_latest_state as u8,
+        ))));
         f.set_pkt_drop_latest_drop_cause(intern(drop_cause_name(r.pkt_drop_latest_drop_cause)));
     }
     if let Some(x) = &r.xlat
@@ -212,12 +263,17 @@ pub(super) fn fill_flow(f: &mut Flow, r: &RecordView<'_>, received_secs: i64, re
         && !src.is_unspecified()
         && !dst.is_unspecified()
     {
-        f.set_zone_id(small(x.zone_id));
-        f.set_xlat_src_port(small(x.src_port));
-        f.set_xlat_dst_port(small(x.dst_port));
+        // The zone always, the ports only when non-zero, all 16-bit in the agent's model.
+        f.set_zone_id(x.zone_id as u16);
+        let (src_port, dst_port) = (x.src_port as u16, x.dst_port as u16);
+        if src_port != 0 {
+            f.set_xlat_src_port(src_port);
+        }
+        if dst_port != 0 {
+            f.set_xlat_dst_port(dst_port);
+        }
         f.set_xlat_src_addr(src);
         f.set_xlat_dst_addr(dst);
-        f.set_xlat_icmp_id(small(x.icmp_id));
     }
     let rtt = nanos(r.rtt);
     if rtt != 0 {
@@ -231,12 +287,18 @@ pub(super) fn fill_flow(f: &mut Flow, r: &RecordView<'_>, received_secs: i64, re
                 .collect(),
         );
     }
-    if r.ipsec_encrypted {
+    // Written whenever the record has the QUIC message, even all zero.
+    if let Some(q) = &r.quic {
+        f.set_quic_version(intern(&quic_version_name(q.version)));
+        f.set_quic_seen_long_hdr(q.seen_long_hdr as u8);
+        f.set_quic_seen_short_hdr(q.seen_short_hdr as u8);
+    }
+    // A non-zero return code is an error whether or not the record says it was encrypted.
+    if r.ipsec_ret != 0 {
         f.set_ipsec_ret_code(r.ipsec_ret);
-        f.set_ipsec_status(intern(if r.ipsec_ret == 0 {
-            "success"
-        } else {
-            "failure"
-        }));
+        f.set_ipsec_status(intern("error"));
+    } else if r.ipsec_encrypted {
+        f.set_ipsec_ret_code(0);
+        f.set_ipsec_status(intern("success"));
     }
 }
