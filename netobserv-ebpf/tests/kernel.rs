@@ -335,3 +335,35 @@ fn tcp_transfer_has_syn_and_exact_frame_bytes() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn drop_detaches_both_programs_and_unknown_interfaces_fail() -> Result<()> {
+    use aya::programs::SchedClassifier;
+    use aya::programs::tc::TcAttachType;
+    let v = Veth::new()?;
+    let va = v.va.clone();
+    in_netns(&v.a, move || {
+        let count = |at| -> Result<usize> { Ok(SchedClassifier::query_tcx(&va, at)?.1.len()) };
+        let mut agent = FlowAgent::load()?;
+        agent.attach(&va)?;
+        assert_eq!(count(TcAttachType::Ingress)?, 1);
+        assert_eq!(count(TcAttachType::Egress)?, 1);
+        let err = agent.attach("nosuchdev0").err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("interface \"nosuchdev0\" not found in this network namespace")
+        );
+        drop(agent);
+        assert_eq!(
+            count(TcAttachType::Ingress)?,
+            0,
+            "ingress program left after drop"
+        );
+        assert_eq!(
+            count(TcAttachType::Egress)?,
+            0,
+            "egress program left after drop"
+        );
+        Ok(())
+    })
+}
