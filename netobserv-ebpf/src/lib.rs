@@ -22,5 +22,5 @@ pub mod loader;
 pub mod types;
 
 pub use error::{Error, Result};
-pub use loader::FlowAgent;
+pub use loader::{FlowAgent, FlowAgentBuilder};
 pub use types::{FlowKey, FlowValue};

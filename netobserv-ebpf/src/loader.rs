@@ -4,10 +4,10 @@ use std::collections::HashMap as StdHashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
-use aya::Ebpf;
 use aya::maps::{HashMap, MapData};
 use aya::programs::tc::{self, NlOptions, SchedClassifier, TcAttachOptions, TcAttachType, TcError};
 use aya::programs::{LinkOrder, ProgramError};
+use aya::{Ebpf, EbpfLoader};
 use netobserv_flow::flow::{Interfaces, intern};
 use netobserv_flow::{Flow, MacAddr, TcpFlags};
 use rustix::time::{ClockId, clock_gettime};
@@ -40,10 +40,53 @@ pub struct FlowAgent {
     modes: Vec<(String, AttachMode)>,
 }
 
-impl FlowAgent {
+/// Options for loading a [`FlowAgent`].
+#[derive(Clone, Debug)]
+pub struct FlowAgentBuilder {
+    max_flows: u32,
+}
+
+impl Default for FlowAgentBuilder {
+    fn default() -> Self {
+        FlowAgentBuilder {
+            max_flows: DEFAULT_MAX_FLOWS,
+        }
+    }
+}
+
+/// The flow map's size unless set, upstream's `CACHE_MAX_FLOWS` default.
+pub const DEFAULT_MAX_FLOWS: u32 = 100_000;
+
+impl FlowAgentBuilder {
+    /// The flow map's capacity (upstream's `CACHE_MAX_FLOWS`); packets of new flows are not
+    /// counted while the map is full (the ring-buffer fallback comes later).
+    pub fn with_max_flows(mut self, max_flows: u32) -> Self {
+        self.max_flows = max_flows;
+        self
+    }
+
     /// Loads the programs into the kernel (nothing is attached yet).
+    pub fn load(self) -> Result<FlowAgent> {
+        let ebpf = EbpfLoader::new()
+            .map_max_entries(FLOWS, self.max_flows)
+            .load(OBJECT)
+            .map_err(Error::Load)?;
+        FlowAgent::from_ebpf(ebpf)
+    }
+}
+
+impl FlowAgent {
+    /// Loads the programs with default options (nothing is attached yet).
     pub fn load() -> Result<Self> {
-        let mut ebpf = Ebpf::load(OBJECT).map_err(Error::Load)?;
+        FlowAgentBuilder::default().load()
+    }
+
+    /// Options for loading.
+    pub fn builder() -> FlowAgentBuilder {
+        FlowAgentBuilder::default()
+    }
+
+    fn from_ebpf(mut ebpf: Ebpf) -> Result<Self> {
         for name in [INGRESS, EGRESS] {
             classifier(&mut ebpf, name)?
                 .load()

@@ -121,9 +121,17 @@ fn in_netns<T: Send + 'static>(
 
 /// Loads the agent and attaches it to `va` inside namespace `a`, runs `traffic` there, evicts.
 fn capture(v: &Veth, traffic: impl FnOnce() -> Result<()> + Send + 'static) -> Result<Vec<Flow>> {
+    capture_with(v, FlowAgent::builder(), traffic)
+}
+
+fn capture_with(
+    v: &Veth,
+    builder: netobserv_ebpf::FlowAgentBuilder,
+    traffic: impl FnOnce() -> Result<()> + Send + 'static,
+) -> Result<Vec<Flow>> {
     let va = v.va.clone();
     in_netns(&v.a, move || {
-        let mut agent = FlowAgent::load()?;
+        let mut agent = builder.load()?;
         let mode = agent.attach(&va)?;
         ensure!(mode == AttachMode::Tcx, "this kernel has TCX, got {mode:?}");
         traffic()?;
@@ -366,4 +374,19 @@ fn drop_detaches_both_programs_and_unknown_interfaces_fail() -> Result<()> {
         );
         Ok(())
     })
+}
+
+#[test]
+fn map_size_comes_from_the_builder() -> Result<()> {
+    // A one-entry map holds the first flow only: the ping's requests and replies are two flows.
+    let v = Veth::new()?;
+    let ns = v.a.clone();
+    let target = v.b4.clone();
+    let flows = capture_with(&v, FlowAgent::builder().with_max_flows(1), move || {
+        sh(&[
+            "ip", "netns", "exec", &ns, "ping", "-c", "2", "-i", "0.2", "-W", "2", &target,
+        ])
+    })?;
+    assert_eq!(flows.len(), 1, "{flows:#?}");
+    Ok(())
 }
