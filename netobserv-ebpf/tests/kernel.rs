@@ -175,8 +175,8 @@ fn icmp_echo_counts_exact_packets_and_frame_bytes() -> Result<()> {
     let target = b4.clone();
     let flows = capture(&v, move || {
         sh(&[
-            "ip", "netns", "exec", &ns, "ping", "-c", "3", "-i", "0.2", "-s", "56", "-W", "2",
-            &target,
+            "ip", "netns", "exec", &ns, "ping", "-c", "3", "-i", "0.2", "-Q", "184", "-s", "56",
+            "-W", "2", &target,
         ])
     })?;
     // 56 bytes of payload + 8 ICMP + 20 IPv4 + 14 Ethernet.
@@ -186,6 +186,7 @@ fn icmp_echo_counts_exact_packets_and_frame_bytes() -> Result<()> {
     assert_eq!(req.icmp_code(), Some(0));
     assert_eq!(req.flow_direction(), Some(1), "requests leave va: egress");
     assert_eq!(req.etype(), Some(0x0800));
+    assert_eq!(req.dscp(), Some(46), "TOS 184 is DSCP 46 (EF)");
     let rep = find(&flows, 1, &b4, &a4, |f| f.icmp_type() == Some(0))?;
     assert_eq!(rep.packets(), Some(3));
     assert_eq!(rep.bytes(), Some(3 * 98));
