@@ -75,17 +75,33 @@ const APPS: &[&str] = &[
 
 #[derive(Clone)]
 struct Endpoint {
-    name: Arc<str>,
-    kind: Arc<str>,
-    namespace: Arc<str>,
-    owner: Arc<str>,
-    owner_kind: Arc<str>,
+    // Shared by every flow of the endpoint, as the enrichment index hands it out.
+    identity: Arc<K8sIdentity>,
     node: usize,
     v4: IpAddr,
     v6: IpAddr,
     mac: MacAddr,
-    // Shared by every flow of the endpoint, as the enrichment index hands it out.
-    identity: Arc<K8sIdentity>,
+}
+
+/// An endpoint's Kubernetes identity, with its node's when it runs on one.
+fn identity(
+    name: &str,
+    kind: &str,
+    namespace: &str,
+    owner: &str,
+    owner_type: &str,
+    node: Option<&Node>,
+) -> Arc<K8sIdentity> {
+    Arc::new(K8sIdentity {
+        name: Some(s(name)),
+        kind: Some(s(kind)),
+        namespace: Some(s(namespace)),
+        owner_name: Some(s(owner)),
+        owner_type: Some(s(owner_type)),
+        host_ip: node.map(|n| n.ip),
+        host_name: node.map(|n| n.name.clone()),
+        ..K8sIdentity::default()
+    })
 }
 
 #[derive(Clone)]
@@ -113,7 +129,8 @@ pub struct SyntheticSource {
     batch: usize,
     per_min: u64,
     max: Option<u64>,
-    strs: [Arc<str>; 6],
+    // `K8S_FlowLayer` values: app, infra.
+    layers: [Arc<str>; 2],
     // eth0 ingress, eth0 egress, genev_sys_6081 ingress, genev_sys_6081 egress: shared lists.
     iface_lists: [Arc<Interfaces>; 4],
 }
@@ -148,11 +165,14 @@ impl SyntheticSource {
             let suffix: u32 = rng.random();
             let node = rng.random_range(0..node_count);
             eps.push(Endpoint {
-                name: s(&format!("{owner}-{:05x}", suffix & 0xfffff)),
-                kind: s("Pod"),
-                namespace: s(ns),
-                owner: s(&owner),
-                owner_kind: s(if daemon { "DaemonSet" } else { "Deployment" }),
+                identity: identity(
+                    &format!("{owner}-{:05x}", suffix & 0xfffff),
+                    "Pod",
+                    ns,
+                    &owner,
+                    if daemon { "DaemonSet" } else { "Deployment" },
+                    nodes.get(node),
+                ),
                 node,
                 v4: IpAddr::V4(Ipv4Addr::new(
                     10,
@@ -178,38 +198,18 @@ impl SyntheticSource {
                     (i / 250) as u8,
                     (i % 250) as u8 + 2,
                 ]),
-                identity: Arc::default(),
             });
         }
         // One service in front of a few pods.
         for (j, app) in APPS.iter().enumerate() {
             let ns = NAMESPACES[j % NAMESPACES.len()];
             eps.push(Endpoint {
-                name: s(app),
-                kind: s("Service"),
-                namespace: s(ns),
-                owner: s(app),
-                owner_kind: s("Service"),
+                identity: identity(app, "Service", ns, app, "Service", None),
                 node: usize::MAX,
                 v4: IpAddr::V4(Ipv4Addr::new(172, 30, 0, j as u8 + 10)),
                 v6: IpAddr::V6(Ipv6Addr::new(0xfd02, 0, 0, 0, 0, 0, 0, j as u16 + 10)),
                 mac: MacAddr([0x0a, 0x58, 0, 0, 0, 1]),
-                identity: Arc::default(),
             });
-        }
-        for e in &mut eps {
-            let node = nodes.get(e.node);
-            let id = K8sIdentity {
-                name: Some(e.name.clone()),
-                kind: Some(e.kind.clone()),
-                namespace: Some(e.namespace.clone()),
-                owner_name: Some(e.owner.clone()),
-                owner_type: Some(e.owner_kind.clone()),
-                host_ip: node.map(|n| n.ip),
-                host_name: node.map(|n| n.name.clone()),
-                ..K8sIdentity::default()
-            };
-            e.identity = Arc::new(id);
         }
         let services = pod_count..eps.len();
         let conns = (0..connections)
@@ -265,14 +265,7 @@ impl SyntheticSource {
                     ..Interfaces::default()
                 })
             }),
-            strs: [
-                s("Pod"),
-                s("Service"),
-                s("app"),
-                s("infra"),
-                s("eth0"),
-                s("genev_sys_6081"),
-            ],
+            layers: [s("app"), s("infra")],
         }
     }
 
@@ -318,16 +311,12 @@ impl SyntheticSource {
         f.set_sampling(50);
         f.set_src_k8s(src.identity.clone());
         f.set_dst_k8s(dst.identity.clone());
-        f.set_k8s_flow_layer(
-                self.strs[if src.namespace.starts_with("kube")
-                    || src.namespace.starts_with("openshift")
-                {
-                    3
-                } else {
-                    2
-                }]
-                .clone(),
-            );
+        let infra = src
+            .identity
+            .namespace
+            .as_deref()
+            .is_some_and(|ns| ns.starts_with("kube") || ns.starts_with("openshift"));
+        f.set_k8s_flow_layer(self.layers[usize::from(infra)].clone());
 
         match c.proto {
             6 | 17 => {
