@@ -97,6 +97,29 @@ impl Default for Flow {
     }
 }
 
+impl Flow {
+    /// The memory this flow holds on its own, roughly: the struct, its boxed groups, the shared
+    /// groups no other flow holds, and its run-time fields. Interned strings are not counted.
+    /// Queues weigh batches by it.
+    pub fn mem_size(&self) -> usize {
+        use std::mem::size_of;
+        fn alone<T>(g: &Option<Arc<T>>) -> usize {
+            match g {
+                Some(a) if Arc::strong_count(a) == 1 => size_of::<T>() + 16,
+                _ => 0,
+            }
+        }
+        size_of::<Flow>()
+            + self.dns.as_ref().map_or(0, |_| size_of::<Dns>())
+            + self.rare.as_ref().map_or(0, |_| size_of::<Rare>())
+            + self.conv.as_ref().map_or(0, |_| size_of::<Conversation>())
+            + self.extra.as_ref().map_or(0, |e| e.mem_size())
+            + alone(&self.src_k8s)
+            + alone(&self.dst_k8s)
+            + alone(&self.ifaces)
+    }
+}
+
 /// The Kubernetes identity of one side of a flow (`SrcK8S_*` or `DstK8S_*`): the object the
 /// address belongs to, its owner, node and zone.
 ///
