@@ -6,7 +6,7 @@
 
 use std::hint::black_box;
 
-use benches::{agent_flows, enriched_flows, json_lines};
+use benches::{agent_flows, decode_lines_into, encode_lines, enriched_flows, json_lines};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use netobserv_flow::codec::{arrow, json, pbflow};
 use netobserv_flow::config::Config;
@@ -31,13 +31,7 @@ fn codecs(c: &mut Criterion) {
         g.bench_function(format!("decode_into/{shape}"), |b| {
             let mut batch: Vec<netobserv_flow::Flow> = Vec::with_capacity(N);
             b.iter(|| {
-                batch.clear();
-                for line in lines.split(|c| *c == b'\n').filter(|l| !l.is_empty()) {
-                    batch.push(Default::default());
-                    if let Some(slot) = batch.last_mut() {
-                        json::decode_into(line, slot).unwrap();
-                    }
-                }
+                decode_lines_into(&lines, &mut batch).unwrap();
                 black_box(batch.len())
             })
         });
@@ -45,10 +39,7 @@ fn codecs(c: &mut Criterion) {
             let mut out = Vec::with_capacity(lines.len());
             b.iter(|| {
                 out.clear();
-                for f in &flows {
-                    json::encode(f, &mut out);
-                    out.push(b'\n');
-                }
+                encode_lines(&flows, &mut out);
                 black_box(out.len())
             })
         });

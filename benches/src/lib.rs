@@ -33,9 +33,29 @@ pub fn agent_flows(n: usize) -> Vec<Flow> {
 /// Flows as JSON lines.
 pub fn json_lines(flows: &[Flow]) -> Vec<u8> {
     let mut out = Vec::new();
+    encode_lines(flows, &mut out);
+    out
+}
+
+/// Appends flows to `out` as JSON lines.
+pub fn encode_lines(flows: &[Flow], out: &mut Vec<u8>) {
     for f in flows {
-        netobserv_flow::codec::json::encode(f, &mut out);
+        netobserv_flow::codec::json::encode(f, out);
         out.push(b'\n');
     }
-    out
+}
+
+/// Decodes JSON lines as the line ingest does, each flow in its slot of `batch` (cleared first).
+pub fn decode_lines_into(
+    lines: &[u8],
+    batch: &mut Vec<Flow>,
+) -> Result<(), netobserv_flow::codec::DecodeError> {
+    batch.clear();
+    for line in lines.split(|c| *c == b'\n').filter(|l| !l.is_empty()) {
+        batch.push(Flow::default());
+        if let Some(slot) = batch.last_mut() {
+            netobserv_flow::codec::json::decode_into(line, slot)?;
+        }
+    }
+    Ok(())
 }

@@ -16,9 +16,9 @@
 use std::hint::black_box;
 
 use anyhow::{Context, bail};
-use benches::{agent_flows, enriched_flows, json_lines};
+use benches::{agent_flows, decode_lines_into, encode_lines, enriched_flows, json_lines};
 use netobserv_flow::Flow;
-use netobserv_flow::codec::{json, pbflow};
+use netobserv_flow::codec::pbflow;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,13 +38,7 @@ fn main() -> anyhow::Result<()> {
             let lines = json_lines(&flows);
             let mut batch: Vec<Flow> = Vec::with_capacity(n);
             for _ in 0..reps {
-                batch.clear();
-                for line in lines.split(|c| *c == b'\n').filter(|l| !l.is_empty()) {
-                    batch.push(Flow::default());
-                    if let Some(slot) = batch.last_mut() {
-                        json::decode_into(line, slot).context("decode")?;
-                    }
-                }
+                decode_lines_into(&lines, &mut batch).context("decode")?;
                 done += black_box(batch.len());
             }
         }
@@ -52,10 +46,7 @@ fn main() -> anyhow::Result<()> {
             let mut out = Vec::new();
             for _ in 0..reps {
                 out.clear();
-                for f in &flows {
-                    json::encode(f, &mut out);
-                    out.push(b'\n');
-                }
+                encode_lines(&flows, &mut out);
                 done += black_box(out.len()).min(1) * flows.len();
             }
         }
