@@ -44,6 +44,15 @@ pub enum Error {
         #[source]
         source: aya::maps::MapError,
     },
+    /// The kernel's batch lookup-and-delete failed.
+    #[error("evicting map {map:?}: {source}")]
+    Batch {
+        /// The map's name.
+        map: &'static str,
+        /// The system call's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The crate's result type.

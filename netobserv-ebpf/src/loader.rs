@@ -3,27 +3,48 @@
 use std::collections::HashMap as StdHashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use aya::maps::{HashMap, MapData};
-use aya::programs::tc::{self, NlOptions, SchedClassifier, TcAttachOptions, TcAttachType, TcError};
-use aya::programs::{LinkOrder, ProgramError};
-use aya::{Ebpf, EbpfLoader};
+use aya::maps::{HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf, lpm_trie::Key};
+use aya::programs::tc::{
+    self, NlOptions, SchedClassifier, SchedClassifierLinkId, TcAttachOptions, TcAttachType, TcError,
+};
+use aya::programs::{BtfTracePoint, LinkOrder, ProgramError};
+use aya::{Btf, Ebpf, EbpfLoader, Pod};
+use netobserv_flow::codec::pbflow::{dns_rcode_name, drop_cause_name, tcp_state_name};
 use netobserv_flow::flow::{Interfaces, intern};
 use netobserv_flow::{Flow, MacAddr, TcpFlags};
 use rustix::time::{ClockId, clock_gettime};
 
+use crate::batch;
 use crate::error::{Error, Result};
-use crate::types::{FlowKey, FlowValue};
+use crate::filter::KernelFilter;
+use crate::types::{
+    DNS_NAME_CAP, DnsRecord, DropRecord, FlowKey, FlowRecord, FlowValue, RttRecord,
+};
 
 /// The compiled `bpf/flows.c` (see `bpf/build.sh`).
 static OBJECT: &[u8] = aya::include_bytes_aligned!("../bpf/flows.bpf.o");
 
 const INGRESS: &str = "tc_ingress";
 const EGRESS: &str = "tc_egress";
+const DROPS: &str = "kfree_skb";
+const RTT: &str = "tcp_probe";
 const FLOWS: &str = "flows";
+const RINGBUF: &str = "direct_flows";
+const COUNTERS: &str = "counters";
+const DNS_QUERIES: &str = "dns_queries";
+const DNS_RECORDS: &str = "dns_records";
+const DROP_RECORDS: &str = "drop_records";
+const RTT_RECORDS: &str = "rtt_records";
+const FILTER_RULES: &str = "filter_rules";
+const FILTER_PEERS: &str = "filter_peers";
+
+/// The ring buffer's size when the fallback is on (1 MiB: about 7,700 one-packet records).
+const RINGBUF_BYTES: u32 = 1 << 20;
 
 /// How a program was attached to an interface.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AttachMode {
     /// A TCX link (kernel 6.6+); removed when the link is dropped.
     Tcx,
@@ -31,48 +52,245 @@ pub enum AttachMode {
     Clsact,
 }
 
-/// The loaded flow programs and their map. Dropping it detaches every program (aya detaches the
-/// links it owns when the programs drop).
-pub struct FlowAgent {
-    ebpf: Ebpf,
-    flows: HashMap<MapData, FlowKey, FlowValue>,
-    names: StdHashMap<u32, Arc<str>>,
-    modes: Vec<(String, AttachMode)>,
+/// Which attach method to use (upstream's `TC_ATTACH_MODE`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TcAttachMode {
+    /// TCX only.
+    Tcx,
+    /// A clsact qdisc filter only.
+    Tc,
+    /// TCX, falling back to a clsact filter (the default).
+    #[default]
+    Any,
 }
+
+/// Which directions to trace (upstream's `DIRECTION`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Direction {
+    /// Ingress only.
+    Ingress,
+    /// Egress only.
+    Egress,
+    /// Both (the default).
+    #[default]
+    Both,
+}
+
+/// The flow map's size unless set, upstream's `CACHE_MAX_FLOWS` default.
+pub const DEFAULT_MAX_FLOWS: u32 = 5_000;
+/// The longest DNS name kept unless set, in wire bytes: upstream's 32-byte buffer less its NUL.
+pub const DEFAULT_DNS_NAME_LEN: u8 = 31;
 
 /// Options for loading a [`FlowAgent`].
 #[derive(Clone, Debug)]
 pub struct FlowAgentBuilder {
     max_flows: u32,
+    sampling: u32,
+    filter: KernelFilter,
+    dns_port: Option<u16>,
+    dns_name_len: u8,
+    drops: bool,
+    rtt: bool,
+    ringbuf: bool,
+    direction: Direction,
+    attach_mode: TcAttachMode,
 }
 
 impl Default for FlowAgentBuilder {
     fn default() -> Self {
         FlowAgentBuilder {
             max_flows: DEFAULT_MAX_FLOWS,
+            sampling: 0,
+            filter: KernelFilter::default(),
+            dns_port: None,
+            dns_name_len: DEFAULT_DNS_NAME_LEN,
+            drops: false,
+            rtt: false,
+            ringbuf: true,
+            direction: Direction::Both,
+            attach_mode: TcAttachMode::Any,
         }
     }
 }
 
-/// The flow map's size unless set, upstream's `CACHE_MAX_FLOWS` default.
-pub const DEFAULT_MAX_FLOWS: u32 = 100_000;
-
 impl FlowAgentBuilder {
-    /// The flow map's capacity (upstream's `CACHE_MAX_FLOWS`); packets of new flows are not
-    /// counted while the map is full (the ring-buffer fallback comes later).
+    /// The flow map's capacity (upstream's `CACHE_MAX_FLOWS`); the per-feature maps get the same.
     pub fn with_max_flows(mut self, max_flows: u32) -> Self {
-        self.max_flows = max_flows;
+        self.max_flows = max_flows.max(1);
         self
     }
 
-    /// Loads the programs into the kernel (nothing is attached yet).
-    pub fn load(self) -> Result<FlowAgent> {
-        let ebpf = EbpfLoader::new()
-            .map_max_entries(FLOWS, self.max_flows)
-            .load(OBJECT)
-            .map_err(Error::Load)?;
-        FlowAgent::from_ebpf(ebpf)
+    /// Records one packet in `n`, chosen at random (0 or 1: every packet).
+    pub fn with_sampling(mut self, n: u32) -> Self {
+        self.sampling = n;
+        self
     }
+
+    /// Filter rules (see [`crate::filter`]); none by default.
+    pub fn with_filter(mut self, filter: KernelFilter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// DNS tracking on `port` (and 53), as upstream's `ENABLE_DNS_TRACKING` /
+    /// `DNS_TRACKING_PORT`; off by default.
+    pub fn with_dns_tracking(mut self, port: Option<u16>) -> Self {
+        self.dns_port = port.map(|p| if p == 0 { 53 } else { p });
+        self
+    }
+
+    /// How many wire bytes of a DNS name to keep, at most 64 (default 31, as upstream).
+    pub fn with_dns_name_len(mut self, len: u8) -> Self {
+        self.dns_name_len = len.min(DNS_NAME_CAP as u8);
+        self
+    }
+
+    /// Packet drops from the `kfree_skb` tracepoint; off by default.
+    pub fn with_pkt_drops(mut self, on: bool) -> Self {
+        self.drops = on;
+        self
+    }
+
+    /// TCP RTT from the `tcp_probe` tracepoint; off by default.
+    pub fn with_rtt(mut self, on: bool) -> Self {
+        self.rtt = on;
+        self
+    }
+
+    /// When the flow map is full, hand new flows to user space through a ring buffer (on by
+    /// default; off: their packets are counted as lost).
+    pub fn with_ringbuf_fallback(mut self, on: bool) -> Self {
+        self.ringbuf = on;
+        self
+    }
+
+    /// Which directions [`FlowAgent::attach`] hooks.
+    pub fn with_direction(mut self, direction: Direction) -> Self {
+        self.direction = direction;
+        self
+    }
+
+    /// TCX, clsact or either.
+    pub fn with_attach_mode(mut self, mode: TcAttachMode) -> Self {
+        self.attach_mode = mode;
+        self
+    }
+
+    /// Loads the programs into the kernel (nothing is attached yet). A tracepoint feature the
+    /// kernel refuses is turned off with one warning (see [`FlowAgent::features`]); the flow
+    /// programs failing to load is an error.
+    pub fn load(self) -> Result<FlowAgent> {
+        let feature_size = |on: bool| if on { self.max_flows } else { 1 };
+        let filter_on = u8::from(!self.filter.rules.is_empty());
+        let filter_sampling = u8::from(self.filter.has_sampling());
+        let dns_on = u8::from(self.dns_port.is_some());
+        let dns_port = self.dns_port.unwrap_or(53);
+        let ringbuf_on = u8::from(self.ringbuf);
+        let mut loader = EbpfLoader::new();
+        loader
+            .map_max_entries(FLOWS, self.max_flows)
+            .map_max_entries(
+                RINGBUF,
+                if self.ringbuf {
+                    RINGBUF_BYTES
+                } else {
+                    page_size()
+                },
+            )
+            .map_max_entries(DNS_RECORDS, feature_size(self.dns_port.is_some()))
+            .map_max_entries(DNS_QUERIES, if dns_on == 1 { 16_384 } else { 1 })
+            .map_max_entries(DROP_RECORDS, feature_size(self.drops))
+            .map_max_entries(RTT_RECORDS, feature_size(self.rtt))
+            .override_global("sampling", &self.sampling, true)
+            .override_global("filter_enabled", &filter_on, true)
+            .override_global("filter_has_sampling", &filter_sampling, true)
+            .override_global("dns_enabled", &dns_on, true)
+            .override_global("dns_port", &dns_port, true)
+            .override_global("dns_name_len", &self.dns_name_len, true)
+            .override_global("ringbuf_enabled", &ringbuf_on, true);
+        let ebpf = loader.load(OBJECT).map_err(Error::Load)?;
+        FlowAgent::from_ebpf(ebpf, self)
+    }
+}
+
+/// The optional features and whether each runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Features {
+    /// DNS tracking (in the TC programs).
+    pub dns: bool,
+    /// Packet drops: `Ok(true)` running, `Ok(false)` not asked for, `Err` why the kernel
+    /// refused it.
+    pub drops: Result<bool, String>,
+    /// TCP RTT, as `drops`.
+    pub rtt: Result<bool, String>,
+    /// Filter rules loaded.
+    pub filter_rules: usize,
+    /// The ring-buffer fallback.
+    pub ringbuf: bool,
+}
+
+/// The kernel's counters (`enum counter` in `flow.h`), summed over CPUs, since load.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// New flows handed to user space because the map was full.
+    pub ringbuf_fallback: u64,
+    /// Packets lost because the map and the ring buffer were both full (or the fallback off).
+    pub ringbuf_full: u64,
+    /// Updates of an existing flow that failed.
+    pub map_update_fail: u64,
+    /// Packets a Reject rule matched.
+    pub filter_reject: u64,
+    /// Packets an Accept rule matched.
+    pub filter_accept: u64,
+    /// Packets no rule matched.
+    pub filter_nomatch: u64,
+    /// DNS records that could not be stored.
+    pub dns_fail: u64,
+    /// Drop records that could not be stored.
+    pub drops_fail: u64,
+    /// RTT records that could not be stored.
+    pub rtt_fail: u64,
+    /// Flows seen on more interfaces than a flow remembers.
+    pub observed_full: u64,
+}
+
+/// What one eviction read.
+#[derive(Debug, Default)]
+pub struct Eviction {
+    /// The flows, from the map and from the ring buffer.
+    pub flows: Vec<Flow>,
+    /// Entries read from the flow map.
+    pub map_flows: usize,
+    /// Flows aggregated in user space from ring-buffer records.
+    pub ringbuf_flows: usize,
+    /// Ring-buffer records (packets) those flows hold.
+    pub ringbuf_records: u64,
+    /// Entries of each feature map: DNS, drops, RTT.
+    pub feature_entries: [usize; 3],
+    /// How long reading and deleting the maps took.
+    pub duration: Duration,
+    /// Whether the kernel's batch lookup-and-delete did it (else one entry at a time).
+    pub batched: bool,
+}
+
+/// The loaded flow programs and their maps. Dropping it detaches every program (aya detaches
+/// the links it owns when the programs drop).
+pub struct FlowAgent {
+    ebpf: Ebpf,
+    flows: Map,
+    dns: Map,
+    drops: Map,
+    rtt: Map,
+    counters: PerCpuArray<MapData, u64>,
+    ringbuf: RingBuf<MapData>,
+    /// Ring-buffer records not evicted yet, aggregated by key.
+    pending: StdHashMap<FlowKey, (FlowValue, u64)>,
+    names: StdHashMap<u32, Arc<str>>,
+    links: StdHashMap<String, (AttachMode, Vec<(&'static str, SchedClassifierLinkId)>)>,
+    features: Features,
+    options: FlowAgentBuilder,
+    drop_reasons: Option<StdHashMap<u64, String>>,
+    batch_ok: bool,
 }
 
 impl FlowAgent {
@@ -86,7 +304,7 @@ impl FlowAgent {
         FlowAgentBuilder::default()
     }
 
-    fn from_ebpf(mut ebpf: Ebpf) -> Result<Self> {
+    fn from_ebpf(mut ebpf: Ebpf, options: FlowAgentBuilder) -> Result<Self> {
         for name in [INGRESS, EGRESS] {
             classifier(&mut ebpf, name)?
                 .load()
@@ -95,129 +313,529 @@ impl FlowAgent {
                     source,
                 })?;
         }
-        let map = ebpf.take_map(FLOWS).ok_or(Error::Map {
-            map: FLOWS,
-            source: aya::maps::MapError::InvalidName { name: FLOWS.into() },
-        })?;
-        let flows = HashMap::try_from(map).map_err(|source| Error::Map { map: FLOWS, source })?;
+        let mut features = Features {
+            dns: options.dns_port.is_some(),
+            drops: Ok(false),
+            rtt: Ok(false),
+            filter_rules: options.filter.rules.len(),
+            ringbuf: options.ringbuf,
+        };
+        if options.drops || options.rtt {
+            let btf = Btf::from_sys_fs().map_err(|e| e.to_string());
+            for (on, prog, point, slot, what) in [
+                (
+                    options.drops,
+                    DROPS,
+                    "kfree_skb",
+                    &mut features.drops,
+                    "packet drops",
+                ),
+                (options.rtt, RTT, "tcp_probe", &mut features.rtt, "RTT"),
+            ] {
+                if !on {
+                    continue;
+                }
+                *slot = match &btf {
+                    Ok(btf) => tracepoint(&mut ebpf, prog, point, btf).map(|()| true),
+                    Err(e) => Err(format!("the kernel has no BTF: {e}")),
+                };
+                if let Err(why) = slot {
+                    tracing::warn!(
+                        feature = what,
+                        tracepoint = point,
+                        "{what} turned off: the kernel refused the tracepoint program: {why}"
+                    );
+                }
+            }
+        }
+        let take = |ebpf: &mut Ebpf, name: &'static str| {
+            ebpf.take_map(name).ok_or(Error::Map {
+                map: name,
+                source: aya::maps::MapError::InvalidName { name: name.into() },
+            })
+        };
+        let flows = take(&mut ebpf, FLOWS)?;
+        let dns = take(&mut ebpf, DNS_RECORDS)?;
+        let drops = take(&mut ebpf, DROP_RECORDS)?;
+        let rtt = take(&mut ebpf, RTT_RECORDS)?;
+        let counters =
+            PerCpuArray::try_from(take(&mut ebpf, COUNTERS)?).map_err(|source| Error::Map {
+                map: COUNTERS,
+                source,
+            })?;
+        let ringbuf =
+            RingBuf::try_from(take(&mut ebpf, RINGBUF)?).map_err(|source| Error::Map {
+                map: RINGBUF,
+                source,
+            })?;
+        if !options.filter.rules.is_empty() {
+            let map_err = |source| Error::Map {
+                map: FILTER_RULES,
+                source,
+            };
+            let mut rules: LpmTrie<_, [u8; 16], crate::types::FilterRule> =
+                LpmTrie::try_from(take(&mut ebpf, FILTER_RULES)?).map_err(map_err)?;
+            for (key, rule) in &options.filter.rules {
+                rules
+                    .insert(&Key::new(key.prefix_len, key.ip), rule, 0)
+                    .map_err(map_err)?;
+            }
+            let map_err = |source| Error::Map {
+                map: FILTER_PEERS,
+                source,
+            };
+            let mut peers: LpmTrie<_, [u8; 16], u8> =
+                LpmTrie::try_from(take(&mut ebpf, FILTER_PEERS)?).map_err(map_err)?;
+            for key in &options.filter.peers {
+                peers
+                    .insert(&Key::new(key.prefix_len, key.ip), 1, 0)
+                    .map_err(map_err)?;
+            }
+        }
+        let drop_reasons = match features.drops {
+            Ok(true) => crate::btf::kernel_drop_reasons(),
+            _ => None,
+        };
         Ok(FlowAgent {
             ebpf,
             flows,
+            dns,
+            drops,
+            rtt,
+            counters,
+            ringbuf,
+            pending: StdHashMap::new(),
             names: StdHashMap::new(),
-            modes: Vec::new(),
+            links: StdHashMap::new(),
+            features,
+            options,
+            drop_reasons,
+            batch_ok: true,
         })
     }
 
-    /// Attaches the ingress and egress programs to `interface`, looked up in the calling thread's
-    /// network namespace: TCX first, a clsact qdisc filter when TCX is refused.
+    /// Which optional features run.
+    pub fn features(&self) -> &Features {
+        &self.features
+    }
+
+    /// Attaches the programs (ingress, egress or both, as built) to `interface`, looked up in the
+    /// calling thread's network namespace: TCX first, a clsact qdisc filter when TCX is refused
+    /// (as the attach mode allows). Attaching an interface twice does nothing.
     pub fn attach(&mut self, interface: &str) -> Result<AttachMode> {
+        if let Some((mode, _)) = self.links.get(interface) {
+            return Ok(*mode);
+        }
         let index = if_index(interface)?;
         let mut mode = AttachMode::Tcx;
-        for (name, at) in [
-            (INGRESS, TcAttachType::Ingress),
-            (EGRESS, TcAttachType::Egress),
-        ] {
-            let prog = classifier(&mut self.ebpf, name)?;
-            let tcx = TcAttachOptions::TcxOrder(LinkOrder::default());
-            if let Err(error) = prog.attach_with_options(interface, at, tcx) {
-                tracing::debug!(%error, interface, program = name, "tcx attach failed, trying clsact");
-                match tc::qdisc_add_clsact(interface) {
-                    // An existing clsact qdisc is what we want.
-                    Ok(()) | Err(TcError::AlreadyAttached) => {}
-                    Err(TcError::NetlinkError(e)) if e.to_string().contains("Exclusivity") => {}
-                    Err(e) => {
+        let mut links = Vec::new();
+        let hooks: &[(&'static str, TcAttachType)] = match self.options.direction {
+            Direction::Ingress => &[(INGRESS, TcAttachType::Ingress)],
+            Direction::Egress => &[(EGRESS, TcAttachType::Egress)],
+            Direction::Both => &[
+                (INGRESS, TcAttachType::Ingress),
+                (EGRESS, TcAttachType::Egress),
+            ],
+        };
+        let attach_mode = self.options.attach_mode;
+        let result = (|| {
+            for &(name, at) in hooks {
+                let prog = classifier(&mut self.ebpf, name)?;
+                let tcx = TcAttachOptions::TcxOrder(LinkOrder::default());
+                let first = match attach_mode {
+                    TcAttachMode::Tc => None,
+                    _ => Some(prog.attach_with_options(interface, at, tcx)),
+                };
+                let link = match first {
+                    Some(Ok(link)) => link,
+                    Some(Err(source)) if attach_mode == TcAttachMode::Tcx => {
                         return Err(Error::Attach {
                             program: name,
                             interface: interface.into(),
-                            source: ProgramError::TcError(e),
+                            source,
                         });
                     }
-                }
-                let nl = TcAttachOptions::Netlink(NlOptions::default());
-                prog.attach_with_options(interface, at, nl)
-                    .map_err(|source| Error::Attach {
-                        program: name,
-                        interface: interface.into(),
-                        source,
-                    })?;
-                mode = AttachMode::Clsact;
+                    other => {
+                        if let Some(Err(error)) = other {
+                            tracing::debug!(%error, interface, program = name, "tcx attach failed, trying clsact");
+                        }
+                        match tc::qdisc_add_clsact(interface) {
+                            // An existing clsact qdisc is what we want.
+                            Ok(()) | Err(TcError::AlreadyAttached) => {}
+                            Err(TcError::NetlinkError(e))
+                                if e.to_string().contains("Exclusivity") => {}
+                            Err(e) => {
+                                return Err(Error::Attach {
+                                    program: name,
+                                    interface: interface.into(),
+                                    source: ProgramError::TcError(e),
+                                });
+                            }
+                        }
+                        let nl = TcAttachOptions::Netlink(NlOptions::default());
+                        mode = AttachMode::Clsact;
+                        prog.attach_with_options(interface, at, nl)
+                            .map_err(|source| Error::Attach {
+                                program: name,
+                                interface: interface.into(),
+                                source,
+                            })?
+                    }
+                };
+                links.push((name, link));
             }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            // Leave nothing half attached.
+            for (name, link) in links {
+                if let Ok(prog) = classifier(&mut self.ebpf, name) {
+                    let _ = prog.detach(link);
+                }
+            }
+            return Err(e);
         }
         self.names.insert(index, intern(interface));
-        self.modes.push((interface.into(), mode));
+        self.links.insert(interface.into(), (mode, links));
         Ok(mode)
     }
 
-    /// The interfaces attached so far and how.
-    pub fn attached(&self) -> &[(String, AttachMode)] {
-        &self.modes
+    /// Detaches the programs from `interface`; `false` when it was not attached. An interface
+    /// that vanished took its links with it: detaching it only forgets them.
+    pub fn detach(&mut self, interface: &str) -> bool {
+        let Some((_, links)) = self.links.remove(interface) else {
+            return false;
+        };
+        for (name, link) in links {
+            if let Ok(prog) = classifier(&mut self.ebpf, name) {
+                if let Err(error) = prog.detach(link) {
+                    tracing::debug!(%error, interface, program = name, "detach");
+                }
+            }
+        }
+        true
     }
 
-    /// Reads and deletes every entry of the flow map, as flows. Packets that arrive between the
-    /// read and the delete of an entry are lost (batch lookup-and-delete comes later).
-    pub fn evict(&mut self) -> Result<Vec<Flow>> {
+    /// The interfaces attached and how.
+    pub fn attached(&self) -> Vec<(String, AttachMode)> {
+        let mut v: Vec<_> = self
+            .links
+            .iter()
+            .map(|(name, (mode, _))| (name.clone(), *mode))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Names an interface index for the flows' `Interfaces` (the watcher names interfaces of
+    /// other namespaces this way, before their index could be looked up here).
+    pub fn name_interface(&mut self, index: u32, name: &str) {
+        self.names.insert(index, intern(name));
+    }
+
+    /// The kernel's counters, summed over CPUs.
+    pub fn counters(&self) -> Result<Counters> {
+        let mut v = [0u64; 10];
+        for (i, slot) in v.iter_mut().enumerate() {
+            let per_cpu = self
+                .counters
+                .get(&(i as u32), 0)
+                .map_err(|source| Error::Map {
+                    map: COUNTERS,
+                    source,
+                })?;
+            *slot = per_cpu.iter().sum();
+        }
+        Ok(Counters {
+            ringbuf_fallback: v[0],
+            ringbuf_full: v[1],
+            map_update_fail: v[2],
+            filter_reject: v[3],
+            filter_accept: v[4],
+            filter_nomatch: v[5],
+            dns_fail: v[6],
+            drops_fail: v[7],
+            rtt_fail: v[8],
+            observed_full: v[9],
+        })
+    }
+
+    /// Reads what the ring buffer holds and aggregates it by key until the next eviction (as
+    /// upstream's accounter: summed, no dedup across interfaces). Returns the records read.
+    /// Call it often (the ring holds about 7,700 records); [`FlowAgent::evict`] calls it too.
+    pub fn drain_ringbuf(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(item) = self.ringbuf.next() {
+            n += 1;
+            let Some(r) = read_pod::<FlowRecord>(&item) else {
+                tracing::warn!(len = item.len(), "ring-buffer record of an unexpected size");
+                continue;
+            };
+            let entry = self.pending.entry(r.key).or_insert_with(|| (r.value, 0));
+            if entry.1 > 0 {
+                let v = &mut entry.0;
+                v.start_ns = v.start_ns.min(r.value.start_ns);
+                v.end_ns = v.end_ns.max(r.value.end_ns);
+                v.bytes += r.value.bytes;
+                v.packets += r.value.packets;
+                v.flags |= r.value.flags;
+                v.dscp = r.value.dscp;
+            }
+            entry.1 += 1;
+        }
+        n
+    }
+
+    /// Reads and deletes every entry of the flow map and the feature maps, merges them by key,
+    /// adds the flows aggregated from the ring buffer, and returns them as [`Flow`]s. Uses the
+    /// kernel's batch lookup-and-delete (5.6+); on a kernel without it, reads and deletes one
+    /// entry at a time (a packet arriving between the two is lost).
+    pub fn evict(&mut self) -> Result<Eviction> {
+        let started = Instant::now();
+        self.drain_ringbuf();
         let clock = Clock::now();
-        let mut entries = Vec::new();
-        for item in self.flows.iter() {
-            match item {
-                Ok(kv) => entries.push(kv),
-                // The entry was deleted between the key walk and the lookup.
-                Err(aya::maps::MapError::KeyNotFound) => {}
-                Err(source) => return Err(Error::Map { map: FLOWS, source }),
+        let mut batched = self.batch_ok;
+        let main: Vec<(FlowKey, FlowValue)> = drain(&mut self.flows, FLOWS, &mut batched)?;
+        let dns: Vec<(FlowKey, DnsRecord)> = if self.features.dns {
+            drain(&mut self.dns, DNS_RECORDS, &mut batched)?
+        } else {
+            Vec::new()
+        };
+        let drops: Vec<(FlowKey, DropRecord)> = if self.features.drops == Ok(true) {
+            drain(&mut self.drops, DROP_RECORDS, &mut batched)?
+        } else {
+            Vec::new()
+        };
+        let rtt: Vec<(FlowKey, RttRecord)> = if self.features.rtt == Ok(true) {
+            drain(&mut self.rtt, RTT_RECORDS, &mut batched)?
+        } else {
+            Vec::new()
+        };
+        self.batch_ok = batched;
+        let duration = started.elapsed();
+
+        let mut index: StdHashMap<FlowKey, usize> = StdHashMap::with_capacity(main.len());
+        let mut flows = Vec::with_capacity(main.len() + self.pending.len());
+        for (key, value) in &main {
+            index.insert(*key, flows.len());
+            flows.push(self.to_flow(key, value, &clock));
+        }
+        let feature_entries = [dns.len(), drops.len(), rtt.len()];
+        // A feature record whose flow the map does not hold (a drop before TC saw the packet, a
+        // DNS response evicted a moment before) is a flow of its own, as upstream's agent does.
+        let mut flow_for = |key: &FlowKey, flows: &mut Vec<Flow>| -> usize {
+            *index.entry(*key).or_insert_with(|| {
+                flows.push(key_only_flow(key));
+                flows.len() - 1
+            })
+        };
+        for (key, d) in &dns {
+            let i = flow_for(key, &mut flows);
+            self.put_dns(&mut flows[i], d);
+        }
+        for (key, d) in &drops {
+            let i = flow_for(key, &mut flows);
+            self.put_drop(&mut flows[i], d);
+        }
+        for (key, r) in &rtt {
+            let i = flow_for(key, &mut flows);
+            if r.rtt_ns > 0 {
+                flows[i].set_time_flow_rtt_ns(i64::try_from(r.rtt_ns).unwrap_or(i64::MAX));
             }
         }
-        let mut out = Vec::with_capacity(entries.len());
-        for (key, value) in &entries {
-            match self.flows.remove(key) {
-                Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
-                Err(source) => return Err(Error::Map { map: FLOWS, source }),
-            }
-            out.push(self.to_flow(key, value, &clock));
+        let pending = std::mem::take(&mut self.pending);
+        let ringbuf_flows = pending.len();
+        let mut ringbuf_records = 0;
+        for (key, (value, records)) in &pending {
+            ringbuf_records += records;
+            flows.push(self.to_flow(key, value, &clock));
         }
-        Ok(out)
+        Ok(Eviction {
+            flows,
+            map_flows: main.len(),
+            ringbuf_flows,
+            ringbuf_records,
+            feature_entries,
+            duration,
+            batched,
+        })
+    }
+
+    fn put_dns(&self, f: &mut Flow, d: &DnsRecord) {
+        if d.errno != 0 {
+            f.set_dns_errno(u32::from(d.errno));
+        }
+        if d.id == 0 {
+            return;
+        }
+        f.set_dns_id(d.id);
+        f.set_dns_flags(d.flags);
+        f.set_dns_flags_response_code(intern(dns_rcode_name(u32::from(d.flags & 0xf))));
+        f.set_dns_latency_ms(i64::try_from(d.latency_ns / 1_000_000).unwrap_or(i64::MAX));
+        let name = dns_name(&d.name, usize::from(self.options.dns_name_len));
+        if !name.is_empty() {
+            f.set_dns_name(intern(&name));
+        }
+    }
+
+    fn put_drop(&self, f: &mut Flow, d: &DropRecord) {
+        f.set_pkt_drop_bytes(d.bytes);
+        f.set_pkt_drop_packets(u64::from(d.packets));
+        f.set_pkt_drop_latest_flags(d.latest_flags);
+        f.set_pkt_drop_latest_state(intern(tcp_state_name(u32::from(d.latest_state))));
+        let cause = match &self.drop_reasons {
+            Some(names) => match names.get(&u64::from(d.latest_cause)) {
+                Some(n) => intern(n),
+                None => intern(drop_cause_name(d.latest_cause)),
+            },
+            None => intern(drop_cause_name(d.latest_cause)),
+        };
+        f.set_pkt_drop_latest_drop_cause(cause);
+    }
+
+    fn interface_name(&self, index: u32) -> Arc<str> {
+        match self.names.get(&index) {
+            Some(n) => n.clone(),
+            None => intern(&index.to_string()),
+        }
     }
 
     fn to_flow(&self, k: &FlowKey, v: &FlowValue, clock: &Clock) -> Flow {
-        let mut f = Flow::default();
+        let mut f = key_only_flow(k);
         f.set_bytes(v.bytes);
         f.set_packets(u64::from(v.packets));
         f.set_time_flow_start_ms(clock.wall_ms(v.start_ns));
         f.set_time_flow_end_ms(clock.wall_ms(v.end_ns));
-        f.set_etype(k.eth_protocol);
         f.set_src_mac(MacAddr(v.src_mac));
         f.set_dst_mac(MacAddr(v.dst_mac));
-        f.set_flow_direction(k.direction);
-        let name = match self.names.get(&k.if_index) {
-            Some(n) => n.clone(),
-            None => intern(&k.if_index.to_string()),
-        };
-        f.set_interface_list(Arc::new(Interfaces::new(
-            vec![name],
-            vec![k.direction],
-            vec![intern("")],
-        )));
+        f.set_flow_direction(v.direction);
+        if v.sampling != 0 {
+            f.set_sampling(v.sampling);
+        }
+        let n = usize::from(v.nb_observed).min(v.observed_if_index.len());
+        let mut names = Vec::with_capacity(n + 1);
+        let mut dirs = Vec::with_capacity(n + 1);
+        names.push(self.interface_name(v.if_index));
+        dirs.push(v.direction);
+        for i in 0..n {
+            names.push(self.interface_name(v.observed_if_index[i]));
+            dirs.push(v.observed_direction[i]);
+        }
+        let udns = vec![intern(""); names.len()];
+        f.set_interface_list(Arc::new(Interfaces::new(names, dirs, udns)));
         if k.eth_protocol == 0x0800 || k.eth_protocol == 0x86DD {
-            f.set_src_addr(ip(k.src_ip));
-            f.set_dst_addr(ip(k.dst_ip));
-            f.set_proto(k.proto);
             f.set_dscp(v.dscp);
-            match k.proto {
-                1 | 58 => {
-                    f.set_icmp_type(k.icmp_type);
-                    f.set_icmp_code(k.icmp_code);
-                }
-                6 | 17 | 132 => {
-                    f.set_src_port(k.src_port);
-                    f.set_dst_port(k.dst_port);
-                    if k.proto == 6 {
-                        f.set_flags(TcpFlags::raw(v.flags));
-                    }
-                }
-                _ => {}
+            if k.proto == 6 {
+                f.set_flags(TcpFlags::raw(v.flags));
             }
         }
         f
     }
+}
+
+/// The fields a flow takes from its key alone.
+fn key_only_flow(k: &FlowKey) -> Flow {
+    let mut f = Flow::default();
+    f.set_etype(k.eth_protocol);
+    if k.eth_protocol == 0x0800 || k.eth_protocol == 0x86DD {
+        f.set_src_addr(ip(k.src_ip));
+        f.set_dst_addr(ip(k.dst_ip));
+        f.set_proto(k.proto);
+        match k.proto {
+            1 | 58 => {
+                f.set_icmp_type(k.icmp_type);
+                f.set_icmp_code(k.icmp_code);
+            }
+            6 | 17 | 132 => {
+                f.set_src_port(k.src_port);
+                f.set_dst_port(k.dst_port);
+            }
+            _ => {}
+        }
+    }
+    f
+}
+
+/// A DNS name from its wire form (length-prefixed labels), keeping the whole labels that fit in
+/// `limit` bytes; a compression pointer or a truncated label ends it.
+fn dns_name(raw: &[u8], limit: usize) -> String {
+    let raw = &raw[..raw.len().min(limit)];
+    let mut out = String::new();
+    let mut at = 0;
+    while let Some(&len) = raw.get(at) {
+        let len = usize::from(len);
+        if len == 0 || len & 0xc0 != 0 {
+            break;
+        }
+        let Some(label) = raw.get(at + 1..at + 1 + len) else {
+            break;
+        };
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(&String::from_utf8_lossy(label));
+        at += 1 + len;
+    }
+    out
+}
+
+/// Reads and deletes every entry of a hash map: batch lookup-and-delete when `batched` (and the
+/// kernel has it; `batched` turns false when it does not), else a walk and per-key deletes.
+fn drain<V: Pod + Default>(
+    map: &mut Map,
+    name: &'static str,
+    batched: &mut bool,
+) -> Result<Vec<(FlowKey, V)>> {
+    let map_err = |source| Error::Map { map: name, source };
+    if *batched {
+        let data = match map {
+            Map::HashMap(d) | Map::LruHashMap(d) => d,
+            _ => {
+                return Err(map_err(aya::maps::MapError::InvalidName {
+                    name: name.into(),
+                }));
+            }
+        };
+        match batch::lookup_and_delete::<FlowKey, V>(data.fd()) {
+            Ok(entries) => return Ok(entries),
+            Err(e) if batch::unsupported(&e) => {
+                tracing::info!(map = name, error = %e, "batch lookup-and-delete unavailable, evicting one entry at a time");
+                *batched = false;
+            }
+            Err(e) => {
+                return Err(Error::Batch {
+                    map: name,
+                    source: e,
+                });
+            }
+        }
+    }
+    let mut typed: HashMap<&mut MapData, FlowKey, V> = HashMap::try_from(map).map_err(map_err)?;
+    let mut entries = Vec::new();
+    for item in typed.iter() {
+        match item {
+            Ok(kv) => entries.push(kv),
+            // The entry was deleted between the key walk and the lookup.
+            Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(source) => return Err(map_err(source)),
+        }
+    }
+    for (key, _) in &entries {
+        match typed.remove(key) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(source) => return Err(map_err(source)),
+        }
+    }
+    Ok(entries)
+}
+
+/// A plain-data value from bytes the kernel wrote (none when the size differs).
+fn read_pod<T: Pod + Default>(bytes: &[u8]) -> Option<T> {
+    (bytes.len() == std::mem::size_of::<T>()).then(|| batch::from_bytes(bytes))
+}
+
+fn page_size() -> u32 {
+    u32::try_from(rustix::param::page_size()).unwrap_or(4096)
 }
 
 fn classifier<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut SchedClassifier> {
@@ -229,6 +847,28 @@ fn classifier<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Sche
         program: name,
         source,
     })
+}
+
+fn tracepoint(ebpf: &mut Ebpf, name: &'static str, point: &str, btf: &Btf) -> Result<(), String> {
+    let prog: &mut BtfTracePoint = ebpf
+        .program_mut(name)
+        .ok_or_else(|| format!("program {name} missing from the object"))?
+        .try_into()
+        .map_err(|e: ProgramError| e.to_string())?;
+    prog.load(point, btf).map_err(|e| error_chain(&e))?;
+    prog.attach().map_err(|e| error_chain(&e))?;
+    Ok(())
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 fn if_index(interface: &str) -> Result<u32> {
@@ -302,5 +942,25 @@ mod tests {
             real_ns: 1_700_000_000_000_000_000,
         };
         assert_eq!(c.wall_ms(4_000_000_000), 1_699_999_999_000);
+    }
+
+    #[test]
+    fn dns_names_keep_whole_labels() {
+        let raw = b"\x03www\x07example\x03com\x00";
+        assert_eq!(dns_name(raw, 64), "www.example.com");
+        assert_eq!(
+            dns_name(raw, 13),
+            "www.example",
+            "com does not fit in 13 bytes"
+        );
+        assert_eq!(dns_name(raw, 12), "www.example");
+        assert_eq!(dns_name(raw, 11), "www");
+        assert_eq!(
+            dns_name(b"\x03www\xc0\x0c", 64),
+            "www",
+            "a pointer ends the name"
+        );
+        assert_eq!(dns_name(b"", 64), "");
+        assert_eq!(dns_name(b"\x05ab", 64), "", "a label cut short is dropped");
     }
 }

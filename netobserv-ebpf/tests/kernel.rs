@@ -136,7 +136,7 @@ fn capture_with(
         ensure!(mode == AttachMode::Tcx, "this kernel has TCX, got {mode:?}");
         traffic()?;
         thread::sleep(Duration::from_millis(200));
-        let flows = agent.evict()?;
+        let flows = agent.evict()?.flows;
         Ok(flows)
     })
 }
