@@ -44,6 +44,9 @@ pub enum Error {
         #[source]
         source: aya::maps::MapError,
     },
+    /// The agent's settings are invalid.
+    #[error("{0}")]
+    Settings(String),
     /// The kernel's batch lookup-and-delete failed.
     #[error("evicting map {map:?}: {source}")]
     Batch {

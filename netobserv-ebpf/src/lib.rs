@@ -26,7 +26,9 @@ mod batch;
 pub mod btf;
 pub mod error;
 pub mod filter;
+pub mod interfaces;
 pub mod loader;
+pub mod source;
 pub mod types;
 
 pub use error::{Error, Result};
