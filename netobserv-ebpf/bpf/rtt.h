@@ -22,8 +22,12 @@ int tcp_probe(unsigned long long *ctx)
         return 0;
     if (skb->skb_iif <= 1)
         return 0;
+    /* The tracepoint types its argument as `struct sock`; tcp_sock's fields lie beyond it, so
+     * they are read with a probe (the offset still comes from the kernel's BTF). */
     struct tcp_sock *tp = (struct tcp_sock *)sk;
-    __u64 rtt = (__u64)(tp->srtt_us >> 3) * 1000;
+    __u32 srtt = 0;
+    bpf_probe_read_kernel(&srtt, sizeof(srtt), __builtin_preserve_access_index(&tp->srtt_us));
+    __u64 rtt = (__u64)(srtt >> 3) * 1000;
     if (rtt == 0)
         return 0;
     struct pkt p = {};
