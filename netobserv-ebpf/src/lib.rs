@@ -32,5 +32,5 @@ pub mod source;
 pub mod types;
 
 pub use error::{Error, Result};
-pub use loader::{Counters, Eviction, Features, FlowAgent, FlowAgentBuilder};
+pub use loader::{Counters, Eviction, Features, FlowAgent, FlowAgentBuilder, ProgramStats};
 pub use types::{FlowKey, FlowValue};

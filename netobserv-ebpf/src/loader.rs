@@ -254,6 +254,17 @@ pub struct Counters {
     pub observed_full: u64,
 }
 
+/// A program's statistics from the kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramStats {
+    /// The program's name in `flows.c`.
+    pub name: String,
+    /// How many times it ran.
+    pub run_count: u64,
+    /// Its total run time.
+    pub run_time: Duration,
+}
+
 /// What one eviction read.
 #[derive(Debug, Default)]
 pub struct Eviction {
@@ -531,6 +542,23 @@ impl FlowAgent {
     /// other namespaces this way, before their index could be looked up here).
     pub fn name_interface(&mut self, index: u32, name: &str) {
         self.names.insert(index, intern(name));
+    }
+
+    /// Each loaded program's run count and total run time, as the kernel keeps them while
+    /// `kernel.bpf_stats_enabled` is 1 (or a `BPF_ENABLE_STATS` descriptor is held).
+    pub fn program_stats(&self) -> Vec<ProgramStats> {
+        let mut out = Vec::new();
+        for (name, prog) in self.ebpf.programs() {
+            if let Ok(info) = prog.info() {
+                out.push(ProgramStats {
+                    name: name.to_string(),
+                    run_count: info.run_count(),
+                    run_time: info.run_time(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
     }
 
     /// The kernel's counters, summed over CPUs.
