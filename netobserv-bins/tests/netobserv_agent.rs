@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value as Json;
 
-/// A flowlogs-pipeline config that writes every flow as a JSON line on standard output.
-const STDOUT_JSON: &str = "pipeline:\n  - name: out\n    follows: preset-ingester\nparameters:\n  - name: out\n    write:\n      type: stdout\n      stdout:\n        format: json\n";
+/// A flowlogs-pipeline config that follows the agent's `preset-ingester` and writes every flow
+/// as a JSON line on standard output.
+const STDOUT_JSON: &str = include_str!("../../testdata/configs/agent-direct-flp.yaml");
 
 /// The binary with an empty environment (only `PATH`), so the developer's variables do not leak
 /// in; run inside namespace `netns` when one is given.
