@@ -10,20 +10,22 @@
 //! As in upstream's agent, each rule's CIDR is a key of a longest-prefix-match table looked up
 //! with the packet's source address, then its destination; once any rule exists, a packet that no
 //! rule matches is not recorded. Where upstream is silently lenient this build says what is
-//! wrong instead: a malformed port string, an unknown key, protocol, direction, action or TCP
-//! flag, two rules with the same CIDR (upstream keeps the last) and more than
+//! wrong instead: a malformed port string, an unknown protocol, direction, action or TCP flag,
+//! two rules with the same CIDR (upstream keeps the last) and more than
 //! [`MAX_FILTER_RULES`] rules are errors. `icmp_type` / `icmp_code` are applied (upstream parses
 //! and then ignores them); an absent `action` means `Accept`, as upstream's documentation says.
+//! An unknown key is ignored, as upstream does, with a warning.
 
 use std::net::IpAddr;
 
-use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 use crate::types::{FilterKey, FilterRule, MAX_FILTER_RULES};
 
 /// One rule as written in `FLOW_FILTER_RULES`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct FlowFilterRule {
     /// The CIDR matched against the source, then the destination address (default `0.0.0.0/0`,
     /// which matches every address, IPv6 too).
@@ -87,6 +89,10 @@ pub struct FlowFilterRule {
     /// Sampling rate of what this rule matches (overrides `SAMPLING`).
     #[serde(default)]
     pub sample: Option<u32>,
+    /// Keys this build does not know: upstream ignores them, so they are accepted and
+    /// [`compile`] warns about each once.
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unknown: BTreeMap<String, serde_json::Value>,
 }
 
 /// A rule that cannot be used.
@@ -143,6 +149,13 @@ pub fn compile(rules: &[FlowFilterRule]) -> Result<KernelFilter, FilterError> {
             rule: Some(i),
             message,
         };
+        for k in r.unknown.keys() {
+            tracing::warn!(
+                rule = i,
+                key = %k,
+                "FLOW_FILTER_RULES[{i}]: unknown key {k:?} ignored (as upstream does)"
+            );
+        }
         let (key, rule) = compile_rule(r).map_err(err)?;
         if let Some(j) = out.rules.iter().position(|(k, _)| *k == key) {
             return Err(err(format!(
@@ -401,7 +414,14 @@ mod tests {
         assert!(msg(r#"[{"ports":"80"}]"#).contains("ports \"80\": expected two ports"));
         assert!(msg(r#"[{"action":"Drop"}]"#).contains("expected Accept or Reject"));
         assert!(msg(r#"[{"ip_cidr":"10.0.0.0/33"}]"#).contains("prefix length must be 0 to 32"));
-        assert!(msg(r#"[{"ipcidr":"10.0.0.0/8"}]"#).contains("unknown field `ipcidr`"));
+        let unknown = parse_rules(r#"[{"ipcidr":"10.0.0.0/8","action":"Reject"}]"#).unwrap();
+        assert_eq!(unknown[0].unknown.keys().collect::<Vec<_>>(), ["ipcidr"]);
+        let (key, rule) = compile(&unknown).unwrap().rules[0];
+        assert_eq!(
+            (key.prefix_len, rule.action),
+            (0, 1),
+            "ignored as upstream does"
+        );
         assert!(msg(r#"[{"tcp_flags":"SYNACK"}]"#).contains("tcp_flags \"SYNACK\""));
         assert!(
             msg(r#"[{"ip_cidr":"10.0.0.0/8"},{"ip_cidr":"10.0.0.0/8","action":"Reject"}]"#)

@@ -1,4 +1,5 @@
-//! Which interfaces the agent attaches to, and watching them come and go.
+//! Which interfaces the agent attaches to (in its own network namespace and, when asked, in the
+//! named namespaces of `ip netns`), and watching them come and go.
 //!
 //! Selection follows upstream's `INTERFACES` / `EXCLUDE_INTERFACES`: each entry is trimmed; an
 //! entry written `/.../` is an unanchored regular expression, anything else an exact name; an
@@ -110,6 +111,71 @@ pub fn list() -> std::io::Result<Vec<(u32, String)>> {
     }
 }
 
+/// The hardware address of `interface` in the calling thread's namespace.
+pub fn mac(interface: &str) -> std::io::Result<[u8; 6]> {
+    let name = interface.as_bytes();
+    if name.len() >= libc::IFNAMSIZ {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    }
+    let sock = rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        None,
+    )?;
+    // SAFETY: `ifreq` is plain data (zeroed is valid); the name is copied within IFNAMSIZ - 1
+    // bytes so it stays NUL-terminated; SIOCGIFHWADDR reads the name and writes the address
+    // into the same struct, which outlives the call; the socket is a valid descriptor.
+    unsafe {
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (dst, src) in req.ifr_name.iter_mut().zip(name) {
+            *dst = *src as libc::c_char;
+        }
+        if libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&sock),
+            libc::SIOCGIFHWADDR,
+            &mut req,
+        ) < 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        let data = req.ifr_ifru.ifru_hwaddr.sa_data;
+        let mut mac = [0u8; 6];
+        for (dst, src) in mac.iter_mut().zip(data.iter()) {
+            *dst = *src as u8;
+        }
+        Ok(mac)
+    }
+}
+
+/// The directory where `ip netns` keeps named network namespaces.
+pub const NETNS_DIR: &str = "/run/netns";
+
+/// The named network namespaces (`ip netns list`), sorted; none when the directory is absent.
+pub fn namespaces() -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(NETNS_DIR)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Runs `f` with the calling thread in network namespace `name` (under [`NETNS_DIR`]), then
+/// returns the thread to the namespace it was in.
+pub fn in_netns<T>(name: &str, f: impl FnOnce() -> T) -> std::io::Result<T> {
+    use rustix::fs::{Mode, OFlags, open};
+    use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+    let home = open("/proc/thread-self/ns/net", flags, Mode::empty())?;
+    let target = open(format!("{NETNS_DIR}/{name}"), flags, Mode::empty())?;
+    move_into_link_name_space(target.as_fd(), Some(LinkNameSpaceType::Network))?;
+    let out = f();
+    move_into_link_name_space(home.as_fd(), Some(LinkNameSpaceType::Network))?;
+    Ok(out)
+}
+
 /// A netlink socket subscribed to link changes (`RTMGRP_LINK`) in the namespace it was opened
 /// in: readable when an interface appears, vanishes or changes.
 pub struct LinkEvents {
@@ -184,6 +250,12 @@ mod tests {
                 .starts_with("EXCLUDE_INTERFACES: wrong interface regexp \"/a(/\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn loopback_has_a_zero_mac_and_unknown_interfaces_fail() {
+        assert_eq!(mac("lo").ok(), Some([0; 6]));
+        assert!(mac("nosuchdev0").is_err());
     }
 
     #[test]

@@ -284,6 +284,15 @@ pub struct Eviction {
     pub batched: bool,
 }
 
+/// An interface's MAC address (when it could be read) and name.
+type NamedInterface = (Option<[u8; 6]>, Arc<str>);
+
+type Attachment = (
+    AttachMode,
+    Vec<(&'static str, SchedClassifierLinkId)>,
+    Option<String>,
+);
+
 /// The loaded flow programs and their maps. Dropping it detaches every program (aya detaches
 /// the links it owns when the programs drop).
 pub struct FlowAgent {
@@ -296,8 +305,11 @@ pub struct FlowAgent {
     ringbuf: RingBuf<MapData>,
     /// Ring-buffer records not evicted yet, aggregated by key.
     pending: StdHashMap<FlowKey, (FlowValue, u64)>,
-    names: StdHashMap<u32, Arc<str>>,
-    links: StdHashMap<String, (AttachMode, Vec<(&'static str, SchedClassifierLinkId)>)>,
+    /// Interface names by index. Indexes are per network namespace, so with watched namespaces
+    /// one index may name several interfaces: their MAC addresses tell them apart.
+    names: StdHashMap<u32, Vec<NamedInterface>>,
+    /// By attachment name: how, the links, and the namespace when not the agent's own.
+    links: StdHashMap<String, Attachment>,
     features: Features,
     options: FlowAgentBuilder,
     drop_reasons: Option<StdHashMap<u64, String>>,
@@ -434,9 +446,39 @@ impl FlowAgent {
     /// calling thread's network namespace: TCX first, a clsact qdisc filter when TCX is refused
     /// (as the attach mode allows). Attaching an interface twice does nothing.
     pub fn attach(&mut self, interface: &str) -> Result<AttachMode> {
-        if let Some((mode, _)) = self.links.get(interface) {
+        self.attach_in(None, interface)
+    }
+
+    /// As [`FlowAgent::attach`], in the named network namespace (`/run/netns/NAME`, as
+    /// `ip netns` makes them) when `netns` is given: the calling thread enters it for the attach
+    /// and comes back. The attachment is known as `NAME/interface` ([`FlowAgent::attached`]).
+    pub fn attach_in(&mut self, netns: Option<&str>, interface: &str) -> Result<AttachMode> {
+        let key = match netns {
+            Some(ns) => format!("{ns}/{interface}"),
+            None => interface.to_string(),
+        };
+        if let Some((mode, _, _)) = self.links.get(&key) {
             return Ok(*mode);
         }
+        match netns {
+            Some(ns) => {
+                let (ns_owned, k) = (ns.to_string(), key.clone());
+                crate::interfaces::in_netns(ns, || self.attach_here(k, Some(ns_owned), interface))
+                    .map_err(|source| Error::Interface {
+                    interface: key,
+                    source,
+                })?
+            }
+            None => self.attach_here(key, None, interface),
+        }
+    }
+
+    fn attach_here(
+        &mut self,
+        key: String,
+        netns: Option<String>,
+        interface: &str,
+    ) -> Result<AttachMode> {
         let index = if_index(interface)?;
         let mut mode = AttachMode::Tcx;
         let mut links = Vec::new();
@@ -506,23 +548,40 @@ impl FlowAgent {
             }
             return Err(e);
         }
-        self.names.insert(index, intern(interface));
-        self.links.insert(interface.into(), (mode, links));
+        let mac = crate::interfaces::mac(interface).ok();
+        let named = self.names.entry(index).or_default();
+        named.retain(|(m, n)| !(&**n == interface && *m == mac));
+        named.push((mac, intern(interface)));
+        self.links.insert(key, (mode, links, netns));
         Ok(mode)
     }
 
-    /// Detaches the programs from `interface`; `false` when it was not attached. An interface
-    /// that vanished took its links with it: detaching it only forgets them.
+    /// Detaches the programs from an attachment ([`FlowAgent::attached`]'s name: `interface` or
+    /// `netns/interface`); `false` when there was none. An interface that vanished took its
+    /// links with it: detaching it only forgets them.
     pub fn detach(&mut self, interface: &str) -> bool {
-        let Some((_, links)) = self.links.remove(interface) else {
+        let Some((mode, links, netns)) = self.links.remove(interface) else {
             return false;
         };
-        for (name, link) in links {
-            if let Ok(prog) = classifier(&mut self.ebpf, name) {
-                if let Err(error) = prog.detach(link) {
+        let ebpf = &mut self.ebpf;
+        let detach_all = || {
+            for (name, link) in links {
+                if let Ok(prog) = classifier(ebpf, name)
+                    && let Err(error) = prog.detach(link)
+                {
                     tracing::debug!(%error, interface, program = name, "detach");
                 }
             }
+        };
+        match (&netns, mode) {
+            // A clsact filter is removed by netlink, in its interface's namespace; a TCX link is
+            // a descriptor, closed from anywhere.
+            (Some(ns), AttachMode::Clsact) => {
+                if let Err(error) = crate::interfaces::in_netns(ns, detach_all) {
+                    tracing::debug!(%error, interface, "entering the namespace to detach");
+                }
+            }
+            _ => detach_all(),
         }
         true
     }
@@ -532,16 +591,10 @@ impl FlowAgent {
         let mut v: Vec<_> = self
             .links
             .iter()
-            .map(|(name, (mode, _))| (name.clone(), *mode))
+            .map(|(name, (mode, _, _))| (name.clone(), *mode))
             .collect();
         v.sort();
         v
-    }
-
-    /// Names an interface index for the flows' `Interfaces` (the watcher names interfaces of
-    /// other namespaces this way, before their index could be looked up here).
-    pub fn name_interface(&mut self, index: u32, name: &str) {
-        self.names.insert(index, intern(name));
     }
 
     /// Each loaded program's run count and total run time, as the kernel keeps them while
@@ -721,10 +774,17 @@ impl FlowAgent {
         f.set_pkt_drop_latest_drop_cause(cause);
     }
 
-    fn interface_name(&self, index: u32) -> Arc<str> {
-        match self.names.get(&index) {
-            Some(n) => n.clone(),
-            None => intern(&index.to_string()),
+    /// The name of interface `index`; when several interfaces (of different namespaces) have
+    /// that index, the one whose MAC is `local_mac` (upstream's heuristic: the frame's source
+    /// MAC on egress, its destination on ingress).
+    fn interface_name(&self, index: u32, local_mac: [u8; 6]) -> Arc<str> {
+        match self.names.get(&index).map(Vec::as_slice) {
+            Some([(_, only)]) => only.clone(),
+            Some(several @ [(_, first), ..]) => several
+                .iter()
+                .find(|(mac, _)| *mac == Some(local_mac))
+                .map_or_else(|| first.clone(), |(_, n)| n.clone()),
+            _ => intern(&index.to_string()),
         }
     }
 
@@ -743,10 +803,18 @@ impl FlowAgent {
         let n = usize::from(v.nb_observed).min(v.observed_if_index.len());
         let mut names = Vec::with_capacity(n + 1);
         let mut dirs = Vec::with_capacity(n + 1);
-        names.push(self.interface_name(v.if_index));
+        let local = |direction: u8| {
+            if direction == crate::types::DIRECTION_EGRESS {
+                v.src_mac
+            } else {
+                v.dst_mac
+            }
+        };
+        names.push(self.interface_name(v.if_index, local(v.direction)));
         dirs.push(v.direction);
         for i in 0..n {
-            names.push(self.interface_name(v.observed_if_index[i]));
+            let d = v.observed_direction[i];
+            names.push(self.interface_name(v.observed_if_index[i], local(d)));
             dirs.push(v.observed_direction[i]);
         }
         let udns = vec![intern(""); names.len()];
@@ -888,7 +956,8 @@ fn tracepoint(ebpf: &mut Ebpf, name: &'static str, point: &str, btf: &Btf) -> Re
     Ok(())
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its causes, `: `-separated.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

@@ -35,7 +35,7 @@ use netobserv_flow::pipeline::{
     BuildContext, Component, FlowBatch, Shutdown, Source, SourceContext, StageRegistry,
 };
 use prometheus::{Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::filter::{self, FlowFilterRule};
 use crate::interfaces::{self, DEFAULT_EXCLUDE, InterfaceFilter, LinkEvents};
@@ -44,12 +44,15 @@ use crate::loader::{
     FlowAgentBuilder, TcAttachMode,
 };
 
+/// An interface's index and name.
+type Interface = (u32, String);
+
 /// The stage type.
 pub const TYPE: &str = "ebpf";
 
 /// `ingest: {type: ebpf, ebpf: {...}}`: the agent's settings, named after upstream's
 /// environment variables in camelCase (`CACHE_MAX_FLOWS` is `cacheMaxFlows`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EbpfSettings {
     /// Flow map size (default 5000).
@@ -103,6 +106,12 @@ pub struct EbpfSettings {
     /// Rescan period in poll mode (default `10s`; watch mode also rescans every 10 s).
     #[serde(default)]
     pub listen_poll_period: Option<GoDuration>,
+    /// Named network namespaces (`/run/netns`, as `ip netns` makes them) whose interfaces are
+    /// attached too: names or `/regex/`; `["/.*/"]` is every one, as upstream's agent always
+    /// does. Empty (the default): the agent's own namespace only. Namespaces are rescanned with
+    /// the interfaces.
+    #[serde(default)]
+    pub netns: Vec<String>,
 }
 
 /// A settings value that cannot be used.
@@ -173,6 +182,19 @@ impl EbpfSettings {
             None => DEFAULT_EXCLUDE.iter().map(|s| s.to_string()).collect(),
         };
         Ok(InterfaceFilter::new(&self.interfaces, &deny)?)
+    }
+
+    /// The namespace filter, or none when no namespace is watched.
+    fn netns_filter(&self) -> Result<Option<InterfaceFilter>, SettingsError> {
+        if self.netns.iter().all(|s| s.trim().is_empty()) {
+            return Ok(None);
+        }
+        Ok(Some(InterfaceFilter::new(&self.netns, &[]).map_err(
+            |e| SettingsError::Value {
+                key: "netns",
+                message: e.to_string().replacen("INTERFACES", "netns", 1),
+            },
+        )?))
     }
 
     fn poll_mode(&self) -> Result<bool, SettingsError> {
@@ -352,12 +374,14 @@ impl AgentMetrics {
 pub struct EbpfSource {
     agent: FlowAgent,
     filter: InterfaceFilter,
+    netns_filter: Option<InterfaceFilter>,
     period: Duration,
     rescan: Duration,
     poll_only: bool,
     agent_ip: Option<IpAddr>,
     metrics: AgentMetrics,
     netns: Option<OwnedFd>,
+    first_attach_error: Option<String>,
 }
 
 impl EbpfSource {
@@ -368,6 +392,7 @@ impl EbpfSource {
         let builder = settings.builder().map_err(invalid)?;
         let filter = settings.interface_filter().map_err(invalid)?;
         let poll_only = settings.poll_mode().map_err(invalid)?;
+        let netns_filter = settings.netns_filter().map_err(invalid)?;
         let agent = builder.load()?;
         metrics
             .sampling
@@ -381,6 +406,7 @@ impl EbpfSource {
         Ok(EbpfSource {
             agent,
             filter,
+            netns_filter,
             period: settings
                 .cache_active_timeout
                 .map_or(Duration::from_secs(5), |d| d.0),
@@ -391,6 +417,7 @@ impl EbpfSource {
             agent_ip: settings.agent_ip,
             metrics,
             netns,
+            first_attach_error: None,
         })
     }
 
@@ -399,46 +426,75 @@ impl EbpfSource {
         &self.agent
     }
 
-    /// Attaches to every allowed interface not attached yet and forgets those that vanished;
-    /// returns the interfaces attached now.
+    /// Attaches to every allowed interface not attached yet (in the agent's namespace and the
+    /// watched ones) and forgets those that vanished; returns the attachments made now.
     fn rescan(&mut self) -> Vec<String> {
-        let present = match interfaces::list() {
-            Ok(v) => v,
+        // (namespace, interfaces present there)
+        let mut present: Vec<(Option<String>, Vec<Interface>)> = Vec::new();
+        match interfaces::list() {
+            Ok(v) => present.push((None, v)),
             Err(error) => {
                 tracing::warn!(%error, "cannot list interfaces");
                 return Vec::new();
             }
+        }
+        if let Some(nsf) = &self.netns_filter {
+            for ns in interfaces::namespaces() {
+                if !nsf.allows(&ns) {
+                    continue;
+                }
+                match interfaces::in_netns(&ns, interfaces::list) {
+                    Ok(Ok(v)) => present.push((Some(ns), v)),
+                    Ok(Err(error)) | Err(error) => {
+                        tracing::debug!(%error, netns = %ns, "cannot list the namespace's interfaces")
+                    }
+                }
+            }
+        }
+        let key = |ns: &Option<String>, name: &str| match ns {
+            Some(ns) => format!("{ns}/{name}"),
+            None => name.to_string(),
         };
-        for (name, _) in self.agent.attached() {
-            if !present.iter().any(|(_, n)| *n == name) {
-                self.agent.detach(&name);
+        for (attached, _) in self.agent.attached() {
+            let still = present
+                .iter()
+                .any(|(ns, list)| list.iter().any(|(_, n)| key(ns, n) == attached));
+            if !still {
+                self.agent.detach(&attached);
                 self.metrics.interface_event("detach_tcx");
-                tracing::info!(interface = %name, "interface gone, forgotten");
+                tracing::info!(interface = %attached, "interface gone, forgotten");
             }
         }
         let attached = self.agent.attached();
         let mut added = Vec::new();
-        for (_, name) in present {
-            if !self.filter.allows(&name) || attached.iter().any(|(n, _)| *n == name) {
-                continue;
-            }
-            match self.agent.attach(&name) {
-                Ok(mode) => {
-                    let kind = match mode {
-                        AttachMode::Tcx => "attach_tcx",
-                        AttachMode::Clsact => "attach_tc",
-                    };
-                    self.metrics.interface_event(kind);
-                    tracing::info!(interface = %name, ?mode, "attached");
-                    added.push(name);
+        for (ns, list) in &present {
+            for (_, name) in list {
+                let k = key(ns, name);
+                if !self.filter.allows(name) || attached.iter().any(|(n, _)| *n == k) {
+                    continue;
                 }
-                Err(error) => {
-                    self.metrics.interface_event("attach_fail");
-                    self.metrics
-                        .errors
-                        .with_label_values(&["InterfaceEvents", "Attach:CantAttach", "low"])
-                        .inc();
-                    tracing::warn!(%error, interface = %name, "cannot attach");
+                match self.agent.attach_in(ns.as_deref(), name) {
+                    Ok(mode) => {
+                        let kind = match mode {
+                            AttachMode::Tcx => "attach_tcx",
+                            AttachMode::Clsact => "attach_tc",
+                        };
+                        self.metrics.interface_event(kind);
+                        tracing::info!(interface = %k, ?mode, "attached");
+                        added.push(k);
+                    }
+                    Err(error) => {
+                        if self.first_attach_error.is_none() {
+                            self.first_attach_error =
+                                Some(format!("{k}: {}", crate::loader::error_chain(&error)));
+                        }
+                        self.metrics.interface_event("attach_fail");
+                        self.metrics
+                            .errors
+                            .with_label_values(&["InterfaceEvents", "Attach:CantAttach", "low"])
+                            .inc();
+                        tracing::warn!(%error, interface = %k, "cannot attach");
+                    }
                 }
             }
         }
@@ -504,13 +560,13 @@ impl EbpfSource {
         shutdown: Shutdown,
         handle: tokio::runtime::Handle,
     ) -> netobserv_flow::Result<()> {
-        if let Some(fd) = &self.netns {
-            if let Err(error) = rustix::thread::move_into_link_name_space(
+        if let Some(fd) = &self.netns
+            && let Err(error) = rustix::thread::move_into_link_name_space(
                 std::os::fd::AsFd::as_fd(fd),
                 Some(rustix::thread::LinkNameSpaceType::Network),
-            ) {
-                tracing::warn!(%error, "cannot enter the agent's network namespace");
-            }
+            )
+        {
+            tracing::warn!(%error, "cannot enter the agent's network namespace");
         }
         let events = if self.poll_only {
             None
@@ -525,6 +581,15 @@ impl EbpfSource {
         };
         let attached = self.rescan();
         if attached.is_empty() {
+            if let Some(error) = self.first_attach_error.take() {
+                // Interfaces were there to attach to and the kernel refused every one: this
+                // kernel cannot run the agent as configured (no TCX with tcAttachMode tcx, no
+                // clsact, no permission).
+                return Err(netobserv_flow::Error::Stage {
+                    stage: "ebpf".into(),
+                    source: format!("no interface could be attached: {error}").into(),
+                });
+            }
             tracing::warn!("no interface to attach to yet");
         }
         let mut counters = Counters::default();

@@ -403,18 +403,18 @@ fn dns_responses_carry_id_rcode_name_and_latency() -> Result<()> {
     let response = |port: u16| find(flows, 17, &b4, &a4, |f| f.dst_port() == Some(port));
     let ok = response(answers[0].1)?;
     assert_eq!(ok.dns_id(), Some(0x1234));
-    assert_eq!(ok.dns_flags_response_code().as_deref(), Some("NoError"));
+    assert_eq!(ok.dns_flags_response_code(), Some("NoError"));
     assert_eq!(
         ok.dns_flags().map(|f| f & 0x8000),
         Some(0x8000),
         "a response"
     );
-    assert_eq!(ok.dns_name().as_deref(), Some("host.example.test"));
+    assert_eq!(ok.dns_name(), Some("host.example.test"));
     assert!(ok.dns_latency_ms().is_some_and(|l| (0..1000).contains(&l)));
     let nx = response(answers[1].1)?;
     assert_eq!(nx.dns_id(), Some(0x4321));
-    assert_eq!(nx.dns_flags_response_code().as_deref(), Some("NXDomain"));
-    assert_eq!(nx.dns_name().as_deref(), Some("nope.example.test"));
+    assert_eq!(nx.dns_flags_response_code(), Some("NXDomain"));
+    assert_eq!(nx.dns_name(), Some("nope.example.test"));
     let slow = response(answers[2].1)?;
     assert_eq!(slow.dns_id(), Some(0x5555));
     let latency = slow.dns_latency_ms().unwrap_or(-1);
@@ -466,13 +466,10 @@ fn netfilter_drops_are_counted_with_their_cause() -> Result<()> {
     // Dropped in b's IP input: 100 bytes of payload + 8 UDP + 20 IPv4, no Ethernet header.
     assert_eq!(f.pkt_drop_bytes(), Some(N * 128));
     assert_eq!(
-        f.pkt_drop_latest_drop_cause().as_deref(),
+        f.pkt_drop_latest_drop_cause(),
         Some("SKB_DROP_REASON_NETFILTER_DROP")
     );
-    assert_eq!(
-        f.pkt_drop_latest_state().as_deref(),
-        Some("TCP_INVALID_STATE")
-    );
+    assert_eq!(f.pkt_drop_latest_state(), Some("TCP_INVALID_STATE"));
     Ok(())
 }
 

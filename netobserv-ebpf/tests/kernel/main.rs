@@ -15,6 +15,7 @@ use netobserv_ebpf::loader::AttachMode;
 use netobserv_flow::Flow;
 
 mod features;
+mod source;
 
 fn sh(args: &[&str]) -> Result<()> {
     let out = Command::new(args[0])
