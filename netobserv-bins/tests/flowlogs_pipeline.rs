@@ -678,3 +678,65 @@ fn the_readme_shows_the_config_the_run_command_uses_and_what_check_prints() {
     let out = check_run_command_config();
     assert_eq!(printed, String::from_utf8(out.stdout).unwrap());
 }
+
+#[test]
+fn an_flp_config_can_start_with_the_ebpf_agent() {
+    // The stage loads the agent's programs (root, as CI runs) without attaching: --check only.
+    let config = r#"
+pipeline:
+  - name: agent
+  - name: out
+    follows: agent
+parameters:
+  - name: agent
+    ingest:
+      type: ebpf
+      ebpf: {cacheActiveTimeout: 1s, sampling: 10, enableDnsTracking: true, interfaces: [nosuchdev0]}
+  - name: out
+    write: {type: stdout, stdout: {format: json}}
+"#;
+    let mut child = flp()
+        .args(["--config", "-", "--check"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(config.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("configuration is valid: 2 stages (agent → out)"),
+        "{stdout}"
+    );
+    // A setting the stage does not know is refused with its path.
+    let mut child = flp()
+        .args(["--config", "-", "--check"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(config.replace("sampling: 10", "samplin: 10").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("parameters[0].ingest.ebpf") && err.contains("samplin"),
+        "{err}"
+    );
+}

@@ -31,8 +31,10 @@ fn agent(netns: Option<&str>) -> Command {
         }
         None => Command::new(bin),
     };
+    // Only the namespace the agent runs in: other tests' namespaces are not this test's.
     c.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NETNS_WATCH", "none");
     c
 }
 

@@ -215,7 +215,12 @@ fn main() -> ExitCode {
     };
     let check = args.check;
     let result = runtime.block_on(async move {
-        let registry = StageRegistry::with_builtins();
+        let mut registry = StageRegistry::with_builtins();
+        // `ingest: {type: ebpf}`: the agent in-process (its metrics beside the pipeline's).
+        match netobserv_ebpf::source::AgentMetrics::new("ebpf_agent_", metrics.registry()) {
+            Ok(m) => netobserv_ebpf::source::register(&mut registry, m),
+            Err(error) => tracing::warn!(%error, "the ebpf stage is unavailable"),
+        }
         let pipeline =
             match Pipeline::build_with(&config, &registry, metrics.clone(), options).await {
                 Ok(p) => p,

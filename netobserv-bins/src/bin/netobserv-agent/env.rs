@@ -126,6 +126,10 @@ pub struct AgentEnv {
     pub listen_interfaces: &'static str,
     /// `LISTEN_POLL_PERIOD` (default 10s).
     pub listen_poll_period: Duration,
+    /// `NETNS_WATCH` (netobserv-rs; upstream has no such variable and always watches every
+    /// namespace): the named namespaces under /run/netns whose interfaces are attached too, as
+    /// names or `/regex/`; default `/.*/` (all, as upstream); `none`: only the agent's own.
+    pub netns_watch: Vec<String>,
     /// `METRICS_ENABLE` (default false).
     pub metrics_enable: bool,
     /// `METRICS_SERVER_ADDRESS` (default empty: every address).
@@ -260,6 +264,7 @@ const READ: &[&str] = &[
     "ENABLE_FLOWS_RINGBUF_FALLBACK",
     "LISTEN_INTERFACES",
     "LISTEN_POLL_PERIOD",
+    "NETNS_WATCH",
     "METRICS_ENABLE",
     "METRICS_SERVER_ADDRESS",
     "METRICS_SERVER_PORT",
@@ -550,6 +555,17 @@ impl AgentEnv {
                 "expected a positive Go duration (10s, 1m)",
             ));
         }
+        let netns_watch = match r.get("NETNS_WATCH").map(str::trim) {
+            Some("none") => Vec::new(),
+            _ => r.list("NETNS_WATCH", &["/.*/"]),
+        };
+        netobserv_ebpf::interfaces::InterfaceFilter::new(&netns_watch, &[]).map_err(|e| {
+            Reader::err(
+                "NETNS_WATCH",
+                r.get("NETNS_WATCH").unwrap_or_default(),
+                e.source.to_string(),
+            )
+        })?;
         let metrics_enable = r.bool("METRICS_ENABLE", false)?;
         let metrics_server_address = r.string("METRICS_SERVER_ADDRESS", "");
         let metrics_server_port = match r
@@ -593,6 +609,7 @@ impl AgentEnv {
                 enable_flows_ringbuf_fallback,
                 listen_interfaces,
                 listen_poll_period,
+                netns_watch,
                 metrics_enable,
                 metrics_server_address,
                 metrics_server_port,
@@ -625,6 +642,7 @@ impl AgentEnv {
             "agentIp": agent_ip.to_string(),
             "listenInterfaces": self.listen_interfaces,
             "listenPollPeriod": go_duration(self.listen_poll_period),
+            "netns": self.netns_watch,
         })
     }
 }
@@ -735,6 +753,11 @@ mod tests {
         assert!(!e.enable_flows_ringbuf_fallback);
         assert_eq!(e.listen_interfaces, "watch");
         assert_eq!(e.listen_poll_period, Duration::from_secs(10));
+        assert_eq!(
+            e.netns_watch,
+            vec!["/.*/".to_string()],
+            "every namespace, as upstream"
+        );
         assert!(!e.metrics_enable);
         assert_eq!(e.metrics_server_address, "");
         assert_eq!(e.metrics_server_port, 9090);
