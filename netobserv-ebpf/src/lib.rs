@@ -24,6 +24,7 @@
 
 mod batch;
 pub mod btf;
+pub mod decode;
 pub mod error;
 pub mod filter;
 pub mod interfaces;

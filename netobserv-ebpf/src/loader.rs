@@ -19,9 +19,7 @@ use rustix::time::{ClockId, clock_gettime};
 use crate::batch;
 use crate::error::{Error, Result};
 use crate::filter::KernelFilter;
-use crate::types::{
-    DNS_NAME_CAP, DnsRecord, DropRecord, FlowKey, FlowRecord, FlowValue, RttRecord,
-};
+use crate::types::{DNS_NAME_CAP, DnsRecord, DropRecord, FlowKey, FlowValue, RttRecord};
 
 /// The compiled `bpf/flows.c` (see `bpf/build.sh`).
 static OBJECT: &[u8] = aya::include_bytes_aligned!("../bpf/flows.bpf.o");
@@ -648,7 +646,7 @@ impl FlowAgent {
         let mut n = 0;
         while let Some(item) = self.ringbuf.next() {
             n += 1;
-            let Some(r) = read_pod::<FlowRecord>(&item) else {
+            let Some(r) = crate::decode::flow_record(&item) else {
                 tracing::warn!(len = item.len(), "ring-buffer record of an unexpected size");
                 continue;
             };
@@ -753,7 +751,7 @@ impl FlowAgent {
         f.set_dns_flags(d.flags);
         f.set_dns_flags_response_code(intern(dns_rcode_name(u32::from(d.flags & 0xf))));
         f.set_dns_latency_ms(i64::try_from(d.latency_ns / 1_000_000).unwrap_or(i64::MAX));
-        let name = dns_name(&d.name, usize::from(self.options.dns_name_len));
+        let name = crate::decode::dns_name(&d.name, usize::from(self.options.dns_name_len));
         if !name.is_empty() {
             f.set_dns_name(intern(&name));
         }
@@ -852,29 +850,6 @@ fn key_only_flow(k: &FlowKey) -> Flow {
     f
 }
 
-/// A DNS name from its wire form (length-prefixed labels), keeping the whole labels that fit in
-/// `limit` bytes; a compression pointer or a truncated label ends it.
-fn dns_name(raw: &[u8], limit: usize) -> String {
-    let raw = &raw[..raw.len().min(limit)];
-    let mut out = String::new();
-    let mut at = 0;
-    while let Some(&len) = raw.get(at) {
-        let len = usize::from(len);
-        if len == 0 || len & 0xc0 != 0 {
-            break;
-        }
-        let Some(label) = raw.get(at + 1..at + 1 + len) else {
-            break;
-        };
-        if !out.is_empty() {
-            out.push('.');
-        }
-        out.push_str(&String::from_utf8_lossy(label));
-        at += 1 + len;
-    }
-    out
-}
-
 /// Reads and deletes every entry of a hash map: batch lookup-and-delete when `batched` (and the
 /// kernel has it; `batched` turns false when it does not), else a walk and per-key deletes.
 fn drain<V: Pod + Default>(
@@ -923,11 +898,6 @@ fn drain<V: Pod + Default>(
         }
     }
     Ok(entries)
-}
-
-/// A plain-data value from bytes the kernel wrote (none when the size differs).
-fn read_pod<T: Pod + Default>(bytes: &[u8]) -> Option<T> {
-    (bytes.len() == std::mem::size_of::<T>()).then(|| batch::from_bytes(bytes))
 }
 
 fn page_size() -> u32 {
@@ -1039,25 +1009,5 @@ mod tests {
             real_ns: 1_700_000_000_000_000_000,
         };
         assert_eq!(c.wall_ms(4_000_000_000), 1_699_999_999_000);
-    }
-
-    #[test]
-    fn dns_names_keep_whole_labels() {
-        let raw = b"\x03www\x07example\x03com\x00";
-        assert_eq!(dns_name(raw, 64), "www.example.com");
-        assert_eq!(
-            dns_name(raw, 13),
-            "www.example",
-            "com does not fit in 13 bytes"
-        );
-        assert_eq!(dns_name(raw, 12), "www.example");
-        assert_eq!(dns_name(raw, 11), "www");
-        assert_eq!(
-            dns_name(b"\x03www\xc0\x0c", 64),
-            "www",
-            "a pointer ends the name"
-        );
-        assert_eq!(dns_name(b"", 64), "");
-        assert_eq!(dns_name(b"\x05ab", 64), "", "a label cut short is dropped");
     }
 }
