@@ -89,6 +89,8 @@ pub struct FlowAgentBuilder {
     dns_name_len: u8,
     drops: bool,
     rtt: bool,
+    /// The tracepoint the RTT program attaches to (another name only in tests, to see a refusal).
+    rtt_tracepoint: &'static str,
     ringbuf: bool,
     direction: Direction,
     attach_mode: TcAttachMode,
@@ -104,6 +106,7 @@ impl Default for FlowAgentBuilder {
             dns_name_len: DEFAULT_DNS_NAME_LEN,
             drops: false,
             rtt: false,
+            rtt_tracepoint: "tcp_probe",
             ringbuf: true,
             direction: Direction::Both,
             attach_mode: TcAttachMode::Any,
@@ -351,7 +354,13 @@ impl FlowAgent {
                     &mut features.drops,
                     "packet drops",
                 ),
-                (options.rtt, RTT, "tcp_probe", &mut features.rtt, "RTT"),
+                (
+                    options.rtt,
+                    RTT,
+                    options.rtt_tracepoint,
+                    &mut features.rtt,
+                    "RTT",
+                ),
             ] {
                 if !on {
                     continue;
@@ -1000,6 +1009,26 @@ mod tests {
         );
         let v6: Ipv6Addr = "fd00::1".parse().unwrap_or(Ipv6Addr::UNSPECIFIED);
         assert_eq!(ip(v6.octets()), IpAddr::V6(v6));
+    }
+
+    #[test]
+    fn a_refused_tracepoint_turns_its_feature_off_and_the_agent_runs() {
+        // Needs root, as the kernel tests (CI runs as root).
+        let mut builder = FlowAgentBuilder::default()
+            .with_rtt(true)
+            .with_pkt_drops(true);
+        builder.rtt_tracepoint = "no_such_tracepoint";
+        let mut agent = match builder.load() {
+            Ok(a) => a,
+            Err(e) => panic!("loading: {}", error_chain(&e)),
+        };
+        let f = agent.features().clone();
+        assert!(
+            matches!(&f.rtt, Err(why) if why.contains("no_such_tracepoint")),
+            "{f:?}"
+        );
+        assert_eq!(f.drops, Ok(true), "the other feature still runs");
+        assert!(agent.evict().is_ok());
     }
 
     #[test]

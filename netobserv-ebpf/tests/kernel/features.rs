@@ -566,3 +566,38 @@ fn ipv6_tcp_counts_exact_frame_bytes() -> Result<()> {
     assert_eq!(bb, SIZE + 94 + (bp - 1) * 86, "{bp} packets");
     Ok(())
 }
+
+#[test]
+fn vlan_tagged_frames_are_parsed_behind_their_tag() -> Result<()> {
+    // This kernel has no 802.1Q driver, so the tagged frames are written whole on `va` through a
+    // packet socket (python3's AF_PACKET): Ethernet, tag 7, IPv4, UDP, 10 bytes of payload. TC
+    // egress sees them as the stack would send them.
+    let v = Veth::new()?;
+    let script = format!(
+        r#"
+import socket, struct
+src, dst = socket.inet_aton("{a4}"), socket.inet_aton("{b4}")
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0xb8, 20 + 8 + 10, 1, 0, 64, 17, 0, src, dst)
+udp = struct.pack("!HHHH", 40000, 7777, 8 + 10, 0) + b"0123456789"
+frame = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + struct.pack("!HHH", 0x8100, 7, 0x0800) + ip + udp
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("{va}", 0))
+for _ in range(3):
+    s.send(frame)
+"#,
+        a4 = v.a4,
+        b4 = v.b4,
+        va = v.va
+    );
+    let ns = v.a.clone();
+    let flows = capture_with(&v, FlowAgent::builder(), move || {
+        sh(&["ip", "netns", "exec", &ns, "python3", "-c", &script])
+    })?;
+    let f = find(&flows, 17, &v.a4, &v.b4, |f| f.dst_port() == Some(7777))?;
+    // 14 Ethernet + 4 tag + 20 IPv4 + 8 UDP + 10.
+    assert_eq!((f.packets(), f.bytes()), (Some(3), Some(3 * 56)));
+    assert_eq!(f.etype(), Some(0x0800), "the EtherType behind the tag");
+    assert_eq!(f.src_port(), Some(40000));
+    assert_eq!(f.dscp(), Some(46), "TOS 0xb8");
+    Ok(())
+}
