@@ -256,19 +256,21 @@ static __always_inline void update(struct flow_value *v, const struct pkt *p, __
 
 static __always_inline int record(struct __sk_buff *skb, __u8 direction)
 {
+    __u32 rate = sampling;
+    /* Without per-rule rates, sample before parsing anything (as upstream). */
+    if (!filter_has_sampling && rate > 1 && (bpf_get_prandom_u32() % rate) != 0)
+        return TC_ACT_UNSPEC;
     struct pkt p = {};
     p.direction = direction;
     struct ethhdr *eth = parse(skb, &p);
     if (!eth)
         return TC_ACT_UNSPEC;
-
-    __u32 rate = sampling;
     if (filter_enabled) {
         if (!filter_keep(&p, 0, &rate))
             return TC_ACT_UNSPEC;
+        if (filter_has_sampling && rate > 1 && (bpf_get_prandom_u32() % rate) != 0)
+            return TC_ACT_UNSPEC;
     }
-    if (rate > 1 && (bpf_get_prandom_u32() % rate) != 0)
-        return TC_ACT_UNSPEC;
 
     __u64 now = bpf_ktime_get_ns();
     if (dns_enabled)

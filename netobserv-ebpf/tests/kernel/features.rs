@@ -205,6 +205,31 @@ fn sampling_keeps_about_one_packet_in_n() -> Result<()> {
     );
     assert_eq!(f.bytes(), Some(p * 74));
     assert_eq!(f.sampling(), Some(10));
+
+    // A filter rule's own rate, with no global one.
+    let rules = filter::parse_rules(&format!(
+        r#"[{{"ip_cidr":"{b4}/32","action":"Accept","protocol":"UDP","sample":20}}]"#
+    ))?;
+    let target = format!("{b4}:7001");
+    let flows = capture_with(
+        &v,
+        FlowAgent::builder().with_filter(filter::compile(&rules)?),
+        move || {
+            let s = UdpSocket::bind("0.0.0.0:0")?;
+            for _ in 0..N {
+                s.send_to(&[0u8; 32], &target)?;
+            }
+            Ok(())
+        },
+    )?;
+    let f = find(&flows, 17, &a4, &b4, |f| f.dst_port() == Some(7001))?;
+    let p = f.packets().unwrap_or(0);
+    // Binomial(3000, 0.05): mean 150, standard deviation 11.9.
+    assert!(
+        (80..=220).contains(&p),
+        "{p} of {N} packets sampled at 1/20"
+    );
+    assert_eq!(f.sampling(), Some(20));
     Ok(())
 }
 
