@@ -16,6 +16,7 @@ struct {
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 100000);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, struct flow_key);
     __type(value, struct dns_record);
 } dns_records SEC(".maps");
@@ -102,8 +103,10 @@ static __always_inline void dns_track(struct __sk_buff *skb, const struct pkt *p
     }
     if (dns_name_len > 0 && h.qdcount != 0)
         dns_name(skb, off + sizeof(h), &rec);
-    long err = bpf_map_update_elem(&dns_records, k, &rec, BPF_ANY);
-    if (err != 0)
+    /* A response whose query was not found (it was matched on another interface the response
+     * crossed first) must not overwrite the record that has the latency. */
+    long err = bpf_map_update_elem(&dns_records, k, &rec, rec.latency_ns ? BPF_ANY : BPF_NOEXIST);
+    if (err != 0 && err != -EEXIST_)
         count(COUNTER_DNS_FAIL);
 }
 

@@ -1,5 +1,6 @@
 /* Packet drops from the kernel's `kfree_skb` tracepoint (tp_btf: no tracefs, no kprobes), with
- * upstream's rules: drop reasons above SKB_DROP_REASON_NOT_SPECIFIED (2) only, packets that came
+ * upstream's rules: drop reasons above SKB_DROP_REASON_NOT_SPECIFIED only (its value is read from
+ * the running kernel's BTF: 2 on current kernels, not on 5.17-6.0), packets that came
  * in on an interface (skb_iif > 1) only; the flow key is rebuilt from the packet's headers and
  * the drop added to `drop_records`, which user space merges into the flow (or emits as a flow of
  * its own when the flow map has no such key). */
@@ -9,6 +10,7 @@
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 100000);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, struct flow_key);
     __type(value, struct drop_record);
 } drop_records SEC(".maps");
@@ -18,7 +20,7 @@ int kfree_skb(unsigned long long *ctx)
 {
     struct sk_buff *skb = (struct sk_buff *)ctx[0];
     __u32 reason = (__u32)ctx[2];
-    if (!skb || reason <= 2)
+    if (!skb || reason <= drop_reason_not_specified)
         return 0;
     if (skb->skb_iif <= 1)
         return 0;

@@ -39,10 +39,16 @@ volatile const __u8 dns_enabled = 0;
 volatile const __u16 dns_port = 53;
 volatile const __u8 dns_name_len = 0;
 volatile const __u8 ringbuf_enabled = 1;
+/* The running kernel's SKB_DROP_REASON_NOT_SPECIFIED: reasons above it are drops. */
+volatile const __u32 drop_reason_not_specified = 2;
 
+/* Not preallocated (as upstream): an entry user space deletes while a program still updates it
+ * is freed after an RCU grace period, so the late update is lost rather than landing in the
+ * entry of another flow that reused the slot. */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 100000);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, struct flow_key);
     __type(value, struct flow_value);
 } flows SEC(".maps");
@@ -160,7 +166,8 @@ static __always_inline void parse_l4(void *l4, void *end, struct pkt *p)
 #include "rtt.h"
 
 /* Parses Ethernet (one VLAN tag), IPv4 / IPv6 and the transport ports. Returns the Ethernet
- * header, or NULL when the frame is too short for one. */
+ * header, or NULL when the frame holds no whole IPv4 or IPv6 header (ARP, LLDP, a cut-off
+ * packet): those are not flows, as upstream. */
 static __always_inline struct ethhdr *parse(struct __sk_buff *skb, struct pkt *p)
 {
     void *data = (void *)(long)skb->data;
@@ -183,7 +190,7 @@ static __always_inline struct ethhdr *parse(struct __sk_buff *skb, struct pkt *p
     if (proto == ETH_P_IP) {
         struct iphdr *ip = l3;
         if ((void *)(ip + 1) > end)
-            return eth;
+            return 0;
         p->key.src_ip[10] = 0xff;
         p->key.src_ip[11] = 0xff;
         __builtin_memcpy(&p->key.src_ip[12], &ip->saddr, 4);
@@ -198,7 +205,7 @@ static __always_inline struct ethhdr *parse(struct __sk_buff *skb, struct pkt *p
     } else if (proto == ETH_P_IPV6) {
         struct ipv6hdr *ip6 = l3;
         if ((void *)(ip6 + 1) > end)
-            return eth;
+            return 0;
         __builtin_memcpy(p->key.src_ip, &ip6->saddr, 16);
         __builtin_memcpy(p->key.dst_ip, &ip6->daddr, 16);
         /* Extension headers are not walked: the next header is taken as the transport. */
@@ -206,6 +213,8 @@ static __always_inline struct ethhdr *parse(struct __sk_buff *skb, struct pkt *p
         p->dscp = ((ip6->priority << 4) | (ip6->flow_lbl[0] >> 4)) >> 2;
         p->l4_off = (void *)(ip6 + 1) - data;
         parse_l4(ip6 + 1, end, p);
+    } else {
+        return 0;
     }
     return eth;
 }

@@ -35,11 +35,16 @@ pub(crate) fn unsupported(e: &io::Error) -> bool {
     )
 }
 
+/// `elem_flags` for values with a `bpf_spin_lock`: copied under the lock, never half updated.
+pub(crate) const BPF_F_LOCK: u64 = 4;
+
 /// Reads and deletes every entry of the hash map behind `fd`, keys of type `K`, values `V` (the
-/// map's key and value sizes must be theirs).
+/// map's key and value sizes must be theirs), with `elem_flags` (0 or [`BPF_F_LOCK`]). On an
+/// error, the entries already read (and so deleted) come back with it: they must not be lost.
 pub(crate) fn lookup_and_delete<K: Pod + Default, V: Pod + Default>(
     fd: impl AsFd,
-) -> io::Result<Vec<(K, V)>> {
+    elem_flags: u64,
+) -> (Vec<(K, V)>, Option<io::Error>) {
     let fd = fd.as_fd().as_raw_fd();
     let mut out = Vec::new();
     let mut chunk = FIRST_CHUNK;
@@ -57,6 +62,7 @@ pub(crate) fn lookup_and_delete<K: Pod + Default, V: Pod + Default>(
             values: values.as_mut_ptr() as u64,
             count: chunk as u32,
             map_fd: fd as u32,
+            elem_flags,
             ..BatchAttr::default()
         };
         // SAFETY: `attr` is a valid `bpf_attr` batch member; `keys` and `values` hold `count`
@@ -76,7 +82,7 @@ pub(crate) fn lookup_and_delete<K: Pod + Default, V: Pod + Default>(
         out.extend(keys[..n].iter().copied().zip(values[..n].iter().copied()));
         match err {
             None => {}
-            Some(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(out),
+            Some(e) if e.raw_os_error() == Some(libc::ENOENT) => return (out, None),
             // A bucket holds more entries than the buffer: grow it and ask again.
             Some(e) if e.raw_os_error() == Some(libc::ENOSPC) && n == 0 => {
                 chunk *= 2;
@@ -84,7 +90,7 @@ pub(crate) fn lookup_and_delete<K: Pod + Default, V: Pod + Default>(
                 values.resize(chunk, V::default());
                 continue;
             }
-            Some(e) => return Err(e),
+            Some(e) => return (out, Some(e)),
         }
         token_in = token_out;
         first = false;

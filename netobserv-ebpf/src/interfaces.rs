@@ -162,18 +162,30 @@ pub fn namespaces() -> Vec<String> {
     out
 }
 
-/// Runs `f` with the calling thread in network namespace `name` (under [`NETNS_DIR`]), then
-/// returns the thread to the namespace it was in.
-pub fn in_netns<T>(name: &str, f: impl FnOnce() -> T) -> std::io::Result<T> {
+/// Runs `f` in network namespace `name` (under [`NETNS_DIR`]) on a short-lived thread, so the
+/// calling thread never leaves its own namespace (not even when `f` panics or the way back
+/// fails). A panic in `f` is an error here.
+pub fn in_netns<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> std::io::Result<T> {
     use rustix::fs::{Mode, OFlags, open};
     use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
-    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
-    let home = open("/proc/thread-self/ns/net", flags, Mode::empty())?;
-    let target = open(format!("{NETNS_DIR}/{name}"), flags, Mode::empty())?;
-    move_into_link_name_space(target.as_fd(), Some(LinkNameSpaceType::Network))?;
-    let out = f();
-    move_into_link_name_space(home.as_fd(), Some(LinkNameSpaceType::Network))?;
-    Ok(out)
+    let target = open(
+        format!("{NETNS_DIR}/{name}"),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                move_into_link_name_space(target.as_fd(), Some(LinkNameSpaceType::Network))?;
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(std::io::Error::other(format!(
+                    "a task in network namespace {name} panicked"
+                )))
+            })
+    })
 }
 
 /// A netlink socket subscribed to link changes (`RTMGRP_LINK`) in the namespace it was opened

@@ -33,5 +33,7 @@ pub mod source;
 pub mod types;
 
 pub use error::{Error, Result};
-pub use loader::{Counters, Eviction, Features, FlowAgent, FlowAgentBuilder, ProgramStats};
+pub use loader::{
+    Attached, Counters, Eviction, Features, FlowAgent, FlowAgentBuilder, ProgramStats,
+};
 pub use types::{FlowKey, FlowValue};

@@ -107,7 +107,7 @@ impl Default for FlowAgentBuilder {
             drops: false,
             rtt: false,
             rtt_tracepoint: "tcp_probe",
-            ringbuf: true,
+            ringbuf: false,
             direction: Direction::Both,
             attach_mode: TcAttachMode::Any,
         }
@@ -158,8 +158,9 @@ impl FlowAgentBuilder {
         self
     }
 
-    /// When the flow map is full, hand new flows to user space through a ring buffer (on by
-    /// default; off: their packets are counted as lost).
+    /// When the flow map is full, hand new flows to user space through a ring buffer, where they
+    /// are aggregated (up to the map's size in flows) until the next eviction. Off by default, as
+    /// upstream's `ENABLE_FLOWS_RINGBUF_FALLBACK`: their packets are then counted as lost.
     pub fn with_ringbuf_fallback(mut self, on: bool) -> Self {
         self.ringbuf = on;
         self
@@ -187,6 +188,20 @@ impl FlowAgentBuilder {
         let dns_on = u8::from(self.dns_port.is_some());
         let dns_port = self.dns_port.unwrap_or(53);
         let ringbuf_on = u8::from(self.ringbuf);
+        // The kernel's drop reasons, named (and the first real one found) from its BTF.
+        let drop_reasons = if self.drops {
+            crate::btf::kernel_drop_reasons()
+        } else {
+            None
+        };
+        let not_specified: u32 = drop_reasons
+            .as_ref()
+            .and_then(|r| {
+                r.iter()
+                    .find(|(_, n)| n.as_str() == "SKB_DROP_REASON_NOT_SPECIFIED")
+                    .and_then(|(v, _)| u32::try_from(*v).ok())
+            })
+            .unwrap_or(2);
         let mut loader = EbpfLoader::new();
         loader
             .map_max_entries(FLOWS, self.max_flows)
@@ -208,9 +223,10 @@ impl FlowAgentBuilder {
             .override_global("dns_enabled", &dns_on, true)
             .override_global("dns_port", &dns_port, true)
             .override_global("dns_name_len", &self.dns_name_len, true)
-            .override_global("ringbuf_enabled", &ringbuf_on, true);
+            .override_global("ringbuf_enabled", &ringbuf_on, true)
+            .override_global("drop_reason_not_specified", &not_specified, true);
         let ebpf = loader.load(OBJECT).map_err(Error::Load)?;
-        FlowAgent::from_ebpf(ebpf, self)
+        FlowAgent::from_ebpf(ebpf, self, drop_reasons)
     }
 }
 
@@ -277,22 +293,44 @@ pub struct Eviction {
     pub ringbuf_flows: usize,
     /// Ring-buffer records (packets) those flows hold.
     pub ringbuf_records: u64,
+    /// Ring-buffer records dropped because user space already held as many flows as the map.
+    pub ringbuf_dropped: u64,
     /// Entries of each feature map: DNS, drops, RTT.
     pub feature_entries: [usize; 3],
     /// How long reading and deleting the maps took.
     pub duration: Duration,
     /// Whether the kernel's batch lookup-and-delete did it (else one entry at a time).
     pub batched: bool,
+    /// Maps that failed part-way; `flows` still holds everything read from them.
+    pub errors: Vec<Error>,
 }
 
 /// An interface's MAC address (when it could be read) and name.
 type NamedInterface = (Option<[u8; 6]>, Arc<str>);
 
-type Attachment = (
-    AttachMode,
-    Vec<(&'static str, SchedClassifierLinkId)>,
-    Option<String>,
-);
+/// What one interface's attachment holds.
+struct Attachment {
+    mode: AttachMode,
+    links: Vec<(&'static str, SchedClassifierLinkId)>,
+    /// The namespace, when not the agent's own.
+    netns: Option<String>,
+    /// The interface's name and index when attached.
+    interface: String,
+    index: u32,
+    mac: Option<[u8; 6]>,
+}
+
+/// An interface the programs are attached to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Attached {
+    /// `interface`, or `netns/interface` in a named namespace.
+    pub name: String,
+    /// Its index when it was attached: an interface deleted and made again under the same name
+    /// has another one (and has lost its programs).
+    pub if_index: u32,
+    /// How.
+    pub mode: AttachMode,
+}
 
 /// The loaded flow programs and their maps. Dropping it detaches every program (aya detaches
 /// the links it owns when the programs drop).
@@ -306,6 +344,8 @@ pub struct FlowAgent {
     ringbuf: RingBuf<MapData>,
     /// Ring-buffer records not evicted yet, aggregated by key.
     pending: StdHashMap<FlowKey, (FlowValue, u64)>,
+    /// Ring-buffer records dropped since the last eviction: `pending` was full.
+    ringbuf_dropped: u64,
     /// Interface names by index. Indexes are per network namespace, so with watched namespaces
     /// one index may name several interfaces: their MAC addresses tell them apart.
     names: StdHashMap<u32, Vec<NamedInterface>>,
@@ -328,7 +368,11 @@ impl FlowAgent {
         FlowAgentBuilder::default()
     }
 
-    fn from_ebpf(mut ebpf: Ebpf, options: FlowAgentBuilder) -> Result<Self> {
+    fn from_ebpf(
+        mut ebpf: Ebpf,
+        options: FlowAgentBuilder,
+        drop_reasons: Option<StdHashMap<u64, String>>,
+    ) -> Result<Self> {
         for name in [INGRESS, EGRESS] {
             classifier(&mut ebpf, name)?
                 .load()
@@ -422,10 +466,6 @@ impl FlowAgent {
                     .map_err(map_err)?;
             }
         }
-        let drop_reasons = match features.drops {
-            Ok(true) => crate::btf::kernel_drop_reasons(),
-            _ => None,
-        };
         Ok(FlowAgent {
             ebpf,
             flows,
@@ -435,6 +475,7 @@ impl FlowAgent {
             counters,
             ringbuf,
             pending: StdHashMap::new(),
+            ringbuf_dropped: 0,
             names: StdHashMap::new(),
             links: StdHashMap::new(),
             features,
@@ -464,8 +505,8 @@ impl FlowAgent {
             Some(ns) => format!("{ns}/{interface}"),
             None => interface.to_string(),
         };
-        if let Some((mode, _, _)) = self.links.get(&key) {
-            return Ok(*mode);
+        if let Some(a) = self.links.get(&key) {
+            return Ok(a.mode);
         }
         match netns {
             Some(ns) => {
@@ -559,7 +600,17 @@ impl FlowAgent {
         let named = self.names.entry(index).or_default();
         named.retain(|(m, n)| !(&**n == interface && *m == mac));
         named.push((mac, intern(interface)));
-        self.links.insert(key, (mode, links, netns));
+        self.links.insert(
+            key,
+            Attachment {
+                mode,
+                links,
+                netns,
+                interface: interface.to_string(),
+                index,
+                mac,
+            },
+        );
         Ok(mode)
     }
 
@@ -567,9 +618,23 @@ impl FlowAgent {
     /// `netns/interface`); `false` when there was none. An interface that vanished took its
     /// links with it: detaching it only forgets them.
     pub fn detach(&mut self, interface: &str) -> bool {
-        let Some((mode, links, netns)) = self.links.remove(interface) else {
+        let Some(Attachment {
+            mode,
+            links,
+            netns,
+            interface: if_name,
+            index,
+            mac,
+        }) = self.links.remove(interface)
+        else {
             return false;
         };
+        if let Some(named) = self.names.get_mut(&index) {
+            named.retain(|(m, n)| !(**n == *if_name && *m == mac));
+            if named.is_empty() {
+                self.names.remove(&index);
+            }
+        }
         let ebpf = &mut self.ebpf;
         let detach_all = || {
             for (name, link) in links {
@@ -593,12 +658,16 @@ impl FlowAgent {
         true
     }
 
-    /// The interfaces attached and how.
-    pub fn attached(&self) -> Vec<(String, AttachMode)> {
+    /// The interfaces attached, by name.
+    pub fn attached(&self) -> Vec<Attached> {
         let mut v: Vec<_> = self
             .links
             .iter()
-            .map(|(name, (mode, _, _))| (name.clone(), *mode))
+            .map(|(name, a)| Attached {
+                name: name.clone(),
+                if_index: a.index,
+                mode: a.mode,
+            })
             .collect();
         v.sort();
         v
@@ -659,6 +728,13 @@ impl FlowAgent {
                 tracing::warn!(len = item.len(), "ring-buffer record of an unexpected size");
                 continue;
             };
+            if !self.pending.contains_key(&r.key)
+                && self.pending.len() >= self.options.max_flows as usize
+            {
+                // As upstream's accounter, at most the map's size in flows.
+                self.ringbuf_dropped += 1;
+                continue;
+            }
             let entry = self.pending.entry(r.key).or_insert_with(|| (r.value, 0));
             if entry.1 > 0 {
                 let v = &mut entry.0;
@@ -677,25 +753,41 @@ impl FlowAgent {
     /// Reads and deletes every entry of the flow map and the feature maps, merges them by key,
     /// adds the flows aggregated from the ring buffer, and returns them as [`Flow`]s. Uses the
     /// kernel's batch lookup-and-delete (5.6+); on a kernel without it, reads and deletes one
-    /// entry at a time (a packet arriving between the two is lost).
+    /// entry at a time (a packet arriving between the two is lost). A map that fails part-way is
+    /// reported in [`Eviction::errors`] with what was read from it in the flows.
     pub fn evict(&mut self) -> Result<Eviction> {
         let started = Instant::now();
         self.drain_ringbuf();
         let clock = Clock::now();
         let mut batched = self.batch_ok;
-        let main: Vec<(FlowKey, FlowValue)> = drain(&mut self.flows, FLOWS, &mut batched)?;
+        // Whatever was drained is merged and returned even when a map fails: it is gone from
+        // the kernel. The failures come back in `errors`.
+        let mut errors = Vec::new();
+        let main: Vec<(FlowKey, FlowValue)> = keep(
+            &mut errors,
+            drain(&mut self.flows, FLOWS, true, &mut batched),
+        );
         let dns: Vec<(FlowKey, DnsRecord)> = if self.features.dns {
-            drain(&mut self.dns, DNS_RECORDS, &mut batched)?
+            keep(
+                &mut errors,
+                drain(&mut self.dns, DNS_RECORDS, false, &mut batched),
+            )
         } else {
             Vec::new()
         };
         let drops: Vec<(FlowKey, DropRecord)> = if self.features.drops == Ok(true) {
-            drain(&mut self.drops, DROP_RECORDS, &mut batched)?
+            keep(
+                &mut errors,
+                drain(&mut self.drops, DROP_RECORDS, false, &mut batched),
+            )
         } else {
             Vec::new()
         };
         let rtt: Vec<(FlowKey, RttRecord)> = if self.features.rtt == Ok(true) {
-            drain(&mut self.rtt, RTT_RECORDS, &mut batched)?
+            keep(
+                &mut errors,
+                drain(&mut self.rtt, RTT_RECORDS, false, &mut batched),
+            )
         } else {
             Vec::new()
         };
@@ -711,9 +803,14 @@ impl FlowAgent {
         let feature_entries = [dns.len(), drops.len(), rtt.len()];
         // A feature record whose flow the map does not hold (a drop before TC saw the packet, a
         // DNS response evicted a moment before) is a flow of its own, as upstream's agent does.
+        // Such a flow has no packet times of its own: it is stamped with the eviction's time.
+        let now_ms = clock.wall_ms(clock.mono_ns as u64);
         let mut flow_for = |key: &FlowKey, flows: &mut Vec<Flow>| -> usize {
             *index.entry(*key).or_insert_with(|| {
-                flows.push(key_only_flow(key));
+                let mut f = key_only_flow(key);
+                f.set_time_flow_start_ms(now_ms);
+                f.set_time_flow_end_ms(now_ms);
+                flows.push(f);
                 flows.len() - 1
             })
         };
@@ -740,6 +837,8 @@ impl FlowAgent {
         }
         Ok(Eviction {
             flows,
+            errors,
+            ringbuf_dropped: std::mem::take(&mut self.ringbuf_dropped),
             map_flows: main.len(),
             ringbuf_flows,
             ringbuf_records,
@@ -859,54 +958,73 @@ fn key_only_flow(k: &FlowKey) -> Flow {
     f
 }
 
+/// The entries of a drain, its error set aside.
+fn keep<T>(errors: &mut Vec<Error>, (entries, error): (Vec<T>, Option<Error>)) -> Vec<T> {
+    errors.extend(error);
+    entries
+}
+
 /// Reads and deletes every entry of a hash map: batch lookup-and-delete when `batched` (and the
 /// kernel has it; `batched` turns false when it does not), else a walk and per-key deletes.
+/// Values with a spin lock (`locked`) are copied under it. An error comes with the entries read
+/// before it: they are deleted from the kernel already.
 fn drain<V: Pod + Default>(
     map: &mut Map,
     name: &'static str,
+    locked: bool,
     batched: &mut bool,
-) -> Result<Vec<(FlowKey, V)>> {
+) -> (Vec<(FlowKey, V)>, Option<Error>) {
     let map_err = |source| Error::Map { map: name, source };
     if *batched {
         let data = match map {
             Map::HashMap(d) | Map::LruHashMap(d) => d,
             _ => {
-                return Err(map_err(aya::maps::MapError::InvalidName {
-                    name: name.into(),
-                }));
+                return (
+                    Vec::new(),
+                    Some(map_err(aya::maps::MapError::InvalidName {
+                        name: name.into(),
+                    })),
+                );
             }
         };
-        match batch::lookup_and_delete::<FlowKey, V>(data.fd()) {
-            Ok(entries) => return Ok(entries),
-            Err(e) if batch::unsupported(&e) => {
+        let flags = if locked { batch::BPF_F_LOCK } else { 0 };
+        match batch::lookup_and_delete::<FlowKey, V>(data.fd(), flags) {
+            (entries, None) => return (entries, None),
+            (entries, Some(e)) if entries.is_empty() && batch::unsupported(&e) => {
                 tracing::info!(map = name, error = %e, "batch lookup-and-delete unavailable, evicting one entry at a time");
                 *batched = false;
             }
-            Err(e) => {
-                return Err(Error::Batch {
-                    map: name,
-                    source: e,
-                });
+            (entries, Some(source)) => {
+                return (entries, Some(Error::Batch { map: name, source }));
             }
         }
     }
-    let mut typed: HashMap<&mut MapData, FlowKey, V> = HashMap::try_from(map).map_err(map_err)?;
+    let mut typed: HashMap<&mut MapData, FlowKey, V> = match HashMap::try_from(map) {
+        Ok(t) => t,
+        Err(source) => return (Vec::new(), Some(map_err(source))),
+    };
     let mut entries = Vec::new();
+    let mut error = None;
     for item in typed.iter() {
         match item {
             Ok(kv) => entries.push(kv),
             // The entry was deleted between the key walk and the lookup.
             Err(aya::maps::MapError::KeyNotFound) => {}
-            Err(source) => return Err(map_err(source)),
+            Err(source) => {
+                error = Some(map_err(source));
+                break;
+            }
         }
     }
     for (key, _) in &entries {
         match typed.remove(key) {
             Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
-            Err(source) => return Err(map_err(source)),
+            Err(source) => {
+                error.get_or_insert(map_err(source));
+            }
         }
     }
-    Ok(entries)
+    (entries, error)
 }
 
 fn page_size() -> u32 {

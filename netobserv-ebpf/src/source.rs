@@ -94,7 +94,8 @@ pub struct EbpfSettings {
     /// Filter rules, upstream's `FLOW_FILTER_RULES` objects.
     #[serde(default)]
     pub flow_filter_rules: Vec<FlowFilterRule>,
-    /// The ring-buffer fallback when the flow map is full (default on).
+    /// The ring-buffer fallback when the flow map is full (default off, as upstream's
+    /// `ENABLE_FLOWS_RINGBUF_FALLBACK`).
     #[serde(default)]
     pub enable_flows_ringbuf_fallback: Option<bool>,
     /// `AgentIP` written on every flow.
@@ -170,7 +171,7 @@ impl EbpfSettings {
             .with_dns_name_len(self.dns_name_max_length.unwrap_or(DEFAULT_DNS_NAME_LEN))
             .with_pkt_drops(self.enable_pkt_drops)
             .with_rtt(self.enable_rtt)
-            .with_ringbuf_fallback(self.enable_flows_ringbuf_fallback.unwrap_or(true))
+            .with_ringbuf_fallback(self.enable_flows_ringbuf_fallback.unwrap_or(false))
             .with_direction(direction)
             .with_attach_mode(mode))
     }
@@ -455,14 +456,17 @@ impl EbpfSource {
             Some(ns) => format!("{ns}/{name}"),
             None => name.to_string(),
         };
-        for (attached, _) in self.agent.attached() {
-            let still = present
-                .iter()
-                .any(|(ns, list)| list.iter().any(|(_, n)| key(ns, n) == attached));
+        // Gone, or made again under the same name (another index: its programs went with the
+        // old one).
+        for a in self.agent.attached() {
+            let still = present.iter().any(|(ns, list)| {
+                list.iter()
+                    .any(|(i, n)| key(ns, n) == a.name && *i == a.if_index)
+            });
             if !still {
-                self.agent.detach(&attached);
+                self.agent.detach(&a.name);
                 self.metrics.interface_event("detach_tcx");
-                tracing::info!(interface = %attached, "interface gone, forgotten");
+                tracing::info!(interface = %a.name, "interface gone, forgotten");
             }
         }
         let attached = self.agent.attached();
@@ -470,7 +474,7 @@ impl EbpfSource {
         for (ns, list) in &present {
             for (_, name) in list {
                 let k = key(ns, name);
-                if !self.filter.allows(name) || attached.iter().any(|(n, _)| *n == k) {
+                if !self.filter.allows(name) || attached.iter().any(|a| a.name == k) {
                     continue;
                 }
                 match self.agent.attach_in(ns.as_deref(), name) {
@@ -515,6 +519,17 @@ impl EbpfSource {
             }
         };
         let m = &self.metrics;
+        for error in &ev.errors {
+            m.errors
+                .with_label_values(&["flow-fetcher", "CannotDeleteFlows", "high"])
+                .inc();
+            tracing::warn!(%error, "eviction failed part-way; what was read goes on");
+        }
+        if ev.ringbuf_dropped > 0 {
+            m.dropped_flows
+                .with_label_values(&["accounter", "full"])
+                .inc_by(ev.ringbuf_dropped);
+        }
         m.evictions.with_label_values(&["hashmap", ""]).inc();
         m.evicted_flows
             .with_label_values(&["hashmap", ""])
@@ -622,8 +637,8 @@ impl EbpfSource {
                 break;
             }
         }
-        for (name, _) in self.agent.attached() {
-            self.agent.detach(&name);
+        for a in self.agent.attached() {
+            self.agent.detach(&a.name);
         }
         Ok(())
     }
@@ -647,7 +662,12 @@ impl Source for EbpfSource {
                 source: e,
             });
         }
-        rx.await.unwrap_or(Ok(()))
+        rx.await.unwrap_or_else(|_| {
+            Err(netobserv_flow::Error::Stage {
+                stage: "ebpf".into(),
+                source: "the agent thread panicked".into(),
+            })
+        })
     }
 }
 

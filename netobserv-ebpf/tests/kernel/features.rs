@@ -37,14 +37,25 @@ fn a_full_map_hands_new_flows_to_the_ring_buffer() -> Result<()> {
             ])
         }
     };
-    let (ev, counters) = capture_full(&v, FlowAgent::builder().with_max_flows(1), ping(&v))?;
+    let (ev, counters) = capture_full(
+        &v,
+        FlowAgent::builder()
+            .with_max_flows(1)
+            .with_ringbuf_fallback(true),
+        ping(&v),
+    )?;
     let req = find(&ev.flows, 1, &a4, &b4, |f| f.icmp_type() == Some(8))?;
     let rep = find(&ev.flows, 1, &b4, &a4, |f| f.icmp_type() == Some(0))?;
     assert_eq!((req.packets(), req.bytes()), (Some(3), Some(294)));
     assert_eq!((rep.packets(), rep.bytes()), (Some(3), Some(294)));
     assert_eq!(ev.map_flows, 1, "{:#?}", ev.flows);
     assert!(ev.ringbuf_flows >= 1 && ev.ringbuf_records >= 3, "{ev:?}");
-    assert_eq!(counters.ringbuf_fallback, ev.ringbuf_records);
+    // The counters are read after the eviction: a stray packet (IPv6 neighbour discovery) may
+    // have come through the ring buffer in between.
+    assert!(
+        counters.ringbuf_fallback >= ev.ringbuf_records,
+        "{counters:?}"
+    );
     assert_eq!(counters.ringbuf_full, 0);
 
     // Without the fallback, the packets of flows that find the map full are counted as lost.
@@ -624,5 +635,47 @@ for _ in range(3):
     assert_eq!(f.etype(), Some(0x0800), "the EtherType behind the tag");
     assert_eq!(f.src_port(), Some(40000));
     assert_eq!(f.dscp(), Some(46), "TOS 0xb8");
+    Ok(())
+}
+
+#[test]
+fn dns_latency_survives_a_response_crossing_two_interfaces() -> Result<()> {
+    // The router sees the query on rb then rc, the response on rc then rb: the latency is
+    // measured on rc and must not be overwritten by the second sighting on rb.
+    let t = Routed::new()?;
+    let c4 = t.c4.clone();
+    let server = in_netns(&t.c, {
+        let bind = format!("{c4}:53");
+        move || Ok(UdpSocket::bind(bind)?)
+    })?;
+    server.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let responder = thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        if let Ok((n, from)) = server.recv_from(&mut buf) {
+            thread::sleep(Duration::from_millis(50));
+            let mut answer = buf[..n].to_vec();
+            answer[2] |= 0x80;
+            answer[3] = 0x83; // RA, NXDomain
+            let _ = server.send_to(&answer, from);
+        }
+    });
+    let (rb, rc, ns_b) = (t.rb.clone(), t.rc.clone(), t.b.clone());
+    let target = format!("{c4}:53");
+    let flows = in_netns(&t.r, move || {
+        let mut agent = FlowAgent::builder().with_dns_tracking(Some(53)).load()?;
+        agent.attach(&rb)?;
+        agent.attach(&rc)?;
+        let (port, rcode) = in_netns(&ns_b, move || ask(&target, 0x2222, "x.test"))?;
+        ensure!(rcode == 3, "rcode {rcode}");
+        thread::sleep(Duration::from_millis(200));
+        Ok((agent.evict()?.flows, port))
+    })?;
+    let _ = responder.join();
+    let (flows, port) = flows;
+    let response = find(&flows, 17, &t.c4, &t.b4, |f| f.dst_port() == Some(port))?;
+    assert_eq!(response.dns_id(), Some(0x2222));
+    assert_eq!(response.dns_flags_response_code(), Some("NXDomain"));
+    let latency = response.dns_latency_ms().unwrap_or(-1);
+    assert!((50..1000).contains(&latency), "{latency} ms");
     Ok(())
 }
