@@ -7,6 +7,9 @@
 //! ```sh
 //! cargo run --release -p benches --bin ebpf-cost            # every scenario
 //! cargo run --release -p benches --bin ebpf-cost -- quick   # fewer packets
+//! # and the agent binary's own RSS and CPU at 10k new flows/s:
+//! cargo build --release -p netobserv-bins
+//! cargo run --release -p benches --bin ebpf-cost -- --agent target/release/netobserv-agent
 //! ```
 
 use std::io::{Read, Write};
@@ -246,6 +249,76 @@ fn scenario(
     Ok(())
 }
 
+/// 10k new flows per second for `seconds` (1k datagrams every 100 ms, each to another port).
+fn new_flows(net: &Net, seconds: u64) -> Result<()> {
+    let dst = net.b4.clone();
+    in_ns(&net.a, move || {
+        let s = UdpSocket::bind("0.0.0.0:0")?;
+        let mut port: u32 = 0;
+        let start = Instant::now();
+        for tick in 0..seconds * 10 {
+            for _ in 0..1000 {
+                port = port % 60_000 + 1;
+                let p = 1024 + port as u16 % 60_000;
+                while s.send_to(&[0u8; 64], (dst.as_str(), p)).is_err() {}
+            }
+            let next = start + Duration::from_millis(100 * (tick + 1));
+            thread::sleep(next.saturating_duration_since(Instant::now()));
+        }
+        Ok(())
+    })
+}
+
+/// The `netobserv-agent` binary at `path`, run in namespace a as upstream's defaults for the
+/// operator would (100k-entry map, 5 s eviction) with the flows discarded after the pipeline:
+/// its own peak RSS and CPU time at 10k new flows/s.
+fn agent_binary(net: &Net, path: &str, seconds: u64) -> Result<()> {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &net.a, path])
+        .env("EXPORT", "direct-flp")
+        .env("CACHE_MAX_FLOWS", "100000")
+        .env("CACHE_ACTIVE_TIMEOUT", "5s")
+        .env("INTERFACES", &net.va)
+        .env("NETNS_WATCH", "none")
+        .env("AGENT_IP", &net.a4)
+        .env("LOG_LEVEL", "warn")
+        .env(
+            "FLP_CONFIG",
+            "pipeline: [{name: out, follows: preset-ingester}]\nparameters: [{name: out, write: {type: none}}]",
+        )
+        .spawn()
+        .context("starting the agent")?;
+    let pid = child.id();
+    thread::sleep(Duration::from_secs(2));
+    let cpu = || -> Result<f64> {
+        // utime + stime, fields 14 and 15 of /proc/PID/stat, in clock ticks (100 per second).
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        let after = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+            + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        Ok(ticks / 100.0)
+    };
+    let before = cpu()?;
+    new_flows(net, seconds)?;
+    thread::sleep(Duration::from_secs(6)); // the last eviction
+    let used = cpu()? - before;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let hwm = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .unwrap_or("VmHWM: ?")
+        .to_string();
+    sh(&["kill", "-TERM", &pid.to_string()])?;
+    let code = child.wait()?;
+    let flows = seconds * 10_000;
+    println!(
+        "netobserv-agent binary, 10k new flows/s for {seconds} s: {used:.2} CPU-s ({:.2} µs per flow), {hwm}, exit {code}",
+        used * 1e6 / flows as f64
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let quick = std::env::args().any(|a| a == "quick");
     let packets: u64 = if quick { 50_000 } else { 300_000 };
@@ -339,31 +412,24 @@ fn main() -> Result<()> {
         Ok((flows, cpu))
     });
     thread::sleep(Duration::from_millis(300));
-    let dst = net.b4.clone();
-    in_ns(&net.a, move || {
-        let s = UdpSocket::bind("0.0.0.0:0")?;
-        let mut port: u32 = 0;
-        let start = Instant::now();
-        for tick in 0..seconds * 10 {
-            for _ in 0..1000 {
-                port = port % 60_000 + 1;
-                let p = 1024 + port as u16 % 60_000;
-                while s.send_to(&[0u8; 64], (dst.as_str(), p)).is_err() {}
-            }
-            let next = start + Duration::from_millis(100 * (tick + 1));
-            thread::sleep(next.saturating_duration_since(Instant::now()));
-        }
-        Ok(())
-    })?;
+    new_flows(&net, seconds)?;
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let (flows, cpu) = agent
         .join()
         .map_err(|_| anyhow::anyhow!("agent panicked"))??;
+    let args: Vec<String> = std::env::args().collect();
+    let agent = args
+        .iter()
+        .position(|a| a == "--agent")
+        .and_then(|i| args.get(i + 1));
     println!(
         "10k new flows/s for {seconds} s: {flows} flows evicted, {:.2} µs user-space CPU per flow, RSS {} kB before, peak (VmHWM) {} kB",
         cpu.as_secs_f64() * 1e6 / flows.max(1) as f64,
         rss_before,
         vm("VmHWM:")
     );
+    if let Some(path) = agent {
+        agent_binary(&net, path, seconds)?;
+    }
     Ok(())
 }

@@ -185,7 +185,10 @@ parameters:
         }
         sum
     };
-    assert_eq!(total(&v.a4, &v.b4, std::slice::from_ref(&v.va), &[1]), (2, 196));
+    assert_eq!(
+        total(&v.a4, &v.b4, std::slice::from_ref(&v.va), &[1]),
+        (2, 196)
+    );
     // Leaves a on nsx (counted), enters c on nsy (listed): one flow, both interfaces.
     assert_eq!(
         total(&x4, &y4, &[format!("nsx{id}"), format!("nsy{id}")], &[1, 0]),
