@@ -412,6 +412,9 @@ fn dns_responses_carry_id_rcode_name_and_latency() -> Result<()> {
     })?;
     let ports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let got = ports.clone();
+    let tcp_port = std::sync::Arc::new(std::sync::Mutex::new(0u16));
+    let tcp_got = tcp_port.clone();
+    let tcp_server = format!("{b4}:53");
     let (ev, _) = capture_full(
         &v,
         FlowAgent::builder().with_dns_tracking(Some(53)),
@@ -426,6 +429,20 @@ fn dns_responses_carry_id_rcode_name_and_latency() -> Result<()> {
                     .map_err(|_| anyhow::anyhow!("poisoned"))?
                     .push((id, port, rcode));
             }
+            // The same over TCP: a two-byte length, then the message.
+            let mut c = TcpStream::connect(&tcp_server)?;
+            let q = dns_query(0x7777, "host.example.test");
+            c.write_all(&(q.len() as u16).to_be_bytes())?;
+            c.write_all(&q)?;
+            let mut len = [0u8; 2];
+            c.read_exact(&mut len)?;
+            let mut answer = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            c.read_exact(&mut answer)?;
+            ensure!(
+                answer.get(..2) == Some(&[0x77, 0x77][..]),
+                "TCP answer for another id"
+            );
+            *tcp_got.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = c.local_addr()?.port();
             Ok(())
         },
     )?;
@@ -433,6 +450,7 @@ fn dns_responses_carry_id_rcode_name_and_latency() -> Result<()> {
         .lock()
         .map_err(|_| anyhow::anyhow!("poisoned"))?
         .clone();
+    let tcp_port = *tcp_port.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
     let rcodes: Vec<u8> = answers.iter().map(|a| a.2).collect();
     assert_eq!(rcodes, vec![0, 3, 0], "dnsmasq's answers");
     let flows = &ev.flows;
@@ -458,6 +476,10 @@ fn dns_responses_carry_id_rcode_name_and_latency() -> Result<()> {
         (60..1000).contains(&latency),
         "forwarded with 60 ms delay: {latency} ms"
     );
+    let tcp = find(flows, 6, &b4, &a4, |f| f.dst_port() == Some(tcp_port))?;
+    assert_eq!(tcp.dns_id(), Some(0x7777), "DNS over TCP");
+    assert_eq!(tcp.dns_flags_response_code(), Some("NoError"));
+    assert_eq!(tcp.dns_name(), Some("host.example.test"));
     // As upstream, the query's flow carries no DNS record.
     let query = find(flows, 17, &a4, &b4, |f| f.src_port() == Some(answers[0].1))?;
     assert_eq!(query.dns_id(), None);
@@ -677,5 +699,63 @@ fn dns_latency_survives_a_response_crossing_two_interfaces() -> Result<()> {
     assert_eq!(response.dns_flags_response_code(), Some("NXDomain"));
     let latency = response.dns_latency_ms().unwrap_or(-1);
     assert!((50..1000).contains(&latency), "{latency} ms");
+    Ok(())
+}
+
+#[test]
+fn filter_rules_match_port_ranges_pairs_peers_and_tcp_flags() -> Result<()> {
+    let v = Veth::new()?;
+    let (a4, b4, b6) = (v.a4.clone(), v.b4.clone(), v.b6.clone());
+    let a6 = b6.replace("::2", "::1");
+    let rules = filter::parse_rules(&format!(
+        r#"[{{"ip_cidr":"{b4}/32","action":"Accept","protocol":"UDP","destination_port_range":"7100-7199","peer_ip":"{a4}"}},
+            {{"ip_cidr":"{a4}/32","action":"Accept","protocol":"UDP","source_ports":"7300,7301"}},
+            {{"ip_cidr":"{b6}/128","action":"Accept","protocol":"TCP","tcp_flags":"SYN"}}]"#
+    ))?;
+    let listener = {
+        let bind = format!("[{b6}]:5004");
+        in_netns(&v.b, move || Ok(TcpListener::bind(bind)?))?
+    };
+    let server = thread::spawn(move || -> Result<()> {
+        let (mut c, _) = listener.accept()?;
+        let mut buf = Vec::new();
+        c.read_to_end(&mut buf)?;
+        Ok(())
+    });
+    let (t4, t6) = (b4.clone(), b6.clone());
+    let flows = capture_with(
+        &v,
+        FlowAgent::builder().with_filter(filter::compile(&rules)?),
+        move || {
+            let pair = UdpSocket::bind("0.0.0.0:7300")?;
+            pair.send_to(b"a", format!("{t4}:9000"))?;
+            let other = UdpSocket::bind("0.0.0.0:0")?;
+            other.send_to(b"b", format!("{t4}:7150"))?;
+            other.send_to(b"c", format!("{t4}:7250"))?;
+            let mut c = TcpStream::connect(format!("[{t6}]:5004"))?;
+            c.write_all(b"hello")?;
+            Ok(())
+        },
+    )?;
+    server
+        .join()
+        .map_err(|_| anyhow::anyhow!("server panicked"))??;
+    // a's rule: source port 7300 is one of the pair.
+    assert_eq!(
+        find(&flows, 17, &a4, &b4, |f| f.dst_port() == Some(9000))?.packets(),
+        Some(1)
+    );
+    // b's rule: 7150 is in the range and the peer is a.
+    assert_eq!(
+        find(&flows, 17, &a4, &b4, |f| f.dst_port() == Some(7150))?.packets(),
+        Some(1)
+    );
+    // 7250: neither rule matches.
+    assert_eq!(flow_packets(&flows, 17, |f| f.dst_port() == Some(7250)), 0);
+    // b6's rule keeps only the packets whose flag is exactly SYN: the client's SYN.
+    let syn = find(&flows, 6, &a6, &b6, |_| true)?;
+    assert_eq!(syn.packets(), Some(1), "{syn:#?}");
+    assert_eq!(syn.flags().map(|f| f.bits), Some(0x02));
+    assert_eq!(flow_packets(&flows, 6, |f| f.src_port() == Some(5004)), 0);
     Ok(())
 }
