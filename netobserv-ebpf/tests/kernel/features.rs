@@ -759,3 +759,50 @@ fn filter_rules_match_port_ranges_pairs_peers_and_tcp_flags() -> Result<()> {
     assert_eq!(flow_packets(&flows, 6, |f| f.src_port() == Some(5004)), 0);
     Ok(())
 }
+
+#[test]
+fn the_clsact_path_counts_and_detaches_its_filters() -> Result<()> {
+    // This kernel has TCX; tcAttachMode tc takes the older path: a clsact qdisc and filters.
+    let v = Veth::new()?;
+    let (a4, b4, va) = (v.a4.clone(), v.b4.clone(), v.va.clone());
+    let (ns, target) = (v.a.clone(), v.b4.clone());
+    let filters = |ns: &str, dev: &str| -> Result<String> {
+        let out = Command::new("ip")
+            .args([
+                "netns", "exec", ns, "tc", "filter", "show", "dev", dev, "ingress",
+            ])
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (flows, during) = in_netns(&v.a, {
+        let (ns, va) = (ns.clone(), va.clone());
+        move || {
+            let mut agent = FlowAgent::builder()
+                .with_attach_mode(netobserv_ebpf::loader::TcAttachMode::Tc)
+                .load()?;
+            let mode = agent.attach(&va)?;
+            ensure!(
+                mode == netobserv_ebpf::loader::AttachMode::Clsact,
+                "{mode:?}"
+            );
+            let during = filters(&ns, &va)?;
+            sh(&[
+                "ip", "netns", "exec", &ns, "ping", "-c", "2", "-i", "0.2", "-W", "2", &target,
+            ])?;
+            thread::sleep(Duration::from_millis(200));
+            Ok((agent.evict()?.flows, during))
+        }
+    })?;
+    assert!(
+        during.contains("tc_ingress"),
+        "filter while attached: {during}"
+    );
+    let req = find(&flows, 1, &a4, &b4, |f| f.icmp_type() == Some(8))?;
+    assert_eq!((req.packets(), req.bytes()), (Some(2), Some(196)));
+    let after = filters(&ns, &va)?;
+    assert!(
+        !after.contains("tc_ingress"),
+        "filter left after drop: {after}"
+    );
+    Ok(())
+}
