@@ -1,0 +1,670 @@
+//! `ingest: kafka`: a consumer-group member whose offsets follow the acknowledgements.
+//!
+//! The consumer runs on its own thread. It reads up to `batchMaxLen` messages or for
+//! `batchReadTimeout`, and sends one raw batch per partition that the pipeline's workers decode
+//! (json or protobuf, one flow per message). Each batch's acknowledgement marks its offset range
+//! done; per partition, the offset committed is the end of the longest run of done ranges from the
+//! last commit, so a commit never passes a flow that some sink did not deliver (at-least-once).
+//! Malformed messages are counted (`ingest_errors`), logged and skipped: their batch still
+//! resolves, so the partition is committed past them. A batch some sink could not deliver
+//! (errored) is read again from its first offset after a pause. On a rebalance, the partitions
+//! taken away wait (a few seconds at most) for what is in flight and commit what was delivered.
+//! A broker that cannot be reached at start is retried with backoff, logged on every attempt.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use netobserv_flow::codec::{DecodeError, json, pbflow};
+use netobserv_flow::config::{DecoderType, IngestKafka};
+use netobserv_flow::flow::Flow;
+use netobserv_flow::pipeline::{
+    Ack, AckStatus, BuildContext, Component, Decode, Output, RawBatch, Shutdown, Source,
+    SourceContext, StageMetrics,
+};
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use super::client::{Backoff, apply_security};
+use crate::{Error, Result};
+
+/// How long a revoked partition waits for its in-flight batches before committing.
+const REVOKE_WAIT: Duration = Duration::from_secs(5);
+/// How long a stopping source waits for its in-flight batches before its last commit.
+const STOP_WAIT: Duration = Duration::from_secs(30);
+/// Pause before reading an errored range again.
+const REDELIVERY_PAUSE: Duration = Duration::from_secs(1);
+
+/// Settings of the consumer, from upstream's `ingest: kafka`.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Bootstrap brokers, comma separated.
+    pub brokers: String,
+    /// The topic.
+    pub topic: String,
+    /// The consumer group.
+    pub group: String,
+    /// librdkafka's `partition.assignment.strategy`.
+    pub assignment: String,
+    /// `earliest` (upstream's `FirstOffset`, the default) or `latest` (`LastOffset`): where a
+    /// group without committed offsets starts.
+    pub start: &'static str,
+    /// How long to wait filling a batch.
+    pub batch_read_timeout: Duration,
+    /// Messages per batch at most.
+    pub batch_max_len: usize,
+    /// How often delivered offsets are committed.
+    pub commit_interval: Duration,
+    /// Message format.
+    pub decoder: DecoderType,
+    /// librdkafka settings for TLS and SASL (already applied).
+    security: ClientConfig,
+}
+
+impl ConsumerConfig {
+    /// Reads upstream's settings (`brokers`, `topic`, `groupid`, `groupBalancers`,
+    /// `startOffset`, `batchReadTimeout` ms, `batchMaxLen`, `commitInterval` ms, `decoder`,
+    /// `tls`, `sasl`; `pullQueueCapacity` and `pullMaxBytes` are accepted and left to librdkafka).
+    pub fn from_flp(s: &IngestKafka) -> Result<Self> {
+        if s.brokers.is_empty() {
+            return Err(Error::Settings("ingest kafka: brokers is required".into()));
+        }
+        if s.topic.is_empty() {
+            return Err(Error::Settings("ingest kafka: topic is required".into()));
+        }
+        let mut strategies = Vec::new();
+        for b in s.group_balancers.iter().flatten() {
+            match b.as_str() {
+                "range" => strategies.push("range"),
+                "roundRobin" => strategies.push("roundrobin"),
+                // librdkafka has no rack-affinity assignor: the others listed are used.
+                "rackAffinity" => {}
+                other => {
+                    return Err(Error::Settings(format!(
+                        "ingest kafka: unknown group balancer {other:?} (expected one of: range, roundRobin, rackAffinity)"
+                    )));
+                }
+            }
+        }
+        if strategies.is_empty() {
+            strategies = vec!["range", "roundrobin"];
+        }
+        let start = match s.start_offset.as_deref().unwrap_or("FirstOffset") {
+            "" | "FirstOffset" => "earliest",
+            "LastOffset" => "latest",
+            other => {
+                return Err(Error::Settings(format!(
+                    "ingest kafka: unknown startOffset {other:?} (expected FirstOffset or LastOffset)"
+                )));
+            }
+        };
+        let millis = |v: Option<i64>, default: u64| {
+            Duration::from_millis(v.filter(|v| *v > 0).map_or(default, |v| v as u64))
+        };
+        let mut security = ClientConfig::new();
+        apply_security(&mut security, s.tls.as_ref(), s.sasl.as_ref())?;
+        Ok(ConsumerConfig {
+            brokers: s.brokers.join(","),
+            topic: s.topic.clone(),
+            group: if s.groupid.is_empty() {
+                "flowlogs-pipeline".into()
+            } else {
+                s.groupid.clone()
+            },
+            assignment: strategies.join(","),
+            start,
+            batch_read_timeout: millis(s.batch_read_timeout, 1000),
+            batch_max_len: s.batch_max_len.filter(|n| *n > 0).unwrap_or(500),
+            commit_interval: millis(s.commit_interval, 500),
+            decoder: s.decoder.as_ref().map(|d| d.r#type).unwrap_or_default(),
+            security,
+        })
+    }
+
+    fn client_config(&self) -> ClientConfig {
+        let mut cfg = self.security.clone();
+        cfg.set("bootstrap.servers", &self.brokers)
+            .set("group.id", &self.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", self.start)
+            .set("partition.assignment.strategy", &self.assignment);
+        cfg
+    }
+}
+
+/// One partition's batches in flight, by first offset.
+#[derive(Default)]
+struct PartitionState {
+    /// `first offset -> (end offset, outcome once known)`.
+    ranges: BTreeMap<i64, (i64, Option<AckStatus>)>,
+    /// The offset to commit next (the first not done), once one is known.
+    commit: Option<i64>,
+    /// The offset last committed.
+    committed: Option<i64>,
+    /// Bumped when the partition is revoked or read again: late acknowledgements of an older
+    /// generation are ignored.
+    generation: u64,
+    /// An errored range to read again.
+    redeliver: Option<i64>,
+}
+
+/// The source's view of its partitions, shared with the acknowledgement callbacks and the
+/// rebalance callback.
+#[derive(Default)]
+struct Offsets {
+    parts: HashMap<i32, PartitionState>,
+}
+
+impl Offsets {
+    fn start(&mut self, p: i32, first: i64, end: i64) -> u64 {
+        let st = self.parts.entry(p).or_default();
+        st.ranges.insert(first, (end, None));
+        if st.commit.is_none() {
+            st.commit = Some(first);
+        }
+        st.generation
+    }
+
+    fn finish(&mut self, p: i32, generation: u64, first: i64, status: AckStatus) {
+        let Some(st) = self.parts.get_mut(&p) else {
+            return;
+        };
+        if st.generation != generation {
+            return;
+        }
+        if let Some(r) = st.ranges.get_mut(&first) {
+            r.1 = Some(status);
+        }
+        // Advance over the done ranges at the front.
+        while let Some((&f, &(end, status))) = st.ranges.first_key_value() {
+            match status {
+                Some(AckStatus::Delivered | AckStatus::Rejected) => {
+                    st.ranges.remove(&f);
+                    st.commit = Some(end);
+                }
+                Some(AckStatus::Errored) => {
+                    if st.redeliver.is_none() {
+                        st.redeliver = Some(f);
+                    }
+                    break;
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn in_flight(&self, parts: Option<&[i32]>) -> usize {
+        self.parts
+            .iter()
+            .filter(|(p, _)| parts.is_none_or(|ps| ps.contains(p)))
+            .map(|(_, s)| s.ranges.len())
+            .sum()
+    }
+
+    /// The offsets to commit (changed since the last commit), marked as committed.
+    fn take_commit(&mut self, topic: &str, parts: Option<&[i32]>) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::new();
+        for (p, st) in &mut self.parts {
+            if parts.is_some_and(|ps| !ps.contains(p)) {
+                continue;
+            }
+            if let Some(c) = st.commit
+                && st.committed != Some(c)
+            {
+                let _ = tpl.add_partition_offset(topic, *p, Offset::Offset(c));
+                st.committed = Some(c);
+            }
+        }
+        tpl
+    }
+}
+
+type SharedOffsets = Arc<Mutex<Offsets>>;
+
+fn lock(o: &SharedOffsets) -> std::sync::MutexGuard<'_, Offsets> {
+    o.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Commits what is delivered on the partitions a rebalance takes away.
+struct GroupContext {
+    offsets: SharedOffsets,
+    topic: String,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                let deadline = Instant::now() + REVOKE_WAIT;
+                while lock(&self.offsets).in_flight(Some(&parts)) > 0 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let mut offsets = lock(&self.offsets);
+                let waiting = offsets.in_flight(Some(&parts));
+                let commit = offsets.take_commit(&self.topic, Some(&parts));
+                for p in &parts {
+                    if let Some(st) = offsets.parts.remove(p) {
+                        // Keep the generation moving so late acknowledgements are ignored.
+                        offsets.parts.insert(
+                            *p,
+                            PartitionState {
+                                generation: st.generation + 1,
+                                ..Default::default()
+                            },
+                        );
+                    }
+                }
+                drop(offsets);
+                if commit.count() > 0
+                    && let Err(e) = consumer.commit(&commit, CommitMode::Sync)
+                {
+                    tracing::warn!(%e, "kafka: commit on rebalance failed");
+                }
+                tracing::info!(
+                    topic = %self.topic,
+                    partitions = ?parts,
+                    not_delivered_batches = waiting,
+                    "kafka: partitions revoked, delivered offsets committed"
+                );
+            }
+            Rebalance::Assign(tpl) => {
+                let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                tracing::info!(topic = %self.topic, partitions = ?parts, "kafka: partitions assigned");
+            }
+            Rebalance::Error(e) => tracing::warn!(%e, "kafka: rebalance error"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            tracing::warn!(%e, topic = %self.topic, "kafka: offset commit failed");
+        }
+    }
+}
+
+/// Decodes the framed messages of one partition: per message `u64` LE offset, `u32` LE length,
+/// payload. The raw batch's offset is the partition.
+struct MessageDecoder {
+    format: DecoderType,
+    metrics: StageMetrics,
+    topic: Arc<str>,
+}
+
+impl MessageDecoder {
+    fn reject(&self, partition: u64, offset: u64, e: &DecodeError) {
+        self.metrics.reject_decode(
+            &format!(
+                "kafka topic {} partition {partition} offset {offset}",
+                self.topic
+            ),
+            e,
+        );
+    }
+}
+
+impl Decode for MessageDecoder {
+    fn decode(&self, data: &[u8], partition: u64, out: &mut Vec<Flow>) -> usize {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut rest = data;
+        let mut rejected = 0;
+        while rest.len() >= 12 {
+            let offset = u64::from_le_bytes(rest[..8].try_into().unwrap_or_default());
+            let len = u32::from_le_bytes(rest[8..12].try_into().unwrap_or_default()) as usize;
+            let Some(payload) = rest.get(12..12 + len) else {
+                break;
+            };
+            rest = &rest[12 + len..];
+            let result = match self.format {
+                DecoderType::Json => {
+                    out.push(Flow::default());
+                    match out.last_mut().map(|slot| json::decode_into(payload, slot)) {
+                        Some(Err(e)) => {
+                            out.pop();
+                            Err(e)
+                        }
+                        _ => Ok(()),
+                    }
+                }
+                DecoderType::Protobuf => pbflow::decode_record(payload, now).map(|f| out.push(f)),
+            };
+            if let Err(e) = result {
+                rejected += 1;
+                self.reject(partition, offset, &e);
+            }
+        }
+        rejected
+    }
+}
+
+/// The `ingest: kafka` source.
+pub struct KafkaSource {
+    config: ConsumerConfig,
+}
+
+impl KafkaSource {
+    /// A source reading `config`'s topic.
+    pub fn new(config: ConsumerConfig) -> Self {
+        KafkaSource { config }
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for KafkaSource {
+    async fn run(self: Box<Self>, cx: SourceContext) -> netobserv_flow::Result<()> {
+        let handle = tokio::runtime::Handle::current();
+        let stage = cx.metrics.stage().to_string();
+        let config = self.config;
+        let thread = std::thread::Builder::new()
+            .name(format!("kafka {}", config.topic))
+            .spawn(move || consume(config, cx, handle))
+            .map_err(|e| netobserv_flow::Error::io("kafka consumer thread", e))?;
+        let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+        match joined {
+            Ok(Ok(r)) => r.map_err(|e| netobserv_flow::Error::stage(&stage, e)),
+            _ => Err(netobserv_flow::Error::stage(
+                &stage,
+                Error::Settings("the kafka consumer thread panicked".into()),
+            )),
+        }
+    }
+}
+
+/// Sleeps up to `d`, returning early (`true`) on shutdown.
+fn sleep_or_stop(d: Duration, shutdown: &Shutdown) -> bool {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if shutdown.is_triggered() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50).min(end - Instant::now()));
+    }
+    shutdown.is_triggered()
+}
+
+/// A partition's messages read in this round.
+struct Chunk {
+    data: Vec<u8>,
+    first: i64,
+    last: i64,
+}
+
+fn consume(config: ConsumerConfig, cx: SourceContext, rt: tokio::runtime::Handle) -> Result<()> {
+    let SourceContext {
+        out,
+        shutdown,
+        metrics,
+    } = cx;
+    let offsets: SharedOffsets = Arc::default();
+    let consumer: BaseConsumer<GroupContext> = config
+        .client_config()
+        .create_with_context(GroupContext {
+            offsets: offsets.clone(),
+            topic: config.topic.clone(),
+        })
+        .map_err(|e| Error::Other {
+            context: format!("kafka consumer for {}", config.brokers),
+            source: Box::new(e),
+        })?;
+    // A broker down at start is waited for, not a failure.
+    let mut backoff = Backoff::new();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let reason = match consumer.fetch_metadata(Some(&config.topic), Duration::from_secs(5)) {
+            Ok(md) => match md.topics().iter().find(|t| t.name() == config.topic) {
+                Some(t) if t.error().is_none() && !t.partitions().is_empty() => break,
+                Some(t) => format!("topic {:?} not available: {:?}", config.topic, t.error()),
+                None => format!("topic {:?} not in the metadata", config.topic),
+            },
+            Err(e) => e.to_string(),
+        };
+        let delay = backoff.next_delay();
+        tracing::warn!(
+            brokers = %config.brokers,
+            topic = %config.topic,
+            attempt,
+            retry_in_ms = delay.as_millis() as u64,
+            error = %reason,
+            "kafka broker unreachable, retrying"
+        );
+        if sleep_or_stop(delay, &shutdown) {
+            return Ok(());
+        }
+    }
+    if attempt > 1 {
+        tracing::info!(brokers = %config.brokers, topic = %config.topic, attempt, "kafka broker reachable");
+    }
+    consumer
+        .subscribe(&[&config.topic])
+        .map_err(|e| Error::Other {
+            context: format!("kafka subscribe to {}", config.topic),
+            source: Box::new(e),
+        })?;
+    let decoder: Arc<dyn Decode> = Arc::new(MessageDecoder {
+        format: config.decoder,
+        metrics: metrics.clone(),
+        topic: Arc::from(config.topic.as_str()),
+    });
+    let mut last_commit = Instant::now();
+    let mut last_poll_error: Option<Instant> = None;
+    let mut chunks: BTreeMap<i32, Chunk> = BTreeMap::new();
+    'run: while !shutdown.is_triggered() {
+        let started = Instant::now();
+        let mut n = 0;
+        while n < config.batch_max_len {
+            let left = config.batch_read_timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            match consumer.poll(left.min(Duration::from_millis(100))) {
+                None => {
+                    if n > 0 || shutdown.is_triggered() {
+                        break;
+                    }
+                }
+                Some(Err(e)) => {
+                    if last_poll_error.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                        tracing::warn!(%e, brokers = %config.brokers, topic = %config.topic, "kafka consumer error");
+                        last_poll_error = Some(Instant::now());
+                    }
+                    break;
+                }
+                Some(Ok(m)) => {
+                    n += 1;
+                    let payload = m.payload().unwrap_or_default();
+                    let c = chunks.entry(m.partition()).or_insert_with(|| Chunk {
+                        data: Vec::new(),
+                        first: m.offset(),
+                        last: m.offset(),
+                    });
+                    c.last = m.offset();
+                    c.data.extend_from_slice(&(m.offset() as u64).to_le_bytes());
+                    c.data
+                        .extend_from_slice(&(payload.len() as u32).to_le_bytes());
+                    c.data.extend_from_slice(payload);
+                }
+            }
+        }
+        for (p, c) in std::mem::take(&mut chunks) {
+            let generation = lock(&offsets).start(p, c.first, c.last + 1);
+            let o = offsets.clone();
+            let first = c.first;
+            let ack = Ack::new(move |status| lock(&o).finish(p, generation, first, status));
+            let raw = RawBatch::new(c.data, p as u64, decoder.clone()).with_ack(ack);
+            if !send(&rt, &out, raw, &shutdown) {
+                break 'run;
+            }
+        }
+        redeliver(&consumer, &offsets, &config.topic, &shutdown);
+        if last_commit.elapsed() >= config.commit_interval {
+            commit(&consumer, &offsets, &config.topic, CommitMode::Async);
+            last_commit = Instant::now();
+        }
+    }
+    // Let the pipeline drain, then commit what it delivered.
+    drop(out);
+    let deadline = Instant::now() + STOP_WAIT;
+    while lock(&offsets).in_flight(None) > 0 && Instant::now() < deadline {
+        consumer.poll(Duration::from_millis(0));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    commit(&consumer, &offsets, &config.topic, CommitMode::Sync);
+    let left = lock(&offsets).in_flight(None);
+    if left > 0 {
+        tracing::warn!(batches = left, topic = %config.topic, "kafka: stopping with batches not delivered; they will be read again");
+    }
+    consumer.unsubscribe();
+    Ok(())
+}
+
+/// Sends a batch, giving up on shutdown; `false` when the pipeline is gone.
+fn send(rt: &tokio::runtime::Handle, out: &Output, raw: RawBatch, shutdown: &Shutdown) -> bool {
+    let mut stop = shutdown.clone();
+    rt.block_on(async {
+        tokio::select! {
+            r = out.send_raw(raw) => r.is_ok(),
+            _ = stop.wait() => false,
+        }
+    })
+}
+
+fn commit(
+    consumer: &BaseConsumer<GroupContext>,
+    offsets: &SharedOffsets,
+    topic: &str,
+    mode: CommitMode,
+) {
+    let tpl = lock(offsets).take_commit(topic, None);
+    if tpl.count() > 0
+        && let Err(e) = consumer.commit(&tpl, mode)
+    {
+        tracing::warn!(%e, topic, "kafka: offset commit failed");
+    }
+}
+
+/// Reads again the partitions whose first batch in flight was not delivered.
+fn redeliver(
+    consumer: &BaseConsumer<GroupContext>,
+    offsets: &SharedOffsets,
+    topic: &str,
+    shutdown: &Shutdown,
+) {
+    let todo: Vec<(i32, i64)> = {
+        let mut o = lock(offsets);
+        o.parts
+            .iter_mut()
+            .filter_map(|(p, st)| {
+                let from = st.redeliver.take()?;
+                st.generation += 1;
+                st.ranges.clear();
+                st.commit = Some(from);
+                Some((*p, from))
+            })
+            .collect()
+    };
+    if todo.is_empty() {
+        return;
+    }
+    tracing::warn!(topic, partitions = ?todo, "kafka: a batch was not delivered; reading it again");
+    sleep_or_stop(REDELIVERY_PAUSE, shutdown);
+    for (p, from) in todo {
+        if let Err(e) = consumer.seek(topic, p, Offset::Offset(from), Duration::from_secs(5)) {
+            tracing::warn!(%e, topic, partition = p, offset = from, "kafka: seek to re-read failed");
+        }
+    }
+}
+
+/// The factory of `ingest: kafka`.
+pub(crate) fn build_ingest(cx: &mut BuildContext<'_>) -> netobserv_flow::Result<Component> {
+    let s: IngestKafka = cx.required_settings_at("kafka")?;
+    let config = ConsumerConfig::from_flp(&s).map_err(|e| cx.config_error(e))?;
+    Ok(Component::source(KafkaSource::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_stop_at_the_first_range_not_delivered() {
+        let mut o = Offsets::default();
+        let g = o.start(0, 0, 10);
+        o.start(0, 10, 20);
+        o.start(0, 20, 30);
+        o.finish(0, g, 10, AckStatus::Delivered);
+        assert_eq!(o.parts[&0].commit, Some(0));
+        o.finish(0, g, 0, AckStatus::Rejected);
+        assert_eq!(o.parts[&0].commit, Some(20));
+        let tpl = o.take_commit("t", None);
+        assert_eq!(tpl.count(), 1);
+        assert_eq!(o.take_commit("t", None).count(), 0, "nothing new to commit");
+        o.finish(0, g, 20, AckStatus::Errored);
+        assert_eq!(o.parts[&0].commit, Some(20));
+        assert_eq!(o.parts[&0].redeliver, Some(20));
+        assert_eq!(o.in_flight(None), 1);
+    }
+
+    #[test]
+    fn late_acknowledgements_of_an_old_generation_are_ignored() {
+        let mut o = Offsets::default();
+        let g = o.start(1, 0, 5);
+        o.parts.get_mut(&1).unwrap().generation += 1;
+        o.finish(1, g, 0, AckStatus::Delivered);
+        assert_eq!(o.parts[&1].commit, Some(0));
+    }
+
+    #[test]
+    fn malformed_messages_are_counted_and_skipped() {
+        let metrics = netobserv_flow::pipeline::Metrics::default().stage("k");
+        let d = MessageDecoder {
+            format: DecoderType::Json,
+            metrics: metrics.clone(),
+            topic: Arc::from("t"),
+        };
+        let mut data = Vec::new();
+        for (off, msg) in [
+            (7u64, &b"{\"Bytes\":1}"[..]),
+            (8, b"not json"),
+            (9, b"{\"Bytes\":2}"),
+        ] {
+            data.extend_from_slice(&off.to_le_bytes());
+            data.extend_from_slice(&(msg.len() as u32).to_le_bytes());
+            data.extend_from_slice(msg);
+        }
+        let mut out = Vec::new();
+        assert_eq!(d.decode(&data, 0, &mut out), 1);
+        assert_eq!(out.len(), 2);
+        assert_eq!(metrics.errors("json"), 1);
+    }
+
+    #[test]
+    fn flp_settings() {
+        let s: IngestKafka = serde_json::from_value(serde_json::json!({
+            "brokers": ["a:9092", "b:9092"], "topic": "t", "groupid": "g",
+            "groupBalancers": ["roundRobin", "rackAffinity"], "startOffset": "LastOffset",
+            "decoder": {"type": "protobuf"}
+        }))
+        .unwrap();
+        let c = ConsumerConfig::from_flp(&s).unwrap();
+        let cfg = c.client_config();
+        assert_eq!(cfg.get("bootstrap.servers"), Some("a:9092,b:9092"));
+        assert_eq!(cfg.get("partition.assignment.strategy"), Some("roundrobin"));
+        assert_eq!(cfg.get("auto.offset.reset"), Some("latest"));
+        assert_eq!(c.decoder, DecoderType::Protobuf);
+        let bad = IngestKafka {
+            start_offset: Some("Middle".into()),
+            ..s
+        };
+        assert!(ConsumerConfig::from_flp(&bad).is_err());
+    }
+}
