@@ -240,6 +240,7 @@ impl Pipeline {
                 path: format!("parameters[{param_index}].{kind}"),
                 fields: &mut fields,
                 metrics: metrics.stage(name),
+                registry: metrics.registry().clone(),
                 workers: options.workers,
             };
             let component = factory.build(&mut cx).await?;

@@ -90,6 +90,7 @@ pub struct BuildContext<'a> {
     pub(crate) path: String,
     pub(crate) fields: &'a mut FieldRegistry,
     pub(crate) metrics: StageMetrics,
+    pub(crate) registry: prometheus::Registry,
     pub(crate) workers: usize,
 }
 
@@ -123,6 +124,13 @@ impl BuildContext<'_> {
     /// The stage's metrics.
     pub fn metrics(&self) -> &StageMetrics {
         &self.metrics
+    }
+
+    /// The pipeline's shared Prometheus registry (what the `metricsSettings` server exposes):
+    /// a stage registers its own collectors here to be served there (`encode: prom` without an
+    /// address of its own).
+    pub fn prometheus_registry(&self) -> &prometheus::Registry {
+        &self.registry
     }
 
     /// How many workers the pipeline runs: the number of shards a stateful stage with a key
