@@ -277,12 +277,12 @@ fn scrape(ns: &str, port: u16) -> Result<String> {
 }
 
 #[test]
-fn upstreams_default_export_grpc_is_refused() {
+fn upstreams_default_export_grpc_needs_a_target() {
     let out = run(&mut agent(None));
     let e = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{e}");
     assert!(
-        e.contains("EXPORT=\"grpc\": this build exports with direct-flp only"),
+        e.contains("EXPORT=grpc needs the collector's address: set TARGET_HOST and TARGET_PORT"),
         "{e}"
     );
 }
@@ -295,7 +295,7 @@ fn kafka_export_is_refused() {
     let e = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{e}");
     assert!(
-        e.contains("EXPORT=\"kafka\": this build exports with direct-flp only"),
+        e.contains("EXPORT=\"kafka\": this build exports with grpc and direct-flp only"),
         "{e}"
     );
     // The unsupported variable is warned about, once.

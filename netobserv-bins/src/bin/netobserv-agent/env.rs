@@ -144,6 +144,14 @@ pub struct AgentEnv {
     pub log_debug: bool,
     /// `FLP_CONFIG`: the flowlogs-pipeline config of `direct-flp`, YAML or JSON.
     pub flp_config: String,
+    /// `GRPC_MESSAGE_MAX_FLOWS` (default 10000): flows per gRPC message at most.
+    pub grpc_message_max_flows: usize,
+    /// `TARGET_TLS_CA_CERT_PATH`: TLS to the collector when set.
+    pub target_tls_ca_cert_path: String,
+    /// `TARGET_TLS_USER_CERT_PATH`: mutual TLS with the key below.
+    pub target_tls_user_cert_path: String,
+    /// `TARGET_TLS_USER_KEY_PATH`.
+    pub target_tls_user_key_path: String,
 }
 
 /// The default of a variable this build does not implement: a value equal to it is not warned
@@ -169,10 +177,6 @@ pub const UNSUPPORTED: &[(&str, Unset)] = &[
     ("TC_ATTACH_RETRIES", Unset::Int(4)),
     ("TCX_ATTACH_ANCHOR_INGRESS", Unset::Text("none")),
     ("TCX_ATTACH_ANCHOR_EGRESS", Unset::Text("none")),
-    ("TARGET_TLS_CA_CERT_PATH", Unset::Text("")),
-    ("TARGET_TLS_USER_CERT_PATH", Unset::Text("")),
-    ("TARGET_TLS_USER_KEY_PATH", Unset::Text("")),
-    ("GRPC_MESSAGE_MAX_FLOWS", Unset::Int(10000)),
     ("GRPC_RECONNECT_TIMER", Unset::Duration(Duration::ZERO)),
     (
         "GRPC_RECONNECT_TIMER_RANDOMIZATION",
@@ -271,6 +275,10 @@ const READ: &[&str] = &[
     "METRICS_PREFIX",
     "LOG_LEVEL",
     "FLP_CONFIG",
+    "GRPC_MESSAGE_MAX_FLOWS",
+    "TARGET_TLS_CA_CERT_PATH",
+    "TARGET_TLS_USER_CERT_PATH",
+    "TARGET_TLS_USER_KEY_PATH",
 ];
 
 /// Go's `strconv.ParseBool`.
@@ -585,6 +593,18 @@ impl AgentEnv {
         });
         let log_debug = matches!(level_text.as_str(), "debug" | "trace");
         let flp_config = r.string("FLP_CONFIG", "");
+        let grpc_message_max_flows: usize =
+            r.uint("GRPC_MESSAGE_MAX_FLOWS", 10_000usize, i32::MAX as u64)?;
+        if grpc_message_max_flows == 0 {
+            return Err(Reader::err(
+                "GRPC_MESSAGE_MAX_FLOWS",
+                "0",
+                "must be at least 1".to_string(),
+            ));
+        }
+        let target_tls_ca_cert_path = r.string("TARGET_TLS_CA_CERT_PATH", "");
+        let target_tls_user_cert_path = r.string("TARGET_TLS_USER_CERT_PATH", "");
+        let target_tls_user_key_path = r.string("TARGET_TLS_USER_KEY_PATH", "");
         r.warnings.extend(unsupported(vars));
         Ok((
             AgentEnv {
@@ -617,6 +637,10 @@ impl AgentEnv {
                 log_level,
                 log_debug,
                 flp_config,
+                grpc_message_max_flows,
+                target_tls_ca_cert_path,
+                target_tls_user_cert_path,
+                target_tls_user_key_path,
             },
             r.warnings,
         ))

@@ -1,10 +1,11 @@
 //! `netobserv-agent`: the eBPF flow agent, configured by the environment variables of upstream's
 //! netobserv-ebpf-agent v1.12 (same names, formats and defaults).
 //!
-//! This build exports with `EXPORT=direct-flp` only: the flows go to an in-process
+//! This build exports with `EXPORT=grpc` (upstream's default: `pbflow.Records` to
+//! `pbflow.Collector/Send` at `TARGET_HOST:TARGET_PORT`, split at `GRPC_MESSAGE_MAX_FLOWS`, TLS and
+//! mutual TLS from `TARGET_TLS_*`) and `EXPORT=direct-flp`: the flows go to an in-process
 //! flowlogs-pipeline described by `FLP_CONFIG` (YAML or JSON), whose first stage follows the
-//! stage `preset-ingester` that the agent provides. gRPC, Kafka and IPFIX export are refused at
-//! start.
+//! stage `preset-ingester` that the agent provides. Kafka and IPFIX export are refused at start.
 //!
 //! Exit codes: 0 after a clean end (SIGINT/SIGTERM, the last eviction written); 1 when the agent
 //! cannot run (no BPF permission, an unsupported kernel, no agent IP) or a stage failed; 2 when
@@ -108,15 +109,41 @@ fn init_logging(filter: EnvFilter) {
         .init();
 }
 
-/// `EXPORT`: only `direct-flp` runs in this build.
+/// `EXPORT`: `grpc` and `direct-flp` run in this build.
 fn check_export(export: Export) -> Result<(), Failure> {
     match export {
-        Export::DirectFlp => Ok(()),
+        Export::DirectFlp | Export::Grpc => Ok(()),
         other => Err(Failure::config(format!(
-            "EXPORT={:?}: this build exports with direct-flp only (gRPC, Kafka and IPFIX export come with the transport work); set EXPORT=direct-flp and FLP_CONFIG to a flowlogs-pipeline config whose first stage follows {PRESET_INGESTER}",
+            "EXPORT={:?}: this build exports with grpc and direct-flp only (Kafka and IPFIX export come with the transport work); set EXPORT=grpc with TARGET_HOST and TARGET_PORT, or EXPORT=direct-flp and FLP_CONFIG to a flowlogs-pipeline config whose first stage follows {PRESET_INGESTER}",
             other.name()
         ))),
     }
+}
+
+/// The pipeline of `EXPORT=grpc`: `preset-ingester` → the pbflow client (`write: pbflow`).
+fn grpc_pipeline(env: &AgentEnv) -> Result<String, Failure> {
+    if env.target_host.is_empty() || env.target_port == 0 {
+        return Err(Failure::config(format!(
+            "EXPORT=grpc needs the collector's address: set TARGET_HOST and TARGET_PORT (now {:?} and {})",
+            env.target_host, env.target_port
+        )));
+    }
+    let path = |p: &str| (!p.is_empty()).then(|| p.to_string());
+    let settings = serde_json::json!({
+        "targetHost": env.target_host,
+        "targetPort": env.target_port,
+        "maxFlowsPerMessage": env.grpc_message_max_flows,
+        "tls": {
+            "caCertPath": path(&env.target_tls_ca_cert_path),
+            "userCertPath": path(&env.target_tls_user_cert_path),
+            "userKeyPath": path(&env.target_tls_user_key_path),
+        },
+    });
+    Ok(serde_json::json!({
+        "pipeline": [{"name": "export", "follows": PRESET_INGESTER}],
+        "parameters": [{"name": "export", "write": {"type": "pbflow", "pbflow": settings}}],
+    })
+    .to_string())
 }
 
 /// The user's flowlogs-pipeline config with the agent's `preset-ingester` stage added in front.
@@ -213,6 +240,10 @@ fn metrics_addr(address: &str, port: u16) -> Result<SocketAddr, Failure> {
 
 fn run(env: AgentEnv) -> Result<(), Failure> {
     check_export(env.export)?;
+    let grpc = match env.export {
+        Export::Grpc => Some(grpc_pipeline(&env)?),
+        _ => None,
+    };
     let filter =
         netobserv_ebpf::interfaces::InterfaceFilter::new(&env.interfaces, &env.exclude_interfaces)
             .map_err(|e| Failure::config(e.to_string()))?;
@@ -222,7 +253,8 @@ fn run(env: AgentEnv) -> Result<(), Failure> {
             .map_err(|e| Failure::run(format!("cannot find the agent IP: {}", chain(&e))))?,
     };
     tracing::info!(%agent_ip, "agent IP");
-    let config = flp_config(&env.flp_config, env.ebpf_settings(agent_ip))?;
+    let text = grpc.as_deref().unwrap_or(&env.flp_config);
+    let config = flp_config(text, env.ebpf_settings(agent_ip))?;
     if config.metrics_settings.is_some() {
         tracing::warn!(
             "FLP_CONFIG metricsSettings: the pipeline's metrics are served with the agent's (METRICS_ENABLE, METRICS_SERVER_PORT), not by a server of their own"
@@ -249,6 +281,7 @@ fn run(env: AgentEnv) -> Result<(), Failure> {
             })?;
     let mut registry = StageRegistry::with_builtins();
     netobserv_ebpf::source::register(&mut registry, agent_metrics);
+    netobserv_sinks::register(&mut registry);
     let options = RuntimeOptions::from_config(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -339,19 +372,15 @@ mod tests {
     const WRITER: &str = "pipeline:\n  - name: out\n    follows: preset-ingester\nparameters:\n  - name: out\n    write: {type: stdout, stdout: {format: json}}\n";
 
     #[test]
-    fn only_direct_flp_exports() {
+    fn grpc_and_direct_flp_export() {
         assert!(check_export(Export::DirectFlp).is_ok());
-        for e in [
-            Export::Grpc,
-            Export::Kafka,
-            Export::IpfixUdp,
-            Export::IpfixTcp,
-        ] {
+        assert!(check_export(Export::Grpc).is_ok());
+        for e in [Export::Kafka, Export::IpfixUdp, Export::IpfixTcp] {
             let f = check_export(e).err().unwrap();
             assert_eq!(f.code, 2);
             assert!(
                 f.message.starts_with(&format!(
-                    "EXPORT={:?}: this build exports with direct-flp only",
+                    "EXPORT={:?}: this build exports with grpc and direct-flp only",
                     e.name()
                 )),
                 "{}",
