@@ -13,7 +13,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto;
 
 use super::config::{MetricType, PromEncodeConfig, parse_go_duration};
-use super::metric::{Compiled, push_flow_label, push_part_label, split_key};
+use super::metric::{Compiled, Memo, push_flow_label, push_part_label, split_key};
 use crate::{Error, Result};
 
 /// Upstream's default `expiryTime`.
@@ -66,6 +66,7 @@ struct State {
     /// key of a flow is built once per list.
     label_groups: Vec<Vec<usize>>,
     flattened: Vec<usize>,
+    memo: Memo,
 }
 
 /// The metric state of a stage, shared by the sink that updates it and the registries that
@@ -122,6 +123,11 @@ impl PromEncoder {
                 }
             },
         };
+        let (mut filter_ids, mut label_ids) = (Vec::new(), Vec::new());
+        for m in &mut metrics {
+            m.def.assign_slots(&mut filter_ids, &mut label_ids);
+        }
+        let memo = Memo::new(filter_ids.len(), label_ids.len());
         let mut label_groups: Vec<Vec<usize>> = Vec::new();
         let mut flattened = Vec::new();
         for (i, m) in metrics.iter().enumerate() {
@@ -154,6 +160,7 @@ impl PromEncoder {
                 key: Vec::with_capacity(256),
                 label_groups,
                 flattened,
+                memo,
             })),
             descs: Arc::new(descs),
         })
@@ -175,13 +182,14 @@ impl PromEncoder {
         let mut out = ObserveOutcome::default();
         let st = &mut *st;
         for flow in flows {
+            st.memo.next_flow();
             for gi in 0..st.label_groups.len() {
                 let mut built = false;
                 let mut hash = 0;
                 for k in 0..st.label_groups[gi].len() {
                     let mi = st.label_groups[gi][k];
                     let m = &st.metrics[mi];
-                    if !m.def.passes(flow) {
+                    if !m.def.passes(flow, &mut st.memo) {
                         continue;
                     }
                     let Some(values) = value_of(&m.def, flow, &mut out) else {
@@ -190,7 +198,7 @@ impl PromEncoder {
                     if !built {
                         st.key.clear();
                         for l in &m.def.labels {
-                            push_flow_label(&mut st.key, l, flow);
+                            st.memo.push_label(&mut st.key, l, flow);
                         }
                         hash = st.hasher.hash_one(&st.key[..]);
                         built = true;

@@ -31,6 +31,71 @@ pub(crate) struct Filter {
     regex: Option<Regex>,
     /// The key names a flattened list item.
     flat: bool,
+    /// Index of this filter among the stage's distinct filters (see [`Memo`]).
+    pub(crate) slot: usize,
+}
+
+/// Per-flow memory of results shared by several metrics (the same filter, the same label
+/// field): entries are valid while their generation is the current one.
+#[derive(Default)]
+pub(crate) struct Memo {
+    cur: u32,
+    filter_gen: Vec<u32>,
+    filter_val: Vec<bool>,
+    label_gen: Vec<u32>,
+    label_span: Vec<(u32, u32)>,
+    text: Vec<u8>,
+}
+
+impl Memo {
+    pub(crate) fn new(filters: usize, labels: usize) -> Memo {
+        Memo {
+            cur: 1,
+            filter_gen: vec![0; filters],
+            filter_val: vec![false; filters],
+            label_gen: vec![0; labels],
+            label_span: vec![(0, 0); labels],
+            text: Vec::with_capacity(1024),
+        }
+    }
+
+    /// Forgets the previous flow.
+    pub(crate) fn next_flow(&mut self) {
+        self.cur = self.cur.wrapping_add(1);
+        if self.cur == 0 {
+            self.filter_gen.fill(0);
+            self.label_gen.fill(0);
+            self.cur = 1;
+        }
+        self.text.clear();
+    }
+
+    /// Appends the flow's value of `label` to a series key, reading the field once per flow.
+    pub(crate) fn push_label(&mut self, key: &mut Vec<u8>, label: &Label, flow: &Flow) {
+        let i = label.slot;
+        if self.label_gen[i] != self.cur {
+            let start = self.text.len();
+            if let Some(r) = label.source.get_ref(flow) {
+                let text = &mut self.text;
+                r.with_text(|t| text.extend_from_slice(t.as_bytes()));
+            }
+            self.label_span[i] = (start as u32, (self.text.len() - start) as u32);
+            self.label_gen[i] = self.cur;
+        }
+        let (start, len) = self.label_span[i];
+        let bytes = &self.text[start as usize..(start + len) as usize];
+        key.extend_from_slice(&len.to_le_bytes());
+        key.extend_from_slice(bytes);
+    }
+
+    fn filter(&mut self, f: &Filter, flow: &Flow) -> bool {
+        let i = f.slot;
+        if self.filter_gen[i] != self.cur {
+            self.filter_val[i] = f.on_flow(flow);
+            self.filter_gen[i] = self.cur;
+        }
+        self.filter_val[i]
+    }
 }
 
 impl Filter {
@@ -85,6 +150,8 @@ impl Filter {
 /// A label: where its value comes from and what it is called.
 pub(crate) struct Label {
     pub(crate) source: FieldPath,
+    /// Index of the field among the stage's distinct label fields (see [`Memo`]).
+    pub(crate) slot: usize,
     pub(crate) source_name: Arc<str>,
     pub(crate) target: String,
 }
@@ -159,6 +226,7 @@ impl Compiled {
             }
             let label = Label {
                 source: FieldPath::resolve(l),
+                slot: 0,
                 source_name: Arc::from(l.as_str()),
                 target,
             };
@@ -194,6 +262,7 @@ impl Compiled {
                 value_int,
                 regex,
                 flat: is_flat(&f.key),
+                slot: 0,
             };
             match filters.iter_mut().find(|g| *g[0].key_name == *f.key) {
                 Some(g) => g.push(filter),
@@ -257,10 +326,37 @@ impl Compiled {
     }
 
     /// Whether the flow passes the filters (for a metric without flattening).
-    pub(crate) fn passes(&self, flow: &Flow) -> bool {
+    pub(crate) fn passes(&self, flow: &Flow, memo: &mut Memo) -> bool {
         self.filters
             .iter()
-            .all(|group| group.iter().any(|f| f.on_flow(flow)))
+            .all(|group| group.iter().any(|f| memo.filter(f, flow)))
+    }
+
+    /// Gives every filter and label field its slot among the stage's distinct ones.
+    pub(crate) fn assign_slots(
+        &mut self,
+        filters: &mut Vec<(Arc<str>, FilterType, String)>,
+        labels: &mut Vec<Arc<str>>,
+    ) {
+        for f in self.filters.iter_mut().flatten() {
+            let id = (f.key_name.clone(), f.kind, f.value.clone());
+            f.slot = match filters.iter().position(|x| *x == id) {
+                Some(i) => i,
+                None => {
+                    filters.push(id);
+                    filters.len() - 1
+                }
+            };
+        }
+        for l in self.labels.iter_mut().chain(self.flat_labels.iter_mut()) {
+            l.slot = match labels.iter().position(|x| *x == l.source_name) {
+                Some(i) => i,
+                None => {
+                    labels.push(l.source_name.clone());
+                    labels.len() - 1
+                }
+            };
+        }
     }
 
     /// The flattened items of a flow that pass the filters; `None` when the flow does not.
