@@ -288,19 +288,33 @@ fn upstreams_default_export_grpc_needs_a_target() {
 }
 
 #[test]
-fn kafka_export_is_refused() {
-    let out = run(agent(None)
-        .env("EXPORT", "kafka")
-        .env("KAFKA_BROKERS", "kafka:9092"));
+fn kafka_export_needs_brokers_and_ipfix_is_refused() {
+    let out = run(agent(None).env("EXPORT", "kafka"));
     let e = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{e}");
     assert!(
-        e.contains("EXPORT=\"kafka\": this build exports with grpc and direct-flp only"),
+        e.contains("EXPORT=kafka needs at least one Kafka broker: set KAFKA_BROKERS"),
+        "{e}"
+    );
+    let out = run(agent(None)
+        .env("EXPORT", "kafka")
+        .env("KAFKA_BROKERS", "127.0.0.1:9092")
+        .env("KAFKA_COMPRESSION", "brotli"));
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(e.contains("KAFKA_COMPRESSION=\"brotli\""), "{e}");
+    let out = run(agent(None)
+        .env("EXPORT", "ipfix+udp")
+        .env("KAFKA_ASYNC", "false"));
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("EXPORT=\"ipfix+udp\": this build exports with grpc, kafka and direct-flp only"),
         "{e}"
     );
     // The unsupported variable is warned about, once.
     assert_eq!(
-        e.matches("KAFKA_BROKERS=\"kafka:9092\": not supported by this build, ignored")
+        e.matches("KAFKA_ASYNC=\"false\": not supported by this build, ignored")
             .count(),
         1,
         "{e}"

@@ -146,6 +146,11 @@ pub struct AgentEnv {
     pub flp_config: String,
     /// `GRPC_MESSAGE_MAX_FLOWS` (default 10000): flows per gRPC message at most.
     pub grpc_message_max_flows: usize,
+    /// `EXPORT=kafka`'s producer: `KAFKA_BROKERS` (required then), `KAFKA_TOPIC`
+    /// (`network-flows`), `KAFKA_BATCH_MESSAGES` (1000), `KAFKA_BATCH_SIZE` (1 MiB),
+    /// `KAFKA_COMPRESSION` (`none`), `KAFKA_ENABLE_TLS` / `KAFKA_TLS_*`, `KAFKA_ENABLE_SASL` /
+    /// `KAFKA_SASL_*`.
+    pub kafka: KafkaEnv,
     /// `TARGET_TLS_CA_CERT_PATH`: TLS to the collector when set.
     pub target_tls_ca_cert_path: String,
     /// `TARGET_TLS_USER_CERT_PATH`: mutual TLS with the key below.
@@ -182,21 +187,8 @@ pub const UNSUPPORTED: &[(&str, Unset)] = &[
         "GRPC_RECONNECT_TIMER_RANDOMIZATION",
         Unset::Duration(Duration::ZERO),
     ),
-    ("KAFKA_BROKERS", Unset::Text("")),
-    ("KAFKA_TOPIC", Unset::Text("network-flows")),
-    ("KAFKA_BATCH_MESSAGES", Unset::Int(1000)),
-    ("KAFKA_BATCH_SIZE", Unset::Int(1_048_576)),
+    // Always asynchronous here: delivery reports resolve the acknowledgements.
     ("KAFKA_ASYNC", Unset::Bool(true)),
-    ("KAFKA_COMPRESSION", Unset::Text("none")),
-    ("KAFKA_ENABLE_TLS", Unset::Bool(false)),
-    ("KAFKA_TLS_INSECURE_SKIP_VERIFY", Unset::Bool(false)),
-    ("KAFKA_TLS_CA_CERT_PATH", Unset::Text("")),
-    ("KAFKA_TLS_USER_CERT_PATH", Unset::Text("")),
-    ("KAFKA_TLS_USER_KEY_PATH", Unset::Text("")),
-    ("KAFKA_ENABLE_SASL", Unset::Bool(false)),
-    ("KAFKA_SASL_TYPE", Unset::Text("plain")),
-    ("KAFKA_SASL_CLIENT_ID_PATH", Unset::Text("")),
-    ("KAFKA_SASL_CLIENT_SECRET_PATH", Unset::Text("")),
     ("PPROF_ADDR", Unset::Text("")),
     ("FORCE_GARBAGE_COLLECTION", Unset::Bool(true)),
     (
@@ -245,6 +237,20 @@ const UNSUPPORTED_PREFIXES: &[&str] = &[
 /// The variables this build reads.
 const READ: &[&str] = &[
     "EXPORT",
+    "KAFKA_BROKERS",
+    "KAFKA_TOPIC",
+    "KAFKA_BATCH_MESSAGES",
+    "KAFKA_BATCH_SIZE",
+    "KAFKA_COMPRESSION",
+    "KAFKA_ENABLE_TLS",
+    "KAFKA_TLS_INSECURE_SKIP_VERIFY",
+    "KAFKA_TLS_CA_CERT_PATH",
+    "KAFKA_TLS_USER_CERT_PATH",
+    "KAFKA_TLS_USER_KEY_PATH",
+    "KAFKA_ENABLE_SASL",
+    "KAFKA_SASL_TYPE",
+    "KAFKA_SASL_CLIENT_ID_PATH",
+    "KAFKA_SASL_CLIENT_SECRET_PATH",
     "TARGET_HOST",
     "TARGET_PORT",
     "FLOWS_TARGET_HOST",
@@ -602,6 +608,43 @@ impl AgentEnv {
                 "must be at least 1".to_string(),
             ));
         }
+        let path =
+            |r: &Reader<'_>, var: &'static str| Some(r.string(var, "")).filter(|p| !p.is_empty());
+        let kafka = KafkaEnv {
+            brokers: r
+                .list("KAFKA_BROKERS", &[])
+                .into_iter()
+                .map(|b| b.trim().to_string())
+                .filter(|b| !b.is_empty())
+                .collect(),
+            topic: r.string("KAFKA_TOPIC", "network-flows"),
+            batch_messages: r.uint("KAFKA_BATCH_MESSAGES", 1000usize, i32::MAX as u64)?,
+            batch_bytes: r.uint("KAFKA_BATCH_SIZE", 1_048_576usize, i32::MAX as u64)?,
+            compression: r.string("KAFKA_COMPRESSION", "none"),
+            tls: r
+                .bool("KAFKA_ENABLE_TLS", false)?
+                .then(|| netobserv_flow::config::ClientTls {
+                    insecure_skip_verify: Some(false),
+                    ca_cert_path: path(&r, "KAFKA_TLS_CA_CERT_PATH"),
+                    user_cert_path: path(&r, "KAFKA_TLS_USER_CERT_PATH"),
+                    user_key_path: path(&r, "KAFKA_TLS_USER_KEY_PATH"),
+                }),
+            sasl: r
+                .bool("KAFKA_ENABLE_SASL", false)?
+                .then(|| netobserv_flow::config::Sasl {
+                    r#type: Some(r.string("KAFKA_SASL_TYPE", "plain")),
+                    client_id_path: path(&r, "KAFKA_SASL_CLIENT_ID_PATH"),
+                    client_secret_path: path(&r, "KAFKA_SASL_CLIENT_SECRET_PATH"),
+                }),
+        };
+        let skip_verify = r.bool("KAFKA_TLS_INSECURE_SKIP_VERIFY", false)?;
+        let kafka = KafkaEnv {
+            tls: kafka.tls.map(|mut t| {
+                t.insecure_skip_verify = Some(skip_verify);
+                t
+            }),
+            ..kafka
+        };
         let target_tls_ca_cert_path = r.string("TARGET_TLS_CA_CERT_PATH", "");
         let target_tls_user_cert_path = r.string("TARGET_TLS_USER_CERT_PATH", "");
         let target_tls_user_key_path = r.string("TARGET_TLS_USER_KEY_PATH", "");
@@ -638,6 +681,7 @@ impl AgentEnv {
                 log_debug,
                 flp_config,
                 grpc_message_max_flows,
+                kafka,
                 target_tls_ca_cert_path,
                 target_tls_user_cert_path,
                 target_tls_user_key_path,
@@ -669,6 +713,25 @@ impl AgentEnv {
             "netns": self.netns_watch,
         })
     }
+}
+
+/// The agent's Kafka producer settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KafkaEnv {
+    /// `KAFKA_BROKERS`.
+    pub brokers: Vec<String>,
+    /// `KAFKA_TOPIC`.
+    pub topic: String,
+    /// `KAFKA_BATCH_MESSAGES`.
+    pub batch_messages: usize,
+    /// `KAFKA_BATCH_SIZE`.
+    pub batch_bytes: usize,
+    /// `KAFKA_COMPRESSION`.
+    pub compression: String,
+    /// `KAFKA_ENABLE_TLS` and its paths.
+    pub tls: Option<netobserv_flow::config::ClientTls>,
+    /// `KAFKA_ENABLE_SASL` and its settings.
+    pub sasl: Option<netobserv_flow::config::Sasl>,
 }
 
 /// A port read as upstream's Go `int`: anything above 65535 is refused here.
@@ -969,7 +1032,7 @@ mod tests {
             ("ENABLE_PKT_TRANSLATION", "true"),
             ("DEDUPER", "firstCome"),
             ("DEDUPER_NEW", "1"),
-            ("KAFKA_BROKERS", "k:9092"),
+            ("KAFKA_ASYNC", "false"),
             ("QUIC_TRACKING_MODE", "1"),
             ("PPROF_ADDR", "127.0.0.1:6060"),
             ("FILTER_IP_CIDR", "10.0.0.0/8"),
@@ -982,7 +1045,7 @@ mod tests {
                 "DEDUPER_NEW=\"1\": not supported by this build, ignored",
                 "ENABLE_PKT_TRANSLATION=\"true\": not supported by this build, ignored",
                 "FILTER_IP_CIDR=\"10.0.0.0/8\": not supported by this build, ignored",
-                "KAFKA_BROKERS=\"k:9092\": not supported by this build, ignored",
+                "KAFKA_ASYNC=\"false\": not supported by this build, ignored",
                 "PPROF_ADDR=\"127.0.0.1:6060\": not supported by this build, ignored",
                 "QUIC_TRACKING_MODE=\"1\": not supported by this build, ignored",
             ]

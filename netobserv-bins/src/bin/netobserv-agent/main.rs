@@ -112,9 +112,9 @@ fn init_logging(filter: EnvFilter) {
 /// `EXPORT`: `grpc` and `direct-flp` run in this build.
 fn check_export(export: Export) -> Result<(), Failure> {
     match export {
-        Export::DirectFlp | Export::Grpc => Ok(()),
+        Export::DirectFlp | Export::Grpc | Export::Kafka => Ok(()),
         other => Err(Failure::config(format!(
-            "EXPORT={:?}: this build exports with grpc and direct-flp only (Kafka and IPFIX export come with the transport work); set EXPORT=grpc with TARGET_HOST and TARGET_PORT, or EXPORT=direct-flp and FLP_CONFIG to a flowlogs-pipeline config whose first stage follows {PRESET_INGESTER}",
+            "EXPORT={:?}: this build exports with grpc, kafka and direct-flp only (IPFIX export comes later); set EXPORT=grpc with TARGET_HOST and TARGET_PORT, EXPORT=kafka with KAFKA_BROKERS, or EXPORT=direct-flp and FLP_CONFIG to a flowlogs-pipeline config whose first stage follows {PRESET_INGESTER}",
             other.name()
         ))),
     }
@@ -144,6 +144,34 @@ fn grpc_pipeline(env: &AgentEnv) -> Result<String, Failure> {
         "parameters": [{"name": "export", "write": {"type": "pbflow", "pbflow": settings}}],
     })
     .to_string())
+}
+
+/// The stage type of `EXPORT=kafka`'s producer (one protobuf `pbflow.Record` per message, keyed
+/// as upstream's agent), registered by the agent only.
+const AGENT_KAFKA: &str = "agent-kafka";
+
+/// `EXPORT=kafka`: the producer settings, and the pipeline `preset-ingester` → the producer.
+fn kafka_pipeline(
+    env: &AgentEnv,
+) -> Result<(netobserv_sinks::kafka::ProducerConfig, String), Failure> {
+    let k = &env.kafka;
+    if k.brokers.is_empty() {
+        return Err(Failure::config(
+            "EXPORT=kafka needs at least one Kafka broker: set KAFKA_BROKERS (host:port, comma-separated)",
+        ));
+    }
+    let compression = netobserv_sinks::kafka::Compression::parse(&k.compression)
+        .map_err(|e| Failure::config(format!("KAFKA_COMPRESSION={:?}: {e}", k.compression)))?;
+    let config = netobserv_sinks::kafka::ProducerConfig::new(k.brokers.join(","), k.topic.clone())
+        .with_batch(Some(k.batch_messages), Some(k.batch_bytes))
+        .with_compression(compression)
+        .with_security(k.tls.clone(), k.sasl.clone());
+    let text = serde_json::json!({
+        "pipeline": [{"name": "export", "follows": PRESET_INGESTER}],
+        "parameters": [{"name": "export", "write": {"type": AGENT_KAFKA}}],
+    })
+    .to_string();
+    Ok((config, text))
 }
 
 /// The user's flowlogs-pipeline config with the agent's `preset-ingester` stage added in front.
@@ -240,9 +268,13 @@ fn metrics_addr(address: &str, port: u16) -> Result<SocketAddr, Failure> {
 
 fn run(env: AgentEnv) -> Result<(), Failure> {
     check_export(env.export)?;
-    let grpc = match env.export {
-        Export::Grpc => Some(grpc_pipeline(&env)?),
-        _ => None,
+    let (grpc, kafka) = match env.export {
+        Export::Grpc => (Some(grpc_pipeline(&env)?), None),
+        Export::Kafka => {
+            let (producer, text) = kafka_pipeline(&env)?;
+            (Some(text), Some(producer))
+        }
+        _ => (None, None),
     };
     let filter =
         netobserv_ebpf::interfaces::InterfaceFilter::new(&env.interfaces, &env.exclude_interfaces)
@@ -282,6 +314,20 @@ fn run(env: AgentEnv) -> Result<(), Failure> {
     let mut registry = StageRegistry::with_builtins();
     netobserv_ebpf::source::register(&mut registry, agent_metrics);
     netobserv_sinks::register(&mut registry);
+    if let Some(producer) = kafka {
+        registry.register(
+            netobserv_flow::config::StageKind::Write,
+            AGENT_KAFKA,
+            move |_: &mut netobserv_flow::pipeline::BuildContext<'_>| {
+                netobserv_sinks::kafka::pbflow_sink(&producer).map_err(|e| {
+                    netobserv_flow::Error::Stage {
+                        stage: "export".into(),
+                        source: Box::new(e),
+                    }
+                })
+            },
+        );
+    }
     let options = RuntimeOptions::from_config(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -372,15 +418,16 @@ mod tests {
     const WRITER: &str = "pipeline:\n  - name: out\n    follows: preset-ingester\nparameters:\n  - name: out\n    write: {type: stdout, stdout: {format: json}}\n";
 
     #[test]
-    fn grpc_and_direct_flp_export() {
+    fn grpc_kafka_and_direct_flp_export() {
         assert!(check_export(Export::DirectFlp).is_ok());
         assert!(check_export(Export::Grpc).is_ok());
-        for e in [Export::Kafka, Export::IpfixUdp, Export::IpfixTcp] {
+        assert!(check_export(Export::Kafka).is_ok());
+        for e in [Export::IpfixUdp, Export::IpfixTcp] {
             let f = check_export(e).err().unwrap();
             assert_eq!(f.code, 2);
             assert!(
                 f.message.starts_with(&format!(
-                    "EXPORT={:?}: this build exports with grpc and direct-flp only",
+                    "EXPORT={:?}: this build exports with grpc, kafka and direct-flp only",
                     e.name()
                 )),
                 "{}",
