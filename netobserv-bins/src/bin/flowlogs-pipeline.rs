@@ -8,8 +8,9 @@
 //! level is `RUST_LOG` when it is set (tracing's filter syntax, per-module directives allowed),
 //! else `--log-level`, else the config's `log-level`, else info.
 
-use std::ffi::OsString;
-use std::io::IsTerminal;
+#[path = "../logging.rs"]
+mod logging;
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -21,7 +22,6 @@ use netobserv_flow::pipeline::{
     Metrics, Pipeline, RuntimeOptions, Shutdown, StageRegistry, trigger_on_signals,
 };
 use tracing::level_filters::LevelFilter;
-use tracing_subscriber::EnvFilter;
 
 /// Runs a flowlogs-pipeline configuration: ingest → transform → write stages connected as the
 /// `pipeline` section says. Stage types, field names and output formats are upstream
@@ -96,37 +96,6 @@ fn parse_level(s: &str) -> Result<LevelFilter, String> {
     }
 }
 
-/// The filter: `RUST_LOG` when it is set and not empty, else `level`.
-fn log_filter(rust_log: Option<OsString>, level: LevelFilter) -> Result<EnvFilter, String> {
-    match rust_log.filter(|v| !v.is_empty()) {
-        None => Ok(EnvFilter::default().add_directive(level.into())),
-        Some(v) => {
-            let v = v
-                .into_string()
-                .map_err(|v| format!("RUST_LOG: {v:?} is not valid UTF-8"))?;
-            EnvFilter::builder()
-                .parse(&v)
-                .map_err(|e| format!("RUST_LOG: {v:?}: {e}"))
-        }
-    }
-}
-
-/// Colour only for a person at a terminal, and never with `NO_COLOR` set (no-color.org).
-fn use_colour(stderr_is_terminal: bool, no_color: Option<OsString>) -> bool {
-    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
-}
-
-fn init_logging(filter: EnvFilter) {
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(use_colour(
-            std::io::stderr().is_terminal(),
-            std::env::var_os("NO_COLOR"),
-        ))
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 async fn serve_metrics(addr: SocketAddr, metrics: Metrics) {
     let app = axum::Router::new().route(
         "/metrics",
@@ -174,8 +143,8 @@ fn main() -> ExitCode {
         }
     };
     let level = args.log_level.or(config_level).unwrap_or(LevelFilter::INFO);
-    match log_filter(std::env::var_os("RUST_LOG"), level) {
-        Ok(filter) => init_logging(filter),
+    match logging::log_filter(std::env::var_os("RUST_LOG"), level) {
+        Ok(filter) => logging::init_logging(filter),
         Err(e) => {
             eprintln!("flowlogs-pipeline: {e}");
             return ExitCode::from(2);
@@ -284,7 +253,9 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    use super::logging::{log_filter, use_colour};
     use super::*;
+    use tracing_subscriber::EnvFilter;
 
     #[test]
     fn upstream_level_names_are_read_and_others_refused() {

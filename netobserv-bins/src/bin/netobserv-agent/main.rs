@@ -17,9 +17,10 @@
 mod agent_ip;
 mod env;
 
+#[path = "../../logging.rs"]
+mod logging;
+
 use std::error::Error as StdError;
-use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
@@ -27,8 +28,6 @@ use netobserv_flow::config::{Config, Follows, PipelineLink, StageParam, StageSec
 use netobserv_flow::pipeline::{
     Metrics, Pipeline, RuntimeOptions, Shutdown, StageRegistry, trigger_on_signals,
 };
-use tracing::level_filters::LevelFilter;
-use tracing_subscriber::EnvFilter;
 
 use crate::env::{AgentEnv, Export};
 
@@ -73,40 +72,6 @@ fn chain(e: &dyn StdError) -> String {
         next = cause.source();
     }
     out
-}
-
-// The two helpers below are copies of flowlogs-pipeline's (src/bin/flowlogs-pipeline.rs): the
-// binaries share no library crate.
-
-/// The filter: `RUST_LOG` when it is set and not empty, else `level`.
-fn log_filter(rust_log: Option<OsString>, level: LevelFilter) -> Result<EnvFilter, String> {
-    match rust_log.filter(|v| !v.is_empty()) {
-        None => Ok(EnvFilter::default().add_directive(level.into())),
-        Some(v) => {
-            let v = v
-                .into_string()
-                .map_err(|v| format!("RUST_LOG: {v:?} is not valid UTF-8"))?;
-            EnvFilter::builder()
-                .parse(&v)
-                .map_err(|e| format!("RUST_LOG: {v:?}: {e}"))
-        }
-    }
-}
-
-/// Colour only for a person at a terminal, and never with `NO_COLOR` set (no-color.org).
-fn use_colour(stderr_is_terminal: bool, no_color: Option<OsString>) -> bool {
-    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
-}
-
-fn init_logging(filter: EnvFilter) {
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(use_colour(
-            std::io::stderr().is_terminal(),
-            std::env::var_os("NO_COLOR"),
-        ))
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 /// `EXPORT`: `grpc` and `direct-flp` run in this build.
@@ -383,8 +348,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match log_filter(std::env::var_os("RUST_LOG"), env.log_level) {
-        Ok(filter) => init_logging(filter),
+    match logging::log_filter(std::env::var_os("RUST_LOG"), env.log_level) {
+        Ok(filter) => logging::init_logging(filter),
         Err(e) => {
             eprintln!("netobserv-agent: {e}");
             return ExitCode::from(2);
