@@ -144,41 +144,13 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// Parses a Go duration (`2m`, `1m30s`, `500ms`, `1h`).
+/// Parses a Go duration (`2m`, `1m30s`, `500ms`, `1h`): netobserv-flow's [`GoDuration`] reading.
+///
+/// [`GoDuration`]: netobserv_flow::config::GoDuration
 pub fn parse_go_duration(text: &str) -> Option<std::time::Duration> {
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    if rest == "0" {
-        return Some(std::time::Duration::ZERO);
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let n: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += n * scale;
-    }
-    std::time::Duration::try_from_secs_f64(total).ok()
+    netobserv_flow::config::GoDuration::parse(text)
+        .ok()
+        .map(|d| d.0)
 }
 
 #[cfg(test)]
