@@ -98,14 +98,24 @@ fn flows(n: usize, seed: u32) -> Vec<Flow> {
 }
 
 /// `received` equals `expected` field by field, once `TimeReceived` (stamped by the receiver) is
-/// set aside.
+/// set aside, in any order: the pipeline's workers may pass batches on in another order than
+/// they came in (README, "Workers").
 fn assert_same_flows(received: &[Flow], expected: &[Flow]) {
     assert_eq!(received.len(), expected.len());
-    for (i, (got, want)) in received.iter().zip(expected).enumerate() {
-        assert!(got.time_received().is_some_and(|t| t > 0));
-        let mut got = got.clone();
-        got.set_time_received(0);
-        assert_eq!(&got, want, "flow {i}");
+    let mut got: Vec<(String, Flow)> = received
+        .iter()
+        .map(|f| {
+            assert!(f.time_received().is_some_and(|t| t > 0));
+            let mut f = f.clone();
+            f.set_time_received(0);
+            (format!("{f:?}"), f)
+        })
+        .collect();
+    let mut want: Vec<(String, &Flow)> = expected.iter().map(|f| (format!("{f:?}"), f)).collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    for (i, ((_, g), (_, w))) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, *w, "flow {i} in sorted order");
     }
 }
 
