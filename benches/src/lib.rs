@@ -59,3 +59,31 @@ pub fn decode_lines_into(
     }
     Ok(())
 }
+
+/// A process's user + system CPU time in seconds (fields 14 and 15 of `/proc/PID/stat`, in clock
+/// ticks of 1/100 s).
+pub fn process_cpu_seconds(pid: u32) -> std::io::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may hold spaces: count fields after its closing parenthesis.
+    let after = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    Ok((tick(11) + tick(12)) / 100.0)
+}
+
+/// A `kB` field of `/proc/PID/status` (`VmHWM`, `VmRSS`...), of this process when `pid` is
+/// `None`; 0 when absent.
+pub fn process_status_kb(pid: Option<u32>, field: &str) -> u64 {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/status"),
+        None => "/proc/self/status".to_string(),
+    };
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}

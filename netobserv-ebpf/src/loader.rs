@@ -501,10 +501,7 @@ impl FlowAgent {
     /// `ip netns` makes them) when `netns` is given: the calling thread enters it for the attach
     /// and comes back. The attachment is known as `NAME/interface` ([`FlowAgent::attached`]).
     pub fn attach_in(&mut self, netns: Option<&str>, interface: &str) -> Result<AttachMode> {
-        let key = match netns {
-            Some(ns) => format!("{ns}/{interface}"),
-            None => interface.to_string(),
-        };
+        let key = attachment_name(netns, interface);
         if let Some(a) = self.links.get(&key) {
             return Ok(a.mode);
         }
@@ -1085,6 +1082,15 @@ fn ip(b: [u8; 16]) -> IpAddr {
     match v6.to_ipv4_mapped() {
         Some(v4) => IpAddr::V4(v4),
         None => IpAddr::V6(v6),
+    }
+}
+
+/// How [`FlowAgent::attached`] names an attachment: `interface` in the agent's own namespace,
+/// `netns/interface` in a named one.
+pub fn attachment_name(netns: Option<&str>, interface: &str) -> String {
+    match netns {
+        Some(ns) => format!("{ns}/{interface}"),
+        None => interface.to_string(),
     }
 }
 

@@ -41,7 +41,7 @@ use crate::filter::{self, FlowFilterRule};
 use crate::interfaces::{self, DEFAULT_EXCLUDE, InterfaceFilter, LinkEvents};
 use crate::loader::{
     AttachMode, Counters, DEFAULT_DNS_NAME_LEN, DEFAULT_MAX_FLOWS, Direction, FlowAgent,
-    FlowAgentBuilder, TcAttachMode,
+    FlowAgentBuilder, TcAttachMode, attachment_name,
 };
 
 /// An interface's index and name.
@@ -452,10 +452,7 @@ impl EbpfSource {
                 }
             }
         }
-        let key = |ns: &Option<String>, name: &str| match ns {
-            Some(ns) => format!("{ns}/{name}"),
-            None => name.to_string(),
-        };
+        let key = |ns: &Option<String>, name: &str| attachment_name(ns.as_deref(), name);
         // Gone, or made again under the same name (another index: its programs went with the
         // old one).
         for a in self.agent.attached() {

@@ -175,17 +175,6 @@ fn stats_delta(before: &[ProgramStats], after: &[ProgramStats]) -> Vec<(String, 
         .collect()
 }
 
-fn vm(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn thread_cpu() -> Duration {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
@@ -290,30 +279,16 @@ fn agent_binary(net: &Net, path: &str, seconds: u64) -> Result<()> {
         .context("starting the agent")?;
     let pid = child.id();
     thread::sleep(Duration::from_secs(2));
-    let cpu = || -> Result<f64> {
-        // utime + stime, fields 14 and 15 of /proc/PID/stat, in clock ticks (100 per second).
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        let after = stat.rsplit_once(") ").map_or("", |(_, r)| r);
-        let f: Vec<&str> = after.split_whitespace().collect();
-        let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-            + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-        Ok(ticks / 100.0)
-    };
-    let before = cpu()?;
+    let before = benches::process_cpu_seconds(pid)?;
     new_flows(net, seconds)?;
     thread::sleep(Duration::from_secs(6)); // the last eviction
-    let used = cpu()? - before;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let hwm = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .unwrap_or("VmHWM: ?")
-        .to_string();
+    let used = benches::process_cpu_seconds(pid)? - before;
+    let hwm = benches::process_status_kb(Some(pid), "VmHWM");
     sh(&["kill", "-TERM", &pid.to_string()])?;
     let code = child.wait()?;
     let flows = seconds * 10_000;
     println!(
-        "netobserv-agent binary, 10k new flows/s for {seconds} s: {used:.2} CPU-s ({:.2} µs per flow), {hwm}, exit {code}",
+        "netobserv-agent binary, 10k new flows/s for {seconds} s: {used:.2} CPU-s ({:.2} µs per flow), peak RSS (VmHWM) {hwm} kB, exit {code}",
         used * 1e6 / flows as f64
     );
     Ok(())
@@ -386,7 +361,7 @@ fn main() -> Result<()> {
     // evicted every 5 s as the operator's defaults do (cacheMaxFlows 100000).
     let va = net.va.clone();
     let ns = net.a.clone();
-    let rss_before = vm("VmRSS:");
+    let rss_before = benches::process_status_kb(None, "VmRSS");
     let seconds = if quick { 4 } else { 10 };
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop = done.clone();
@@ -426,7 +401,7 @@ fn main() -> Result<()> {
         "10k new flows/s for {seconds} s: {flows} flows evicted, {:.2} µs user-space CPU per flow, RSS {} kB before, peak (VmHWM) {} kB",
         cpu.as_secs_f64() * 1e6 / flows.max(1) as f64,
         rss_before,
-        vm("VmHWM:")
+        benches::process_status_kb(None, "VmHWM")
     );
     if let Some(path) = agent {
         agent_binary(&net, path, seconds)?;

@@ -17,15 +17,6 @@ use netobserv_sinks::grpc::proto::pbflow::collector_client::CollectorClient;
 
 const PER_CALL: usize = 1000;
 
-fn cpu_seconds(pid: u32) -> Result<f64> {
-    // utime + stime: fields 14 and 15 of /proc/PID/stat, in clock ticks (100 per second).
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = stat.rsplit_once(") ").map_or("", |(_, r)| r);
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    Ok((tick(11) + tick(12)) / 100.0)
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -67,12 +58,15 @@ async fn main() -> Result<()> {
     for _ in 0..20 {
         client.send(message.clone()).await?;
     }
-    let (cpu0, t0) = (cpu_seconds(pid)?, Instant::now());
+    let (cpu0, t0) = (benches::process_cpu_seconds(pid)?, Instant::now());
     for _ in 0..calls {
         client.send(message.clone()).await?;
     }
     tokio::time::sleep(Duration::from_millis(300)).await; // the last batches leave the queues
-    let (cpu, wall) = (cpu_seconds(pid)? - cpu0, t0.elapsed().as_secs_f64());
+    let (cpu, wall) = (
+        benches::process_cpu_seconds(pid)? - cpu0,
+        t0.elapsed().as_secs_f64(),
+    );
     let flows = (calls * PER_CALL) as f64;
     println!(
         "ingest: grpc -> write: none, {} flows in calls of {PER_CALL} ({} bytes each): pipeline {cpu:.2} CPU-s, {:.0} flows per CPU-second; {:.0} flows/s wall ({wall:.2} s, client on the same 2 cores)",
