@@ -6,12 +6,15 @@
 //! | `grpc` | `ingest: grpc` (upstream's `pbflow.Collector/Send` server), the pbflow client, `write: grpc` (`genericmap.Collector`) |
 //! | `kafka` | `encode: kafka`, `ingest: kafka` (at-least-once), the agent's Kafka export |
 //! | `prom` | `encode: prom` (metrics from flows, served in the Prometheus text format) |
+//! | `clickhouse` | `write: clickhouse` (managed schema: raw flows + rollups), the ClickHouse `FlowStore` |
 //!
 //! ```
 //! let mut registry = netobserv_flow::pipeline::StageRegistry::with_builtins();
 //! netobserv_sinks::register(&mut registry);
 //! ```
 
+#[cfg(feature = "clickhouse")]
+pub mod clickhouse;
 pub mod error;
 #[cfg(feature = "grpc")]
 pub mod grpc;
@@ -30,5 +33,7 @@ pub fn register(registry: &mut netobserv_flow::pipeline::StageRegistry) {
     kafka::register(registry);
     #[cfg(feature = "prom")]
     prom::register(registry);
+    #[cfg(feature = "clickhouse")]
+    clickhouse::register(registry);
     let _ = registry;
 }
