@@ -16,6 +16,8 @@
 //! `IPv6`, codecs and `TTL`; old ones (Debian's 18.16) plain types, and retention by dropping
 //! partitions.
 
+pub mod row;
+pub mod schema;
 pub mod sql;
 
 /// The time bucket column of the rollup tables: the start of the bucket of `TimeFlowEndMs`.
