@@ -16,9 +16,14 @@
 //! `IPv6`, codecs and `TTL`; old ones (Debian's 18.16) plain types, and retention by dropping
 //! partitions.
 
+pub mod config;
 pub mod row;
 pub mod schema;
+pub mod sink;
 pub mod sql;
+
+pub use config::ClickHouseConfig;
+pub use sink::{ClickHouseSink, ClickHouseWriter, WriteOutcome};
 
 /// The time bucket column of the rollup tables: the start of the bucket of `TimeFlowEndMs`.
 pub const TIME_BUCKET: &str = "TimeBucket";
@@ -129,7 +134,11 @@ impl Flavor {
 
 /// Registers `write: clickhouse`.
 pub fn register(registry: &mut netobserv_flow::pipeline::StageRegistry) {
-    let _ = registry;
+    registry.register(
+        netobserv_flow::config::StageKind::Write,
+        sink::TYPE,
+        sink::Factory,
+    );
 }
 
 #[cfg(test)]
