@@ -162,9 +162,14 @@ impl Schema {
                     ("UInt64", format!("ifNull({}, 0)", identifier(column)))
                 }
                 Some(FieldKind::Ip) => match self.flavor {
+                    // IPv4 flows as NetObserv writes them (`10.0.0.1`), not IPv4-mapped.
                     Flavor::Modern => (
                         "String",
-                        format!("ifNull(IPv6NumToString({}), '')", identifier(column)),
+                        format!(
+                            "ifNull(replaceRegexpOne(IPv6NumToString({}), '^::ffff:([0-9.]+)$', {}), '')",
+                            identifier(column),
+                            string_literal(r"\1")
+                        ),
                     ),
                     Flavor::Legacy => ("String", format!("ifNull({}, '')", identifier(column))),
                 },

@@ -86,8 +86,11 @@ class Handler(BaseHTTPRequestHandler):
                 elif name and name.startswith("param_"):
                     params[name[len("param_"):]] = value
             body = b""
+        # The `database` setting (URL or header), as ClickHouse's HTTP interface takes it.
+        database = args.get("database") or self.headers.get("X-ClickHouse-Database") or "default"
         try:
             with LOCK:
+                SESSION.query("USE `" + database.replace("\\", "\\\\").replace("`", "\\`") + "`")
                 out, fmt = self.run(query, body, params, args.get("default_format"))
         except Exception as e:  # the engine's error, as ClickHouse reports it (its code first)
             text = str(e)

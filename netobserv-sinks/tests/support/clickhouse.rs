@@ -26,8 +26,10 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// This directory, from any crate of the workspace that includes this module (the examples'
+/// tests do too).
 fn support_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../netobserv-sinks/tests/support")
 }
 
 fn free_port() -> Result<u16> {
