@@ -7,11 +7,18 @@
 //! last commit, so a commit never passes a flow that some sink did not deliver (at-least-once).
 //! Malformed messages are counted (`ingest_errors`), logged and skipped: their batch still
 //! resolves, so the partition is committed past them. A batch some sink could not deliver
-//! (errored) is read again from its first offset after a pause. On a rebalance, the partitions
-//! taken away wait (a few seconds at most) for what is in flight and commit what was delivered.
+//! (errored) is read again from its first offset after a pause.
+//!
+//! On a rebalance, the partitions taken away wait (a few seconds at most) for their batches in
+//! flight, commit what was delivered, and are forgotten: acknowledgements that come later are
+//! ignored and nothing more is committed for them, and messages of theirs read but not yet handed
+//! to the pipeline are dropped (their next owner reads them from the commit). What a member
+//! processes twice across a rebalance is therefore at most its batches still in flight when the
+//! wait ends; on a crash, at most what it read past its last commit.
 //! A broker that cannot be reached at start is retried with backoff, logged on every attempt.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -198,12 +205,50 @@ impl Offsets {
         }
     }
 
+    /// Batches not yet committed past (pending, errored, or delivered behind one of those).
     fn in_flight(&self, parts: Option<&[i32]>) -> usize {
         self.parts
             .iter()
             .filter(|(p, _)| parts.is_none_or(|ps| ps.contains(p)))
             .map(|(_, s)| s.ranges.len())
             .sum()
+    }
+
+    /// Batches whose outcome is not known yet (an errored batch is known: it will not resolve).
+    fn pending(&self, parts: Option<&[i32]>) -> usize {
+        self.parts
+            .iter()
+            .filter(|(p, _)| parts.is_none_or(|ps| ps.contains(p)))
+            .map(|(_, s)| s.ranges.values().filter(|(_, o)| o.is_none()).count())
+            .sum()
+    }
+
+    /// Forgets a range whose batch never reached the pipeline (the source stopped while sending
+    /// it): its dropped acknowledgement must not hold the partition as errored.
+    fn abandon(&mut self, p: i32, generation: u64, first: i64) {
+        let Some(st) = self.parts.get_mut(&p) else {
+            return;
+        };
+        if st.generation != generation {
+            return;
+        }
+        st.ranges.remove(&first);
+        if st.redeliver == Some(first) {
+            st.redeliver = None;
+        }
+    }
+
+    /// Forgets revoked partitions: their state starts over in a new generation, so that late
+    /// acknowledgements are ignored and nothing is committed for them until they are read again.
+    fn revoke(&mut self, parts: &[i32]) {
+        for p in parts {
+            if let Some(st) = self.parts.get_mut(p) {
+                *st = PartitionState {
+                    generation: st.generation + 1,
+                    ..Default::default()
+                };
+            }
+        }
     }
 
     /// The offsets to commit (changed since the last commit), marked as committed.
@@ -234,6 +279,22 @@ fn lock(o: &SharedOffsets) -> std::sync::MutexGuard<'_, Offsets> {
 struct GroupContext {
     offsets: SharedOffsets,
     topic: String,
+    /// Partitions revoked since the read loop last looked (set inside `poll`, on its thread).
+    revoked: Mutex<Vec<i32>>,
+    /// Whether `revoked` holds any: checked after every poll.
+    any_revoked: AtomicBool,
+}
+
+impl GroupContext {
+    /// The partitions revoked since the last call.
+    fn take_revoked(&self) -> Option<Vec<i32>> {
+        if !self.any_revoked.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        Some(std::mem::take(
+            &mut *self.revoked.lock().unwrap_or_else(|p| p.into_inner()),
+        ))
+    }
 }
 
 impl ClientContext for GroupContext {}
@@ -244,25 +305,20 @@ impl ConsumerContext for GroupContext {
             Rebalance::Revoke(tpl) => {
                 let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
                 let deadline = Instant::now() + REVOKE_WAIT;
-                while lock(&self.offsets).in_flight(Some(&parts)) > 0 && Instant::now() < deadline {
+                while lock(&self.offsets).pending(Some(&parts)) > 0 && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 let mut offsets = lock(&self.offsets);
-                let waiting = offsets.in_flight(Some(&parts));
+                let waiting = offsets.pending(Some(&parts));
                 let commit = offsets.take_commit(&self.topic, Some(&parts));
-                for p in &parts {
-                    if let Some(st) = offsets.parts.remove(p) {
-                        // Keep the generation moving so late acknowledgements are ignored.
-                        offsets.parts.insert(
-                            *p,
-                            PartitionState {
-                                generation: st.generation + 1,
-                                ..Default::default()
-                            },
-                        );
-                    }
-                }
+                offsets.revoke(&parts);
                 drop(offsets);
+                self.revoked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend_from_slice(&parts);
+                self.any_revoked.store(true, Ordering::Release);
+                // Still a member of the old generation: the broker accepts this commit.
                 if commit.count() > 0
                     && let Err(e) = consumer.commit(&commit, CommitMode::Sync)
                 {
@@ -410,6 +466,8 @@ fn consume(config: ConsumerConfig, cx: SourceContext, rt: tokio::runtime::Handle
         .create_with_context(GroupContext {
             offsets: offsets.clone(),
             topic: config.topic.clone(),
+            revoked: Mutex::default(),
+            any_revoked: AtomicBool::new(false),
         })
         .map_err(|e| Error::Other {
             context: format!("kafka consumer for {}", config.brokers),
@@ -466,7 +524,20 @@ fn consume(config: ConsumerConfig, cx: SourceContext, rt: tokio::runtime::Handle
             if left.is_zero() {
                 break;
             }
-            match consumer.poll(left.min(Duration::from_millis(100))) {
+            let polled = consumer.poll(left.min(Duration::from_millis(100)));
+            // A rebalance runs inside `poll`: what was read from the partitions it took away is
+            // their next owner's to read (from the commit), not ours to send.
+            if let Some(parts) = consumer.context().take_revoked() {
+                let dropped: usize = parts
+                    .iter()
+                    .filter_map(|p| chunks.remove(p))
+                    .map(|c| (c.last - c.first + 1) as usize)
+                    .sum();
+                if dropped > 0 {
+                    tracing::debug!(topic = %config.topic, partitions = ?parts, dropped, "kafka: unsent messages of revoked partitions dropped");
+                }
+            }
+            match polled {
                 None => {
                     if n > 0 || shutdown.is_triggered() {
                         break;
@@ -502,6 +573,7 @@ fn consume(config: ConsumerConfig, cx: SourceContext, rt: tokio::runtime::Handle
             let ack = Ack::new(move |status| lock(&o).finish(p, generation, first, status));
             let raw = RawBatch::new(c.data, p as u64, decoder.clone()).with_ack(ack);
             if !send(&rt, &out, raw, &shutdown) {
+                lock(&offsets).abandon(p, generation, first);
                 break 'run;
             }
         }
@@ -514,8 +586,10 @@ fn consume(config: ConsumerConfig, cx: SourceContext, rt: tokio::runtime::Handle
     // Let the pipeline drain, then commit what it delivered.
     drop(out);
     let deadline = Instant::now() + STOP_WAIT;
-    while lock(&offsets).in_flight(None) > 0 && Instant::now() < deadline {
-        consumer.poll(Duration::from_millis(0));
+    while lock(&offsets).pending(None) > 0 && Instant::now() < deadline {
+        // Serves the group (a rebalance commits and forgets its partitions); what it reads is
+        // not committed, so it is read again by whoever owns the partition next.
+        let _ = consumer.poll(Duration::from_millis(0));
         std::thread::sleep(Duration::from_millis(20));
     }
     commit(&consumer, &offsets, &config.topic, CommitMode::Sync);
@@ -612,6 +686,51 @@ mod tests {
         assert_eq!(o.parts[&0].commit, Some(20));
         assert_eq!(o.parts[&0].redeliver, Some(20));
         assert_eq!(o.in_flight(None), 1);
+        assert_eq!(o.pending(None), 0, "an errored batch is not waited for");
+    }
+
+    #[test]
+    fn a_revoked_partition_commits_nothing_more_and_ignores_late_acknowledgements() {
+        let mut o = Offsets::default();
+        let g0 = o.start(0, 0, 10);
+        let g1 = o.start(1, 0, 10);
+        o.start(1, 10, 20);
+        o.finish(1, g1, 0, AckStatus::Delivered);
+        assert_eq!(o.pending(Some(&[1])), 1);
+        let tpl = o.take_commit("t", Some(&[1]));
+        assert_eq!(
+            tpl.find_partition("t", 1).map(|e| e.offset()),
+            Some(Offset::Offset(10))
+        );
+        o.revoke(&[1]);
+        // The batch still in flight when the partition went away is delivered late.
+        o.finish(1, g1, 10, AckStatus::Delivered);
+        assert_eq!(o.parts[&1].commit, None);
+        assert_eq!(o.in_flight(Some(&[1])), 0);
+        // Partition 0 is still ours and commits as before.
+        o.finish(0, g0, 0, AckStatus::Delivered);
+        let tpl = o.take_commit("t", None);
+        assert_eq!(tpl.count(), 1);
+        assert!(tpl.find_partition("t", 1).is_none());
+        // Read again after a new assignment: it starts over from what the group committed.
+        let g1b = o.start(1, 10, 15);
+        assert_ne!(g1b, g1);
+        o.finish(1, g1b, 10, AckStatus::Delivered);
+        assert_eq!(o.parts[&1].commit, Some(15));
+    }
+
+    #[test]
+    fn a_batch_never_sent_does_not_hold_its_partition() {
+        let mut o = Offsets::default();
+        let g = o.start(0, 0, 10);
+        o.start(0, 10, 20);
+        // The second was dropped unsent: its acknowledgement counts as errored.
+        o.finish(0, g, 10, AckStatus::Errored);
+        o.abandon(0, g, 10);
+        o.finish(0, g, 0, AckStatus::Delivered);
+        assert_eq!(o.parts[&0].commit, Some(10));
+        assert_eq!(o.parts[&0].redeliver, None);
+        assert_eq!(o.in_flight(None), 0);
     }
 
     #[test]
