@@ -30,7 +30,7 @@ use netobserv_flow::pipeline::{
     SourceContext, StageMetrics,
 };
 use rdkafka::client::ClientContext;
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::Message;
@@ -70,6 +70,43 @@ pub struct ConsumerConfig {
     pub decoder: DecoderType,
     /// librdkafka settings for TLS and SASL (already applied).
     security: ClientConfig,
+    /// Further librdkafka settings, from [`PROPERTIES_ENV`].
+    pub properties: Vec<(String, String)>,
+}
+
+/// The environment variable holding further librdkafka settings for every `ingest: kafka`
+/// consumer, `key=value` pairs separated by commas (`session.timeout.ms=10000,...`): for what
+/// upstream's config has no key for. Settings the commit logic relies on are refused.
+pub const PROPERTIES_ENV: &str = "FLP_KAFKA_CONSUMER_PROPERTIES";
+
+/// Keys set by the consumer itself.
+const OWN_KEYS: [&str; 6] = [
+    "bootstrap.servers",
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "auto.offset.reset",
+    "partition.assignment.strategy",
+];
+
+/// Reads `key=value,key=value` (see [`PROPERTIES_ENV`]).
+fn parse_properties(text: &str) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for kv in text.split(',').map(str::trim).filter(|kv| !kv.is_empty()) {
+        let Some((k, v)) = kv.split_once('=') else {
+            return Err(Error::Settings(format!(
+                "{PROPERTIES_ENV}: {kv:?} is not key=value"
+            )));
+        };
+        let k = k.trim();
+        if OWN_KEYS.contains(&k) {
+            return Err(Error::Settings(format!(
+                "{PROPERTIES_ENV}: {k} is set by ingest kafka itself (the config's brokers, groupid, startOffset, groupBalancers; commits follow the acknowledgements)"
+            )));
+        }
+        out.push((k.to_string(), v.trim().to_string()));
+    }
+    Ok(out)
 }
 
 impl ConsumerConfig {
@@ -114,6 +151,10 @@ impl ConsumerConfig {
         };
         let mut security = ClientConfig::new();
         apply_security(&mut security, s.tls.as_ref(), s.sasl.as_ref())?;
+        let properties = match std::env::var(PROPERTIES_ENV) {
+            Ok(text) => parse_properties(&text)?,
+            Err(_) => Vec::new(),
+        };
         Ok(ConsumerConfig {
             brokers: s.brokers.join(","),
             topic: s.topic.clone(),
@@ -129,6 +170,7 @@ impl ConsumerConfig {
             commit_interval: millis(s.commit_interval, 500),
             decoder: s.decoder.as_ref().map(|d| d.r#type).unwrap_or_default(),
             security,
+            properties,
         })
     }
 
@@ -140,6 +182,9 @@ impl ConsumerConfig {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", self.start)
             .set("partition.assignment.strategy", &self.assignment);
+        for (k, v) in &self.properties {
+            cfg.set(k, v);
+        }
         cfg
     }
 }
@@ -297,7 +342,28 @@ impl GroupContext {
     }
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    /// librdkafka's own log lines, through `tracing` (the `log` crate reaches no subscriber here).
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(facility = fac, topic = %self.topic, "librdkafka: {message}")
+            }
+            RDKafkaLogLevel::Warning => {
+                tracing::warn!(facility = fac, topic = %self.topic, "librdkafka: {message}")
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(facility = fac, topic = %self.topic, "librdkafka: {message}")
+            }
+            RDKafkaLogLevel::Debug => {
+                tracing::debug!(facility = fac, topic = %self.topic, "librdkafka: {message}")
+            }
+        }
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -339,9 +405,14 @@ impl ConsumerContext for GroupContext {
         }
     }
 
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         if let Err(e) = result {
             tracing::warn!(%e, topic = %self.topic, "kafka: offset commit failed");
+        }
+        for e in offsets.elements() {
+            if let Err(error) = e.error() {
+                tracing::warn!(%error, topic = %self.topic, partition = e.partition(), offset = ?e.offset(), "kafka: offset commit failed");
+            }
         }
     }
 }
@@ -786,4 +857,21 @@ mod tests {
         };
         assert!(ConsumerConfig::from_flp(&bad).is_err());
     }
+
+    #[test]
+    fn further_properties_from_the_environment() {
+        let p = parse_properties(" session.timeout.ms=6000, heartbeat.interval.ms = 1000,").unwrap();
+        assert_eq!(
+            p,
+            [
+                ("session.timeout.ms".to_string(), "6000".to_string()),
+                ("heartbeat.interval.ms".to_string(), "1000".to_string())
+            ]
+        );
+        let e = parse_properties("enable.auto.commit=true").unwrap_err();
+        assert!(e.to_string().contains("set by ingest kafka itself"), "{e}");
+        let e = parse_properties("session.timeout.ms").unwrap_err();
+        assert!(e.to_string().contains("is not key=value"), "{e}");
+    }
 }
+
