@@ -860,7 +860,8 @@ mod tests {
 
     #[test]
     fn further_properties_from_the_environment() {
-        let p = parse_properties(" session.timeout.ms=6000, heartbeat.interval.ms = 1000,").unwrap();
+        let p =
+            parse_properties(" session.timeout.ms=6000, heartbeat.interval.ms = 1000,").unwrap();
         assert_eq!(
             p,
             [
@@ -874,4 +875,3 @@ mod tests {
         assert!(e.to_string().contains("is not key=value"), "{e}");
     }
 }
-
