@@ -14,7 +14,7 @@
 //! written, and the consumer one more waiting for room: at most (2Q + W + 2) * B messages read
 //! and not yet delivered (the in-flight window). A revocation waits for the revoked partitions'
 //! batches, then commits what was delivered: when they were all delivered (the log says
-//! `not_delivered_batches=0`) the next owner starts right after them and nothing is processed
+//! `not_committed_batches=0`) the next owner starts right after them and nothing is processed
 //! twice; otherwise what is re-read is the batches left in flight and those delivered behind
 //! them, within the in-flight window unless batches finish far out of order. A SIGTERM drains and
 //! commits, leaving nothing. A kill -9 leaves what the process read past the group's last commit:
@@ -187,8 +187,15 @@ fn flow_json(id: u64) -> String {
 }
 
 impl Producing {
-    /// Produces `chunk` messages every `every` until [`Producing::finish`].
-    fn start(topic: &str, partitions: i32, chunk: u64, every: Duration) -> Result<Producing> {
+    /// Produces `burst` messages at once, then `chunk` messages every `every` until
+    /// [`Producing::finish`].
+    fn start(
+        topic: &str,
+        partitions: i32,
+        burst: u64,
+        chunk: u64,
+        every: Duration,
+    ) -> Result<Producing> {
         let placed = Placed::default();
         let failed: Arc<Mutex<Vec<String>>> = Arc::default();
         let producer: BaseProducer<Reports> = ClientConfig::new()
@@ -202,8 +209,9 @@ impl Producing {
         let (topic, stopping) = (topic.to_string(), stop.clone());
         let thread = std::thread::spawn(move || -> Result<u64> {
             let mut id = 0u64;
+            let mut n = burst.max(chunk);
             loop {
-                for _ in 0..chunk {
+                for _ in 0..n {
                     let payload = flow_json(id);
                     let record = BaseRecord::with_opaque_to(&topic, Box::new(id))
                         .payload(&payload)
@@ -218,6 +226,7 @@ impl Producing {
                     break;
                 }
                 std::thread::sleep(every);
+                n = chunk;
             }
             producer.flush(Duration::from_secs(30))?;
             Ok(id)
@@ -464,12 +473,12 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> Result<bool>) -> Result<()> {
 }
 
 /// Whether a process handed its partitions over cleanly: every revocation found its batches
-/// delivered (`not_delivered_batches=0`), no commit failed, and a stop left nothing undelivered.
+/// committed (`not_committed_batches=0`), no commit failed, and a stop left nothing undelivered.
 /// Then the next owner starts exactly after what this process wrote.
 fn clean_handover(log: &str) -> bool {
     log.lines()
         .filter(|l| l.contains("partitions revoked"))
-        .all(|l| l.contains("not_delivered_batches=0"))
+        .all(|l| l.contains("not_committed_batches=0"))
         && !log.contains("commit on rebalance failed")
         && !log.contains("offset commit failed")
         && !log.contains("stopping with batches not delivered")
@@ -513,7 +522,7 @@ fn a_group_of_two_processes_rebalances_without_loss() -> Result<()> {
     create_topic(&topic, partitions)?;
     let group_offsets = Group::new(&topic, &group, partitions)?;
     let dir = workdir()?;
-    let producing = Producing::start(&topic, partitions, 20, Duration::from_millis(10))?;
+    let producing = Producing::start(&topic, partitions, 0, 20, Duration::from_millis(10))?;
 
     let yaml_a = config(&topic, &group, &dir.path().join("a.json"), &[]);
     let mut a = Flp::start(dir.path(), "a", &yaml_a)?;
@@ -532,10 +541,20 @@ fn a_group_of_two_processes_rebalances_without_loss() -> Result<()> {
         Ok(a.ids().0.len() >= a_mid + 200)
     })?;
 
+    let b_share: HashSet<u64> = b.ids().0.iter().map(|id| id % partitions as u64).collect();
+    assert!(
+        b_share.len() < partitions as usize,
+        "B had a share, not every partition: {b_share:?}"
+    );
     a.terminate()?;
     let b_alone = b.ids().0.len();
-    wait_for("B writes A's share after A left", || {
-        Ok(b.ids().0.len() >= b_alone + 500)
+    wait_for("B writes every partition after A left", || {
+        let ids = b.ids().0;
+        let now: HashSet<u64> = ids[b_alone.min(ids.len())..]
+            .iter()
+            .map(|id| id % partitions as u64)
+            .collect();
+        Ok(now.len() == partitions as usize)
     })?;
     let placed = producing.finish()?;
     let want: HashSet<u64> = placed.keys().copied().collect();
@@ -592,9 +611,10 @@ fn kill_9_mid_stream_then_restart_loses_nothing() -> Result<()> {
         "first",
         &config(&topic, &group, &dir.path().join("first.json"), &[]),
     )?;
-    // Producing starts once it is consuming: the kill comes in a steady stream, not a backlog.
+    // Producing starts once it is consuming, with a burst: the kill comes while it catches up,
+    // with flows read and written past its last commit.
     first.wait_log("partitions assigned")?;
-    let producing = Producing::start(&topic, partitions, 20, Duration::from_millis(10))?;
+    let producing = Producing::start(&topic, partitions, 12_000, 20, Duration::from_millis(10))?;
     // Well into the stream: its commits reach the broker.
     wait_for("the first process commits", || {
         Ok(group_offsets.committed()?.values().sum::<i64>() >= 3000)

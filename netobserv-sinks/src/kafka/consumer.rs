@@ -12,9 +12,13 @@
 //! On a rebalance, the partitions taken away wait (a few seconds at most) for their batches in
 //! flight, commit what was delivered, and are forgotten: acknowledgements that come later are
 //! ignored and nothing more is committed for them, and messages of theirs read but not yet handed
-//! to the pipeline are dropped (their next owner reads them from the commit). What a member
-//! processes twice across a rebalance is therefore at most its batches still in flight when the
-//! wait ends; on a crash, at most what it read past its last commit.
+//! to the pipeline are dropped (their next owner reads them from the commit). What the next owner
+//! processes again is therefore only the batches not committed when the wait ends (the log line
+//! says how many: none when every batch was delivered in time); after a crash, what the member
+//! read past its last commit.
+//!
+//! Settings upstream's config has no key for (`session.timeout.ms`, `heartbeat.interval.ms`,
+//! ...) are read from the environment variable [`PROPERTIES_ENV`].
 //! A broker that cannot be reached at start is retried with backoff, logged on every attempt.
 
 use std::collections::{BTreeMap, HashMap};
@@ -375,7 +379,7 @@ impl ConsumerContext for GroupContext {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 let mut offsets = lock(&self.offsets);
-                let waiting = offsets.pending(Some(&parts));
+                let not_committed = offsets.in_flight(Some(&parts));
                 let commit = offsets.take_commit(&self.topic, Some(&parts));
                 offsets.revoke(&parts);
                 drop(offsets);
@@ -393,7 +397,7 @@ impl ConsumerContext for GroupContext {
                 tracing::info!(
                     topic = %self.topic,
                     partitions = ?parts,
-                    not_delivered_batches = waiting,
+                    not_committed_batches = not_committed,
                     "kafka: partitions revoked, delivered offsets committed"
                 );
             }
