@@ -7,11 +7,22 @@
 //! last commit, so a commit never passes a flow that some sink did not deliver (at-least-once).
 //! Malformed messages are counted (`ingest_errors`), logged and skipped: their batch still
 //! resolves, so the partition is committed past them. A batch some sink could not deliver
-//! (errored) is read again from its first offset after a pause. On a rebalance, the partitions
-//! taken away wait (a few seconds at most) for what is in flight and commit what was delivered.
+//! (errored) is read again from its first offset after a pause.
+//!
+//! On a rebalance, the partitions taken away wait (a few seconds at most) for their batches in
+//! flight, commit what was delivered, and are forgotten: acknowledgements that come later are
+//! ignored and nothing more is committed for them, and messages of theirs read but not yet handed
+//! to the pipeline are dropped (their next owner reads them from the commit). What the next owner
+//! processes again is therefore only the batches not committed when the wait ends (the log line
+//! says how many: none when every batch was delivered in time); after a crash, what the member
+//! read past its last commit.
+//!
+//! Settings upstream's config has no key for (`session.timeout.ms`, `heartbeat.interval.ms`,
+//! ...) are read from the environment variable [`PROPERTIES_ENV`].
 //! A broker that cannot be reached at start is retried with backoff, logged on every attempt.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,7 +34,7 @@ use netobserv_flow::pipeline::{
     SourceContext, StageMetrics,
 };
 use rdkafka::client::ClientContext;
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::Message;
@@ -63,6 +74,43 @@ pub struct ConsumerConfig {
     pub decoder: DecoderType,
     /// librdkafka settings for TLS and SASL (already applied).
     security: ClientConfig,
+    /// Further librdkafka settings, from [`PROPERTIES_ENV`].
+    pub properties: Vec<(String, String)>,
+}
+
+/// The environment variable holding further librdkafka settings for every `ingest: kafka`
+/// consumer, `key=value` pairs separated by commas (`session.timeout.ms=10000,...`): for what
+/// upstream's config has no key for. Settings the commit logic relies on are refused.
+pub const PROPERTIES_ENV: &str = "FLP_KAFKA_CONSUMER_PROPERTIES";
+
+/// Keys set by the consumer itself.
+const OWN_KEYS: [&str; 6] = [
+    "bootstrap.servers",
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "auto.offset.reset",
+    "partition.assignment.strategy",
+];
+
+/// Reads `key=value,key=value` (see [`PROPERTIES_ENV`]).
+fn parse_properties(text: &str) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for kv in text.split(',').map(str::trim).filter(|kv| !kv.is_empty()) {
+        let Some((k, v)) = kv.split_once('=') else {
+            return Err(Error::Settings(format!(
+                "{PROPERTIES_ENV}: {kv:?} is not key=value"
+            )));
+        };
+        let k = k.trim();
+        if OWN_KEYS.contains(&k) {
+            return Err(Error::Settings(format!(
+                "{PROPERTIES_ENV}: {k} is set by ingest kafka itself (the config's brokers, groupid, startOffset, groupBalancers; commits follow the acknowledgements)"
+            )));
+        }
+        out.push((k.to_string(), v.trim().to_string()));
+    }
+    Ok(out)
 }
 
 impl ConsumerConfig {
@@ -107,6 +155,10 @@ impl ConsumerConfig {
         };
         let mut security = ClientConfig::new();
         apply_security(&mut security, s.tls.as_ref(), s.sasl.as_ref())?;
+        let properties = match std::env::var(PROPERTIES_ENV) {
+            Ok(text) => parse_properties(&text)?,
+            Err(_) => Vec::new(),
+        };
         Ok(ConsumerConfig {
             brokers: s.brokers.join(","),
             topic: s.topic.clone(),
@@ -122,6 +174,7 @@ impl ConsumerConfig {
             commit_interval: millis(s.commit_interval, 500),
             decoder: s.decoder.as_ref().map(|d| d.r#type).unwrap_or_default(),
             security,
+            properties,
         })
     }
 
@@ -133,6 +186,9 @@ impl ConsumerConfig {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", self.start)
             .set("partition.assignment.strategy", &self.assignment);
+        for (k, v) in &self.properties {
+            cfg.set(k, v);
+        }
         cfg
     }
 }
@@ -198,12 +254,50 @@ impl Offsets {
         }
     }
 
+    /// Batches not yet committed past (pending, errored, or delivered behind one of those).
     fn in_flight(&self, parts: Option<&[i32]>) -> usize {
         self.parts
             .iter()
             .filter(|(p, _)| parts.is_none_or(|ps| ps.contains(p)))
             .map(|(_, s)| s.ranges.len())
             .sum()
+    }
+
+    /// Batches whose outcome is not known yet (an errored batch is known: it will not resolve).
+    fn pending(&self, parts: Option<&[i32]>) -> usize {
+        self.parts
+            .iter()
+            .filter(|(p, _)| parts.is_none_or(|ps| ps.contains(p)))
+            .map(|(_, s)| s.ranges.values().filter(|(_, o)| o.is_none()).count())
+            .sum()
+    }
+
+    /// Forgets a range whose batch never reached the pipeline (the source stopped while sending
+    /// it): its dropped acknowledgement must not hold the partition as errored.
+    fn abandon(&mut self, p: i32, generation: u64, first: i64) {
+        let Some(st) = self.parts.get_mut(&p) else {
+            return;
+        };
+        if st.generation != generation {
+            return;
+        }
+        st.ranges.remove(&first);
+        if st.redeliver == Some(first) {
+            st.redeliver = None;
+        }
+    }
+
+    /// Forgets revoked partitions: their state starts over in a new generation, so that late
+    /// acknowledgements are ignored and nothing is committed for them until they are read again.
+    fn revoke(&mut self, parts: &[i32]) {
+        for p in parts {
+            if let Some(st) = self.parts.get_mut(p) {
+                *st = PartitionState {
+                    generation: st.generation + 1,
+                    ..Default::default()
+                };
+            }
+        }
     }
 
     /// The offsets to commit (changed since the last commit), marked as committed.
@@ -234,9 +328,46 @@ fn lock(o: &SharedOffsets) -> std::sync::MutexGuard<'_, Offsets> {
 struct GroupContext {
     offsets: SharedOffsets,
     topic: String,
+    /// Partitions revoked since the read loop last looked (set inside `poll`, on its thread).
+    revoked: Mutex<Vec<i32>>,
+    /// Whether `revoked` holds any: checked after every poll.
+    any_revoked: AtomicBool,
 }
 
-impl ClientContext for GroupContext {}
+impl GroupContext {
+    /// The partitions revoked since the last call.
+    fn take_revoked(&self) -> Option<Vec<i32>> {
+        if !self.any_revoked.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        Some(std::mem::take(
+            &mut *self.revoked.lock().unwrap_or_else(|p| p.into_inner()),
+        ))
+    }
+}
+
+impl ClientContext for GroupContext {
+    /// librdkafka's own log lines, through `tracing` (the `log` crate reaches no subscriber here).
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(facility = fac, topic = %self.topic, "librdkafka: {message}")
+            }
+            RDKafkaLogLevel::Warning => {
+                tracing::warn!(facility = fac, topic = %self.topic, "librdkafka: {message}")
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(facility = fac, topic = %self.topic, "librdkafka: {message}")
+            }
+            RDKafkaLogLevel::Debug => {
+                tracing::debug!(facility = fac, topic = %self.topic, "librdkafka: {message}")
+            }
+        }
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -244,25 +375,20 @@ impl ConsumerContext for GroupContext {
             Rebalance::Revoke(tpl) => {
                 let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
                 let deadline = Instant::now() + REVOKE_WAIT;
-                while lock(&self.offsets).in_flight(Some(&parts)) > 0 && Instant::now() < deadline {
+                while lock(&self.offsets).pending(Some(&parts)) > 0 && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 let mut offsets = lock(&self.offsets);
-                let waiting = offsets.in_flight(Some(&parts));
+                let not_committed = offsets.in_flight(Some(&parts));
                 let commit = offsets.take_commit(&self.topic, Some(&parts));
-                for p in &parts {
-                    if let Some(st) = offsets.parts.remove(p) {
-                        // Keep the generation moving so late acknowledgements are ignored.
-                        offsets.parts.insert(
-                            *p,
-                            PartitionState {
-                                generation: st.generation + 1,
-                                ..Default::default()
-                            },
-                        );
-                    }
-                }
+                offsets.revoke(&parts);
                 drop(offsets);
+                self.revoked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend_from_slice(&parts);
+                self.any_revoked.store(true, Ordering::Release);
+                // Still a member of the old generation: the broker accepts this commit.
                 if commit.count() > 0
                     && let Err(e) = consumer.commit(&commit, CommitMode::Sync)
                 {
@@ -271,7 +397,7 @@ impl ConsumerContext for GroupContext {
                 tracing::info!(
                     topic = %self.topic,
                     partitions = ?parts,
-                    not_delivered_batches = waiting,
+                    not_committed_batches = not_committed,
                     "kafka: partitions revoked, delivered offsets committed"
                 );
             }
@@ -283,9 +409,14 @@ impl ConsumerContext for GroupContext {
         }
     }
 
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         if let Err(e) = result {
             tracing::warn!(%e, topic = %self.topic, "kafka: offset commit failed");
+        }
+        for e in offsets.elements() {
+            if let Err(error) = e.error() {
+                tracing::warn!(%error, topic = %self.topic, partition = e.partition(), offset = ?e.offset(), "kafka: offset commit failed");
+            }
         }
     }
 }
@@ -410,6 +541,8 @@ fn consume(config: ConsumerConfig, cx: SourceContext, rt: tokio::runtime::Handle
         .create_with_context(GroupContext {
             offsets: offsets.clone(),
             topic: config.topic.clone(),
+            revoked: Mutex::default(),
+            any_revoked: AtomicBool::new(false),
         })
         .map_err(|e| Error::Other {
             context: format!("kafka consumer for {}", config.brokers),
@@ -466,7 +599,20 @@ fn consume(config: ConsumerConfig, cx: SourceContext, rt: tokio::runtime::Handle
             if left.is_zero() {
                 break;
             }
-            match consumer.poll(left.min(Duration::from_millis(100))) {
+            let polled = consumer.poll(left.min(Duration::from_millis(100)));
+            // A rebalance runs inside `poll`: what was read from the partitions it took away is
+            // their next owner's to read (from the commit), not ours to send.
+            if let Some(parts) = consumer.context().take_revoked() {
+                let dropped: usize = parts
+                    .iter()
+                    .filter_map(|p| chunks.remove(p))
+                    .map(|c| (c.last - c.first + 1) as usize)
+                    .sum();
+                if dropped > 0 {
+                    tracing::debug!(topic = %config.topic, partitions = ?parts, dropped, "kafka: unsent messages of revoked partitions dropped");
+                }
+            }
+            match polled {
                 None => {
                     if n > 0 || shutdown.is_triggered() {
                         break;
@@ -502,6 +648,7 @@ fn consume(config: ConsumerConfig, cx: SourceContext, rt: tokio::runtime::Handle
             let ack = Ack::new(move |status| lock(&o).finish(p, generation, first, status));
             let raw = RawBatch::new(c.data, p as u64, decoder.clone()).with_ack(ack);
             if !send(&rt, &out, raw, &shutdown) {
+                lock(&offsets).abandon(p, generation, first);
                 break 'run;
             }
         }
@@ -514,8 +661,10 @@ fn consume(config: ConsumerConfig, cx: SourceContext, rt: tokio::runtime::Handle
     // Let the pipeline drain, then commit what it delivered.
     drop(out);
     let deadline = Instant::now() + STOP_WAIT;
-    while lock(&offsets).in_flight(None) > 0 && Instant::now() < deadline {
-        consumer.poll(Duration::from_millis(0));
+    while lock(&offsets).pending(None) > 0 && Instant::now() < deadline {
+        // Serves the group (a rebalance commits and forgets its partitions); what it reads is
+        // not committed, so it is read again by whoever owns the partition next.
+        let _ = consumer.poll(Duration::from_millis(0));
         std::thread::sleep(Duration::from_millis(20));
     }
     commit(&consumer, &offsets, &config.topic, CommitMode::Sync);
@@ -612,6 +761,51 @@ mod tests {
         assert_eq!(o.parts[&0].commit, Some(20));
         assert_eq!(o.parts[&0].redeliver, Some(20));
         assert_eq!(o.in_flight(None), 1);
+        assert_eq!(o.pending(None), 0, "an errored batch is not waited for");
+    }
+
+    #[test]
+    fn a_revoked_partition_commits_nothing_more_and_ignores_late_acknowledgements() {
+        let mut o = Offsets::default();
+        let g0 = o.start(0, 0, 10);
+        let g1 = o.start(1, 0, 10);
+        o.start(1, 10, 20);
+        o.finish(1, g1, 0, AckStatus::Delivered);
+        assert_eq!(o.pending(Some(&[1])), 1);
+        let tpl = o.take_commit("t", Some(&[1]));
+        assert_eq!(
+            tpl.find_partition("t", 1).map(|e| e.offset()),
+            Some(Offset::Offset(10))
+        );
+        o.revoke(&[1]);
+        // The batch still in flight when the partition went away is delivered late.
+        o.finish(1, g1, 10, AckStatus::Delivered);
+        assert_eq!(o.parts[&1].commit, None);
+        assert_eq!(o.in_flight(Some(&[1])), 0);
+        // Partition 0 is still ours and commits as before.
+        o.finish(0, g0, 0, AckStatus::Delivered);
+        let tpl = o.take_commit("t", None);
+        assert_eq!(tpl.count(), 1);
+        assert!(tpl.find_partition("t", 1).is_none());
+        // Read again after a new assignment: it starts over from what the group committed.
+        let g1b = o.start(1, 10, 15);
+        assert_ne!(g1b, g1);
+        o.finish(1, g1b, 10, AckStatus::Delivered);
+        assert_eq!(o.parts[&1].commit, Some(15));
+    }
+
+    #[test]
+    fn a_batch_never_sent_does_not_hold_its_partition() {
+        let mut o = Offsets::default();
+        let g = o.start(0, 0, 10);
+        o.start(0, 10, 20);
+        // The second was dropped unsent: its acknowledgement counts as errored.
+        o.finish(0, g, 10, AckStatus::Errored);
+        o.abandon(0, g, 10);
+        o.finish(0, g, 0, AckStatus::Delivered);
+        assert_eq!(o.parts[&0].commit, Some(10));
+        assert_eq!(o.parts[&0].redeliver, None);
+        assert_eq!(o.in_flight(None), 0);
     }
 
     #[test]
@@ -666,5 +860,22 @@ mod tests {
             ..s
         };
         assert!(ConsumerConfig::from_flp(&bad).is_err());
+    }
+
+    #[test]
+    fn further_properties_from_the_environment() {
+        let p =
+            parse_properties(" session.timeout.ms=6000, heartbeat.interval.ms = 1000,").unwrap();
+        assert_eq!(
+            p,
+            [
+                ("session.timeout.ms".to_string(), "6000".to_string()),
+                ("heartbeat.interval.ms".to_string(), "1000".to_string())
+            ]
+        );
+        let e = parse_properties("enable.auto.commit=true").unwrap_err();
+        assert!(e.to_string().contains("set by ingest kafka itself"), "{e}");
+        let e = parse_properties("session.timeout.ms").unwrap_err();
+        assert!(e.to_string().contains("is not key=value"), "{e}");
     }
 }
