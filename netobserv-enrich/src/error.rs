@@ -49,9 +49,9 @@ impl Error {
     /// The YAML path the error is about.
     pub fn path(&self) -> &str {
         match self {
-            Error::Invalid { path, .. } | Error::Read { path, .. } | Error::Location { path, .. } => {
-                path
-            }
+            Error::Invalid { path, .. }
+            | Error::Read { path, .. }
+            | Error::Location { path, .. } => path,
         }
     }
 

@@ -30,7 +30,10 @@ fn ip(s: &str) -> IpAddr {
 /// The files the golden cases name: a services table and a location database.
 fn fixtures(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let services = dir.join("services");
-    std::fs::write(&services, "# site table\nmy-console 8443/tcp\nmy-dns 53/udp\n")?;
+    std::fs::write(
+        &services,
+        "# site table\nmy-console 8443/tcp\nmy-dns 53/udp\n",
+    )?;
     let us = Location {
         country_short: "US".into(),
         country_long: "United States of America".into(),
@@ -64,7 +67,10 @@ fn parse_network(yaml: &Json) -> Result<NetworkConfig> {
 
 fn run(net: &mut network::Network, input: &Json) -> Result<Json> {
     let mut flow = json::decode(serde_json::to_string(input)?.as_bytes())?;
-    assert!(net.transform(&mut flow), "the network transform never drops");
+    assert!(
+        net.transform(&mut flow),
+        "the network transform never drops"
+    );
     Ok(serde_json::from_str(&json::to_string(&flow))?)
 }
 
@@ -88,7 +94,12 @@ fn golden_cases_of_every_rule() -> Result<()> {
             .as_array()
             .map(|w| w.iter().filter_map(Json::as_str).collect())
             .unwrap_or_default();
-        assert_eq!(built.warnings.len(), want_warnings.len(), "{name}: {:?}", built.warnings);
+        assert_eq!(
+            built.warnings.len(),
+            want_warnings.len(),
+            "{name}: {:?}",
+            built.warnings
+        );
         for (got, want) in built.warnings.iter().zip(want_warnings) {
             assert!(got.contains(want), "{name}: {got:?} lacks {want:?}");
         }
@@ -96,7 +107,11 @@ fn golden_cases_of_every_rule() -> Result<()> {
         for f in case["flows"].as_array().context("flows")? {
             let got = run(&mut net, &f["in"])?;
             if got != f["out"] {
-                bail!("{name}:\n  in:   {}\n  got:  {got}\n  want: {}", f["in"], f["out"]);
+                bail!(
+                    "{name}:\n  in:   {}\n  got:  {got}\n  want: {}",
+                    f["in"],
+                    f["out"]
+                );
             }
             flows += 1;
         }
@@ -132,7 +147,10 @@ fn identities() -> StaticIdentities {
         id
     };
     StaticIdentities::new()
-        .with(ip("10.128.0.5"), pod("web-1", "shop", "web", "10.0.0.1", "n1"))
+        .with(
+            ip("10.128.0.5"),
+            pod("web-1", "shop", "web", "10.0.0.1", "n1"),
+        )
         .with(ip("fd01::7"), pod("db-0", "shop", "db", "10.0.0.2", "n2"))
 }
 
@@ -161,7 +179,11 @@ directionInfo:
     let built = network::build(&cfg, "p", "s", &mut FieldRegistry::new(), Some(lookup))?;
     // Only the otel assignee's missing names are warned about.
     assert_eq!(built.warnings.len(), 1, "{:?}", built.warnings);
-    assert!(built.warnings[0].contains("kubernetes.assignee"), "{:?}", built.warnings);
+    assert!(
+        built.warnings[0].contains("kubernetes.assignee"),
+        "{:?}",
+        built.warnings
+    );
     let mut net = built.network;
     let got = run(
         &mut net,
@@ -211,16 +233,16 @@ async fn run_pipeline(
     std::fs::write(&inp, lines.join("\n") + "\n")?;
     for p in &mut config.parameters {
         if p.ingest.is_some() {
-            p.ingest = Some(
-                StageSection::new("file")
-                    .with_settings("file", serde_json::json!({"filename": inp.display().to_string()}))?,
-            );
+            p.ingest = Some(StageSection::new("file").with_settings(
+                "file",
+                serde_json::json!({"filename": inp.display().to_string()}),
+            )?);
         }
         if p.write.is_some() {
-            p.write = Some(
-                StageSection::new("file")
-                    .with_settings("file", serde_json::json!({"filename": out.display().to_string()}))?,
-            );
+            p.write = Some(StageSection::new("file").with_settings(
+                "file",
+                serde_json::json!({"filename": out.display().to_string()}),
+            )?);
         }
     }
     let pipeline = Pipeline::build(&config, registry, Metrics::default()).await?;
@@ -357,8 +379,14 @@ async fn unknown_keys_are_refused_with_their_yaml_path() {
         assert!(e.contains(&format!("unknown field `{key}`")), "{e}");
     }
     let e = build_error("rules:\n  - type: add_kubernets").await;
-    assert!(e.contains("parameters[1].transform.network.rules[0].type"), "{e}");
-    assert!(e.contains("add_kubernetes_infra") && e.contains("decode_tcp_flags"), "{e}");
+    assert!(
+        e.contains("parameters[1].transform.network.rules[0].type"),
+        "{e}"
+    );
+    assert!(
+        e.contains("add_kubernetes_infra") && e.contains("decode_tcp_flags"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -409,7 +437,10 @@ async fn settings_that_cannot_work_are_start_up_errors() {
         bad.display()
     ))
     .await;
-    assert!(e.contains("is not an ip2location BIN database: database type 0"), "{e}");
+    assert!(
+        e.contains("is not an ip2location BIN database: database type 0"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -425,6 +456,10 @@ rules:
   - type: add_subnet_label
     add_subnet_label: {input: SrcAddr, output: SrcSubnetLabel}
 servicesFile: /etc/services
+kubeConfig:
+  secondaryNetworks:
+    - name: ovn-k
+      index: {udn: null}
 "#,
     )?;
     let lookup: Arc<dyn IdentityLookup> = Arc::new(identities());
@@ -435,10 +470,14 @@ servicesFile: /etc/services
         "n.rules[1].add_service: ignored: a rule of type add_subnet does not read it",
         "n.rules[1].add_subnet.subnet_mask: /64 applies to IPv6 addresses only",
         "n.rules[2]: add_subnet_label labels nothing",
+        "n.kubeConfig.secondaryNetworks: not implemented yet",
     ];
     assert_eq!(w.len(), want.len(), "{w:#?}");
     for (got, want) in w.iter().zip(want) {
-        assert!(got.starts_with(want), "{got:?} does not start with {want:?}");
+        assert!(
+            got.starts_with(want),
+            "{got:?} does not start with {want:?}"
+        );
     }
     Ok(())
 }

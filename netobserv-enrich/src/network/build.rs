@@ -33,14 +33,20 @@ struct Cx<'a> {
 impl Cx<'_> {
     fn read(&mut self, path: &str, what: &str, name: &str) -> Result<FieldPath> {
         if name.is_empty() {
-            return Err(Error::invalid(path, format!("`{what}` is empty: name a field")));
+            return Err(Error::invalid(
+                path,
+                format!("`{what}` is empty: name a field"),
+            ));
         }
         Ok(self.fields.read(self.stage, name))
     }
 
     fn write(&mut self, path: &str, what: &str, name: &str) -> Result<FieldPath> {
         if name.is_empty() {
-            return Err(Error::invalid(path, format!("`{what}` is empty: name a field")));
+            return Err(Error::invalid(
+                path,
+                format!("`{what}` is empty: name a field"),
+            ));
         }
         Ok(self.fields.write(name))
     }
@@ -149,7 +155,9 @@ pub fn build(
                 if prefix > 32 {
                     cx.warn(
                         &format!("{p}.subnet_mask"),
-                        format!("/{prefix} applies to IPv6 addresses only: IPv4 ones get no subnet"),
+                        format!(
+                            "/{prefix} applies to IPv6 addresses only: IPv4 ones get no subnet"
+                        ),
                     );
                 }
                 rules.push(Rule::Subnet(SubnetRule::new(
@@ -164,7 +172,10 @@ pub fn build(
                 let db = location_db(&r.file_path, &format!("{p}.file_path"))?;
                 let input = cx.read(&p, "input", &r.input)?;
                 if r.output.is_empty() {
-                    return Err(Error::invalid(&p, "`output` is empty: name the output prefix"));
+                    return Err(Error::invalid(
+                        &p,
+                        "`output` is empty: name the output prefix",
+                    ));
                 }
                 let outputs = [
                     "_CountryName",
@@ -188,7 +199,10 @@ pub fn build(
                     port: cx.read(&p, "input", &r.input)?,
                     protocol: cx.read(&p, "protocol", &r.protocol)?,
                     output: cx.write(&p, "output", &r.output)?,
-                    db: services.clone().ok_or_else(|| Error::invalid(&p, "no services table"))?,
+                    db: services
+                        .clone()
+                        .ok_or_else(|| Error::invalid(&p, "no services table"))?,
+                    empty: Value::str(""),
                 });
             }
             RuleType::ReinterpretDirection => {
@@ -203,7 +217,9 @@ pub fn build(
                     if v.is_empty() {
                         return Err(Error::invalid(
                             format!("{p}.{key}"),
-                            format!("rule {path} (reinterpret_direction) needs `directionInfo.{key}`"),
+                            format!(
+                                "rule {path} (reinterpret_direction) needs `directionInfo.{key}`"
+                            ),
                         ));
                     }
                 }
@@ -226,7 +242,9 @@ pub fn build(
                 if labels.is_empty() {
                     cx.warn(
                         &path,
-                        format!("add_subnet_label labels nothing: `{base}.subnetLabels` has no CIDR"),
+                        format!(
+                            "add_subnet_label labels nothing: `{base}.subnetLabels` has no CIDR"
+                        ),
                     );
                 }
                 rules.push(Rule::SubnetLabel {
@@ -248,6 +266,24 @@ pub fn build(
             }
         }
     }
+    if let (Some(kube), Some(_)) = (&cfg.kube_config, &identities)
+        && cfg
+            .rules
+            .iter()
+            .any(|r| r.r#type == RuleType::AddKubernetes)
+    {
+        for (key, set) in [
+            ("secondaryNetworks", !kube.secondary_networks.is_empty()),
+            ("managedCNI", !kube.managed_cni.is_empty()),
+        ] {
+            if set {
+                cx.warn(
+                    &format!("{base}.kubeConfig.{key}"),
+                    "not implemented yet (issue 11): addresses are looked up by IP only, secondary network interfaces are not indexed",
+                );
+            }
+        }
+    }
     if !skipped_kube.is_empty() {
         let mut msg = format!(
             "add_kubernetes needs the Kubernetes cache, which this build does not have yet (issue 11): \
@@ -257,7 +293,11 @@ pub fn build(
         if cfg.kube_config.is_some() {
             msg.push_str("; `kubeConfig` is not read");
         }
-        if cfg.rules.iter().any(|r| r.r#type == RuleType::ReinterpretDirection) {
+        if cfg
+            .rules
+            .iter()
+            .any(|r| r.r#type == RuleType::ReinterpretDirection)
+        {
             msg.push_str("; reinterpret_direction rewrites only flows that arrive with host IPs");
         }
         cx.warn(base, msg);
@@ -290,7 +330,10 @@ fn kube_rule(
     let p = format!("{path}.kubernetes");
     let ip = cx.read(&p, "ipField", &r.ip_field)?;
     if r.output.is_empty() {
-        return Err(Error::invalid(&p, "`output` is empty: name the output prefix (`SrcK8S`)"));
+        return Err(Error::invalid(
+            &p,
+            "`output` is empty: name the output prefix (`SrcK8S`)",
+        ));
     }
     let otel = match r.assignee.as_deref() {
         None | Some("") => false,
@@ -310,7 +353,10 @@ fn kube_rule(
         ("annotations_prefix", r.annotations_prefix.is_some()),
         ("annotation_inclusions", !r.annotation_inclusions.is_empty()),
         ("annotation_exclusions", !r.annotation_exclusions.is_empty()),
-        ("annotation_value_max_length", r.annotation_value_max_length.is_some()),
+        (
+            "annotation_value_max_length",
+            r.annotation_value_max_length.is_some(),
+        ),
     ] {
         if set {
             cx.warn(
@@ -336,8 +382,15 @@ fn kube_rule(
     };
     if matches!(output, KubeOutput::Src | KubeOutput::Dst) {
         for s in [
-            "_Namespace", "_Name", "_Type", "_OwnerName", "_OwnerType", "_NetworkName",
-            "_HostIP", "_HostName", "_Zone",
+            "_Namespace",
+            "_Name",
+            "_Type",
+            "_OwnerName",
+            "_OwnerType",
+            "_NetworkName",
+            "_HostIP",
+            "_HostName",
+            "_Zone",
         ] {
             cx.fields.write(&format!("{}{s}", r.output));
         }
@@ -360,8 +413,15 @@ fn kube_keys(cx: &mut Cx<'_>, out: &str, otel: bool) -> [FieldPath; 9] {
         ]
     } else {
         [
-            "_Namespace", "_Name", "_Type", "_OwnerName", "_OwnerType", "_NetworkName",
-            "_HostIP", "_HostName", "_Zone",
+            "_Namespace",
+            "_Name",
+            "_Type",
+            "_OwnerName",
+            "_OwnerType",
+            "_NetworkName",
+            "_HostIP",
+            "_HostName",
+            "_Zone",
         ]
     };
     names.map(|n| cx.fields.write(&format!("{out}{n}")))

@@ -50,11 +50,7 @@ pub struct KubeConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secondary_networks: Vec<SecondaryNetwork>,
     /// The CNIs whose annotations are read for extra interfaces (upstream knows `ovn`).
-    #[serde(
-        rename = "managedCNI",
-        default,
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(rename = "managedCNI", default, skip_serializing_if = "Vec::is_empty")]
     pub managed_cni: Vec<String>,
     /// Owner kinds followed up the ownership chain (`ReplicaSet`, `Deployment`, `Gateway`...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -241,7 +237,11 @@ pub struct K8sRule {
     #[serde(rename = "ipField", default)]
     pub ip_field: String,
     /// The field holding the interface list (secondary networks).
-    #[serde(rename = "interfacesField", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "interfacesField",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub interfaces_field: Option<String>,
     /// The field holding the UDN list (secondary networks).
     #[serde(rename = "udnsField", default, skip_serializing_if = "Option::is_none")]

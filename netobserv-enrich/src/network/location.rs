@@ -94,13 +94,23 @@ impl LocationDb {
         if columns < 2 {
             return Err(format!("{columns} columns (expected at least 2)"));
         }
-        let u32_at = |pos: usize| u32::from_le_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]);
+        let u32_at = |pos: usize| {
+            u32::from_le_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]])
+        };
         let offset = |v: u32| (v as usize).checked_sub(1);
-        let section = |count: u32, base: u32, index: u32, key_size: usize| -> Result<Section, String> {
+        let section = |count: u32,
+                       base: u32,
+                       index: u32,
+                       key_size: usize|
+         -> Result<Section, String> {
             let row_size = key_size + (columns - 1) * 4;
             let s = Section {
                 count,
-                base: if count == 0 { 0 } else { offset(base).ok_or("a section starts at offset 0")? },
+                base: if count == 0 {
+                    0
+                } else {
+                    offset(base).ok_or("a section starts at offset 0")?
+                },
                 index: offset(index),
                 row_size,
                 key_size,
@@ -114,10 +124,10 @@ impl LocationDb {
                     data.len()
                 ));
             }
-            if let Some(i) = s.index {
-                if i + 65536 * 8 > data.len() {
-                    return Err(format!("the index at offset {i} runs past the end"));
-                }
+            if let Some(i) = s.index
+                && i + 65536 * 8 > data.len()
+            {
+                return Err(format!("the index at offset {i} runs past the end"));
             }
             Ok(s)
         };
@@ -196,7 +206,9 @@ impl LocationDb {
         let start = s.base + row as usize * s.row_size + s.key_size;
         // Column n (1-based, the range start being column 1) of this row.
         let col = |pos: u8| -> Option<u32> {
-            (pos >= 2).then(|| self.u32_at(start + usize::from(pos - 2) * 4)).flatten()
+            (pos >= 2)
+                .then(|| self.u32_at(start + usize::from(pos - 2) * 4))
+                .flatten()
         };
         let mut loc = Location::default();
         if let Some(p) = col(COUNTRY[t]) {
@@ -280,7 +292,12 @@ impl BinWriter {
         };
         let mut columns = |loc: &Location| -> Vec<u8> {
             // The long country name sits 3 bytes after the code's length byte.
-            let code: String = loc.country_short.chars().filter(char::is_ascii).take(2).collect();
+            let code: String = loc
+                .country_short
+                .chars()
+                .filter(char::is_ascii)
+                .take(2)
+                .collect();
             let country = put_str(&code);
             for _ in code.len()..2 {
                 put_str("");
@@ -356,7 +373,14 @@ mod tests {
 
     #[test]
     fn ranges_are_found_in_both_families() {
-        let us = loc("US", "United States of America", "California", "Mountain View", 37.38605, -122.08385);
+        let us = loc(
+            "US",
+            "United States of America",
+            "California",
+            "Mountain View",
+            37.38605,
+            -122.08385,
+        );
         let fr = loc("FR", "France", "Ile-de-France", "Paris", 48.85341, 2.3488);
         let bytes = BinWriter::new()
             .range(ip("8.8.8.0"), us.clone())
@@ -384,13 +408,27 @@ mod tests {
 
     #[test]
     fn bad_files_are_refused_with_the_reason() {
-        assert!(LocationDb::from_bytes(vec![0; 10]).unwrap_err().contains("too short"));
-        let mut b = BinWriter::new().range(ip("1.0.0.0"), Location::default()).build();
+        assert!(
+            LocationDb::from_bytes(vec![0; 10])
+                .unwrap_err()
+                .contains("too short")
+        );
+        let mut b = BinWriter::new()
+            .range(ip("1.0.0.0"), Location::default())
+            .build();
         b[0] = 40;
-        assert!(LocationDb::from_bytes(b.clone()).unwrap_err().contains("type 40"));
+        assert!(
+            LocationDb::from_bytes(b.clone())
+                .unwrap_err()
+                .contains("type 40")
+        );
         b[0] = 9;
         b[5] = 200; // far more rows than the file holds
-        assert!(LocationDb::from_bytes(b).unwrap_err().contains("past the end"));
+        assert!(
+            LocationDb::from_bytes(b)
+                .unwrap_err()
+                .contains("past the end")
+        );
         let dir = tempfile::tempdir().unwrap();
         let zip = dir.path().join("db.zip");
         std::fs::write(&zip, b"PK\x03\x04rest").unwrap();

@@ -70,6 +70,8 @@ pub(super) enum Rule {
         protocol: FieldPath,
         output: FieldPath,
         db: Arc<ServiceNames>,
+        /// The empty name, written for a known protocol number without that service.
+        empty: Value,
     },
     Kube(KubeRule),
     Infra(Infra),
@@ -343,7 +345,10 @@ fn host(path: &FieldPath, flow: &Flow) -> Option<Host> {
     match path.get_ref(flow)? {
         FieldRef::Ip(ip) => Some(Host::Ip(ip)),
         FieldRef::Str("") => None,
-        FieldRef::Str(s) => Some(s.parse().map_or_else(|_| Host::Text(s.to_string()), Host::Ip)),
+        FieldRef::Str(s) => Some(
+            s.parse()
+                .map_or_else(|_| Host::Text(s.to_string()), Host::Ip),
+        ),
         // Upstream reads strings only.
         _ => None,
     }
@@ -365,7 +370,10 @@ fn reject(metrics: Option<&StageMetrics>, rule: &str, input: &FieldPath, flow: &
         let v = input.get(flow).map(|v| v.to_string()).unwrap_or_default();
         m.reject(
             rule,
-            format_args!("{rule}: {} holds {v:?}, not an IP address; rule skipped", input.name()),
+            format_args!(
+                "{rule}: {} holds {v:?}, not an IP address; rule skipped",
+                input.name()
+            ),
         );
     }
 }
@@ -383,6 +391,7 @@ impl Transform for Network {
                     protocol,
                     output,
                     db,
+                    empty,
                 } => {
                     // Upstream logs an error for every flow without a port (ICMP...): here that
                     // is the normal case of a flow without one, and passes quietly.
@@ -390,7 +399,9 @@ impl Transform for Network {
                         Some(FieldRef::UInt(u)) => i64::try_from(u).ok(),
                         Some(FieldRef::Int(i)) => Some(i),
                         Some(FieldRef::Str(s)) => s.parse().ok(),
-                        Some(FieldRef::Other(Value::Float(f))) if f.fract() == 0.0 => Some(f as i64),
+                        Some(FieldRef::Other(Value::Float(f))) if f.fract() == 0.0 => {
+                            Some(f as i64)
+                        }
                         _ => None,
                     };
                     let Some(port) = port else { continue };
@@ -398,9 +409,9 @@ impl Transform for Network {
                     // then an unknown port writes an empty name; a protocol name with an
                     // unknown port writes nothing. An absent protocol is the name "<nil>".
                     let found = match protocol.get_ref(flow) {
-                        Some(FieldRef::UInt(u)) => Some(
-                            i64::try_from(u).ok().and_then(|p| db.by_number(port, p)),
-                        ),
+                        Some(FieldRef::UInt(u)) => {
+                            Some(i64::try_from(u).ok().and_then(|p| db.by_number(port, p)))
+                        }
                         Some(FieldRef::Int(i)) => Some(db.by_number(port, i)),
                         Some(FieldRef::Str(s)) => match s.parse::<i64>() {
                             Ok(n) => Some(db.by_number(port, n)),
@@ -414,7 +425,7 @@ impl Transform for Network {
                     };
                     match found {
                         Some(Some(name)) => output.set(flow, Value::Str(name.clone())),
-                        Some(None) => output.set(flow, Value::str("")),
+                        Some(None) => output.set(flow, empty.clone()),
                         None => {}
                     }
                 }
@@ -429,10 +440,10 @@ impl Transform for Network {
                     direction,
                     if_direction,
                 } => {
-                    if let Some(out) = if_direction {
-                        if let Some(v) = direction.get(flow) {
-                            out.set(flow, v);
-                        }
+                    if let Some(out) = if_direction
+                        && let Some(v) = direction.get(flow)
+                    {
+                        out.set(flow, v);
                     }
                     let Some(reporter) = host(reporter, flow) else {
                         continue;
@@ -462,10 +473,10 @@ impl Transform for Network {
                     labels,
                 } => {
                     // Upstream labels string fields only; an address field of any type here.
-                    if let Addr::Ip(ip) = addr(input, flow) {
-                        if let Some(l) = labels.label(ip) {
-                            output.set(flow, Value::Str(l.clone()));
-                        }
+                    if let Addr::Ip(ip) = addr(input, flow)
+                        && let Some(l) = labels.label(ip)
+                    {
+                        output.set(flow, Value::Str(l.clone()));
                     }
                 }
                 Rule::TcpFlags {
@@ -488,7 +499,9 @@ impl Transform for Network {
                     let bits = match input.get_ref(flow) {
                         Some(FieldRef::UInt(u)) => u,
                         Some(FieldRef::Int(i)) if i >= 0 => i as u64,
-                        Some(FieldRef::Other(Value::Float(f))) if f >= 0.0 && f.fract() == 0.0 => f as u64,
+                        Some(FieldRef::Other(Value::Float(f))) if f >= 0.0 && f.fract() == 0.0 => {
+                            f as u64
+                        }
                         _ if *input == FieldPath::Typed(FieldId::Flags) => match flow.flags() {
                             Some(f) => u64::from(f.bits),
                             None => continue,

@@ -75,8 +75,14 @@ impl ServiceNames {
             if let Some(n) = db.proto_names.get(proto) {
                 db.by_number.insert((port, *n), name.clone());
             }
-            let names = std::iter::once(proto)
-                .chain(aliases.get(proto).map(Vec::as_slice).unwrap_or_default().iter().copied());
+            let names = std::iter::once(proto).chain(
+                aliases
+                    .get(proto)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .copied(),
+            );
             for p in names {
                 db.by_name
                     .entry(p.into())
@@ -122,8 +128,7 @@ mod tests {
     use super::*;
 
     const PROTOS: &str = "# comment\nip 0 IP\ntcp 6 TCP\nudp 17 UDP # user datagram\nbad x\n";
-    const SERVICES: &str =
-        "ssh 22/tcp\nssh 22/udp\nhttp 80/tcp www # web\nmyproto 4000/sctp\nbroken 12\nweird x/tcp\n";
+    const SERVICES: &str = "ssh 22/tcp\nssh 22/udp\nhttp 80/tcp www # web\nmyproto 4000/sctp\nbroken 12\nweird x/tcp\n";
 
     #[test]
     fn lookups_follow_upstreams_rules() {

@@ -39,12 +39,12 @@ impl Cidr {
     /// The network of `ip` with `prefix` bits; `None` when `prefix` exceeds the family's bits.
     pub fn new(ip: IpAddr, prefix: u8) -> Option<Cidr> {
         let addr = match ip {
-            IpAddr::V4(a) if prefix <= 32 => IpAddr::V4(Ipv4Addr::from_bits(
-                a.to_bits() & mask32(prefix),
-            )),
-            IpAddr::V6(a) if prefix <= 128 => IpAddr::V6(Ipv6Addr::from_bits(
-                a.to_bits() & mask128(prefix),
-            )),
+            IpAddr::V4(a) if prefix <= 32 => {
+                IpAddr::V4(Ipv4Addr::from_bits(a.to_bits() & mask32(prefix)))
+            }
+            IpAddr::V6(a) if prefix <= 128 => {
+                IpAddr::V6(Ipv6Addr::from_bits(a.to_bits() & mask128(prefix)))
+            }
             _ => return None,
         };
         Some(Cidr { addr, prefix })
@@ -104,10 +104,7 @@ impl SubnetLabels {
             for c in cidrs {
                 match c.addr {
                     IpAddr::V4(a) => out.v4.push((a.to_bits(), mask32(c.prefix), name.clone())),
-                    IpAddr::V6(a) => {
-                        out.v6
-                            .push((a.to_bits(), mask128(c.prefix), name.clone()))
-                    }
+                    IpAddr::V6(a) => out.v6.push((a.to_bits(), mask128(c.prefix), name.clone())),
                 }
             }
         }
@@ -157,8 +154,19 @@ mod tests {
             Cidr::parse("2001:db8:aa::1/40").unwrap().to_string(),
             "2001:db8::/40"
         );
-        assert_eq!(Cidr::parse("fd00::1/128").unwrap().to_string(), "fd00::1/128");
-        for bad in ["10.0.0.1", "10.0.0.1/33", "::1/129", "10.0.0/8", "x/8", "10.0.0.0/+8", "10.0.0.0/"] {
+        assert_eq!(
+            Cidr::parse("fd00::1/128").unwrap().to_string(),
+            "fd00::1/128"
+        );
+        for bad in [
+            "10.0.0.1",
+            "10.0.0.1/33",
+            "::1/129",
+            "10.0.0/8",
+            "x/8",
+            "10.0.0.0/+8",
+            "10.0.0.0/",
+        ] {
             let e = Cidr::parse(bad).unwrap_err();
             assert!(e.contains(bad), "{bad}: {e}");
         }
@@ -181,7 +189,10 @@ mod tests {
         let l = SubnetLabels::new([
             (
                 "DB",
-                vec![Cidr::parse("10.0.5.0/24").unwrap(), Cidr::parse("fd00:5::/32").unwrap()],
+                vec![
+                    Cidr::parse("10.0.5.0/24").unwrap(),
+                    Cidr::parse("fd00:5::/32").unwrap(),
+                ],
             ),
             ("Pods", vec![Cidr::parse("10.0.0.0/16").unwrap()]),
             ("World", vec![Cidr::parse("0.0.0.0/0").unwrap()]),
