@@ -481,3 +481,51 @@ kubeConfig:
     }
     Ok(())
 }
+
+#[test]
+fn every_network_section_of_the_operator_configs_builds() -> Result<()> {
+    let mut seen = 0;
+    for name in [
+        "operator-default.yaml",
+        "operator-full.yaml",
+        "operator-network.yaml",
+    ] {
+        let config = Config::from_yaml(&std::fs::read_to_string(testdata(&format!(
+            "configs/{name}"
+        )))?)?;
+        for (i, p) in config.parameters.iter().enumerate() {
+            let Some(t) = p.transform.as_ref().filter(|t| t.type_name == "network") else {
+                continue;
+            };
+            let base = format!("parameters[{i}].transform");
+            let cfg: NetworkConfig = t.parse(&base, "network")?.context("network section")?;
+            let built = network::build(
+                &cfg,
+                &format!("{base}.network"),
+                &p.name,
+                &mut FieldRegistry::new(),
+                None,
+            )
+            .with_context(|| format!("{name} {}", p.name))?;
+            let count = |t: &str| cfg.rules.iter().filter(|r| r.r#type.name() == t).count();
+            // The warnings: add_kubernetes without a cache (one for the stage), and (the older
+            // operator-default.yaml) add_subnet_label rules without any subnetLabels.
+            let kube = usize::from(count("add_kubernetes") > 0);
+            let unlabelled = if cfg.subnet_labels.is_empty() {
+                count("add_subnet_label")
+            } else {
+                0
+            };
+            assert_eq!(
+                built.warnings.len(),
+                kube + unlabelled,
+                "{name}: {:?}",
+                built.warnings
+            );
+            assert!(!built.network.is_empty(), "{name} {}", p.name);
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 5);
+    Ok(())
+}

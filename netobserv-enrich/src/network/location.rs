@@ -406,6 +406,29 @@ mod tests {
         assert_eq!(db.lookup(ip("ffff::1")).unwrap().city, "");
     }
 
+    proptest::proptest! {
+        /// Whatever the bytes, reading them and looking addresses up never panics.
+        #[test]
+        fn any_bytes_read_without_panic(
+            mut bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            db_type in 1u8..=26,
+            columns in 2u8..=8,
+            ips in proptest::collection::vec(proptest::prelude::any::<u128>(), 1..8),
+        ) {
+            // Mostly plausible headers, so that lookups run on the rest.
+            if bytes.len() > 2 {
+                bytes[0] = db_type;
+                bytes[1] = columns;
+            }
+            if let Ok(db) = LocationDb::from_bytes(bytes) {
+                for k in ips {
+                    let _ = db.lookup(IpAddr::V6(std::net::Ipv6Addr::from_bits(k)));
+                    let _ = db.lookup(IpAddr::V4(std::net::Ipv4Addr::from_bits(k as u32)));
+                }
+            }
+        }
+    }
+
     #[test]
     fn bad_files_are_refused_with_the_reason() {
         assert!(
