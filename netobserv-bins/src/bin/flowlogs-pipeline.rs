@@ -186,6 +186,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         let mut registry = StageRegistry::with_builtins();
         netobserv_sinks::register(&mut registry);
+        netobserv_enrich::register(&mut registry);
         // `ingest: {type: ebpf}`: the agent in-process (its metrics beside the pipeline's).
         match netobserv_ebpf::source::AgentMetrics::new("ebpf_agent_", metrics.registry()) {
             Ok(m) => netobserv_ebpf::source::register(&mut registry, m),

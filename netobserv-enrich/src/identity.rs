@@ -1,0 +1,55 @@
+//! Who an address belongs to: the interface between the `network` transform and a source of
+//! Kubernetes identities (the reflector cache of a later slice of issue 11, or a fixed table).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use netobserv_flow::flow::K8sIdentity;
+
+/// A source of Kubernetes identities by IP address, as `add_kubernetes` reads it.
+///
+/// The identity carries what the flow's `<output>_*` fields hold: name, kind (`Pod`, `Service`,
+/// `Node`), namespace, owner, the node's IP and name (`HostIP`, `HostName`: what
+/// `reinterpret_direction` compares with the agent's IP), zone and network name. Lookups run on
+/// every flow on every worker: an implementation answers without blocking on updates (no write
+/// lock on this path) and hands out shared identities, not copies.
+pub trait IdentityLookup: Send + Sync + 'static {
+    /// The identity owning `ip`, if known.
+    fn identity(&self, ip: IpAddr) -> Option<Arc<K8sIdentity>>;
+}
+
+/// A fixed table of identities: for tests, and for address plans known in advance.
+#[derive(Debug, Default, Clone)]
+pub struct StaticIdentities {
+    by_ip: HashMap<IpAddr, Arc<K8sIdentity>>,
+}
+
+impl StaticIdentities {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) the identity of `ip`.
+    pub fn with(mut self, ip: IpAddr, identity: K8sIdentity) -> Self {
+        self.by_ip.insert(ip, Arc::new(identity));
+        self
+    }
+
+    /// How many addresses the table knows.
+    pub fn len(&self) -> usize {
+        self.by_ip.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_ip.is_empty()
+    }
+}
+
+impl IdentityLookup for StaticIdentities {
+    fn identity(&self, ip: IpAddr) -> Option<Arc<K8sIdentity>> {
+        self.by_ip.get(&ip.to_canonical()).cloned()
+    }
+}
