@@ -459,3 +459,57 @@ async fn clickhouse_killed_and_restarted_loses_nothing() -> Result<()> {
     assert_eq!(bounds, [base, base + (n_batches * per) as i64 - 1]);
     Ok(())
 }
+
+/// Retention on 18.16 (no `TTL`): partitions older than the retention are dropped from the raw
+/// table and the rollups; recent ones stay.
+#[tokio::test]
+async fn retention_drops_old_partitions_on_18_16() -> Result<()> {
+    let c = client(&shared_url());
+    let s = Schema::new(Flavor::Legacy, unique("ret"), "flows").with_retention(3, 40);
+    schema::migrate(&c, &s).await?;
+    let day = 86_400_000i64;
+    let now = now_ms();
+    // One flow a day for 60 days, ending now.
+    c.query(&format!(
+        "INSERT INTO {} (TimeFlowEndMs, Bytes) SELECT toInt64({now} - number * {day}), toUInt64(1) FROM numbers(60)",
+        s.qualified("flows")
+    ))
+    .execute()
+    .await?;
+    let dropped = schema::drop_expired_partitions(&c, &s, (now / 1000) as u64).await?;
+    let raw = count(&c, &format!("SELECT count() FROM {}", s.qualified("flows"))).await?;
+    let minute = count(
+        &c,
+        &format!(
+            "SELECT toUInt64(sum(Flows)) FROM {}",
+            s.qualified("flows_1m")
+        ),
+    )
+    .await?;
+    let hour_min_age = count(
+        &c,
+        &format!(
+            "SELECT toUInt64(intDiv({} - toUInt64(min(TimeBucket)) * 1000, {day})) FROM {}",
+            now,
+            s.qualified("flows_1h")
+        ),
+    )
+    .await?;
+    // Raw: days 0..=3 before today's cutoff day are kept (the cutoff day itself stays).
+    assert!((3..=4).contains(&raw), "raw rows kept: {raw}");
+    assert!(
+        (40..=41).contains(&minute),
+        "per-minute rows kept: {minute}"
+    );
+    // Monthly partitions go only once the whole month is past the cutoff.
+    assert!(
+        (40..=71).contains(&hour_min_age),
+        "oldest hourly bucket: {hour_min_age} days"
+    );
+    assert!(dropped >= 56 + 19, "partitions dropped: {dropped}");
+    assert_eq!(
+        schema::drop_expired_partitions(&c, &s, (now / 1000) as u64).await?,
+        0
+    );
+    Ok(())
+}
