@@ -3,6 +3,7 @@
 //! kill/restart test) and chDB behind `tests/support/chdb_http.py`, which stands in for a modern
 //! ClickHouse server (no modern server runs on the test machines).
 #![cfg(feature = "clickhouse")]
+#![allow(clippy::unwrap_used)]
 
 mod support;
 
@@ -116,8 +117,8 @@ fn full_flow(i: u64, base: i64) -> Flow {
         let v = match id.kind() {
             FieldKind::UInt(bits) => Value::UInt(k & (u64::MAX >> (64 - u32::from(bits)))),
             FieldKind::Int(bits) => Value::Int(-((k % (1 << (bits - 2))) as i64)),
-            FieldKind::Bool => Value::Bool(k % 2 == 0),
-            FieldKind::Ip if i % 2 == 0 => {
+            FieldKind::Bool => Value::Bool(k.is_multiple_of(2)),
+            FieldKind::Ip if i.is_multiple_of(2) => {
                 Value::Ip(IpAddr::from([10, (k >> 16) as u8, (k >> 8) as u8, k as u8]))
             }
             FieldKind::Ip => Value::Ip(IpAddr::from([
@@ -419,9 +420,18 @@ async fn clickhouse_killed_and_restarted_loses_nothing() -> Result<()> {
     );
     let run =
         tokio::spawn(async move { run_pipeline(batches, Duration::from_millis(20), &cfg).await });
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Kill it once the first rows are in.
     let c = client(&url);
-    let before: u64 = count(&c, &format!("SELECT count() FROM `{db}`.flows")).await?;
+    let mut before = 0;
+    for _ in 0..600 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Ok(n) = count(&c, &format!("SELECT count() FROM `{db}`.flows")).await {
+            before = n;
+            if n > 0 {
+                break;
+            }
+        }
+    }
     server.kill()?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     server.restart()?;

@@ -30,19 +30,22 @@ use netobserv_sinks::clickhouse::{ClickHouseConfig, ClickHouseWriter, Flavor};
 
 const PER_BATCH: usize = 1000;
 
+/// Batches delivered, when the first was sent, when the last was acknowledged.
+type Progress = Arc<Mutex<(usize, Option<Instant>, Option<Instant>)>>;
+
 struct Feed {
     batches: Vec<Vec<Flow>>,
-    acks: Arc<Mutex<(usize, Option<Instant>, Option<Instant>)>>,
+    acks: Progress,
 }
 
 #[async_trait::async_trait]
 impl Source for Feed {
     async fn run(self: Box<Self>, cx: SourceContext) -> netobserv_flow::Result<()> {
-        self.acks.lock().unwrap().1 = Some(Instant::now());
+        self.acks.lock().expect("progress lock").1 = Some(Instant::now());
         for b in self.batches {
             let acks = self.acks.clone();
             let ack = Ack::new(move |s| {
-                let mut a = acks.lock().unwrap();
+                let mut a = acks.lock().expect("progress lock");
                 if s == AckStatus::Delivered {
                     a.0 += 1;
                 }
@@ -98,7 +101,11 @@ fn main() -> Result<()> {
     registry.register(
         StageKind::Ingest,
         "load_feed",
-        move |_: &mut BuildContext<'_>| Ok(Component::source(feed.lock().unwrap().take().unwrap())),
+        move |_: &mut BuildContext<'_>| {
+            Ok(Component::source(
+                feed.lock().expect("feed lock").take().expect("built once"),
+            ))
+        },
     );
     let yaml = format!(
         "pipeline: [{{name: feed}}, {{name: ch, follows: feed}}]\n\
@@ -121,7 +128,7 @@ fn main() -> Result<()> {
     })?;
     let cpu = benches::process_cpu_seconds(pid)? - cpu0;
     let scpu = server_cpu() - scpu0;
-    let (delivered, first, last) = *acks.lock().unwrap();
+    let (delivered, first, last) = *acks.lock().expect("progress lock");
     if delivered * PER_BATCH < flows || !report.is_clean() {
         bail!("not every batch was delivered: {delivered} batches; {report:?}");
     }
