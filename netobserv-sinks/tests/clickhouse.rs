@@ -288,7 +288,7 @@ async fn round_trip(url: &str, flavor: Flavor, compression: bool) -> Result<()> 
     let (report, acks) = run_pipeline(
         batches,
         Duration::from_millis(5),
-        &format!("url: '{url}', database: {db}, table: flows, batchRows: 1000, maxWait: 100ms, compression: {compression}"),
+        &format!("url: '{url}', database: {db}, table: flows, batchRows: 1000, batchBytes: 200000, maxWait: 100ms, compression: {compression}"),
     )
     .await?;
     ensure!(report.is_clean(), "{report:?}");
@@ -314,6 +314,47 @@ async fn round_trip(url: &str, flavor: Flavor, compression: bool) -> Result<()> 
     let want = expected_sums(&flows);
     for r in Rollup::ALL {
         assert_eq!(rollup_sums(&c, &s, r).await?, want, "{r:?}");
+    }
+    // The blog's query on the blog's column names (18.16 has no fromUnixTimestamp: toDateTime).
+    let from_unix = match flavor {
+        Flavor::Modern => "fromUnixTimestamp",
+        Flavor::Legacy => "toDateTime",
+    };
+    let blog = format!(
+        "SELECT {from_unix}(intDiv(start,1000)) AS start,{from_unix}(intDiv(end,1000)) as end,src_ip,dst_ip,src_name,dst_name,src_kind,dst_kind,src_namespace,dst_namespace,bytes,packets FROM {} LIMIT 100",
+        s.qualified("flows")
+    );
+    let mut cur = c.query(&blog).fetch_bytes("TabSeparated")?;
+    let text = String::from_utf8(cur.collect().await?.to_vec())?;
+    assert_eq!(text.lines().count(), 100, "{text}");
+    let by_end: BTreeMap<String, &Flow> = flows
+        .iter()
+        .map(|f| {
+            let t = f.time_flow_end_ms().unwrap() / 1000;
+            (format!("{}|{}", f.src_addr().unwrap(), t), f)
+        })
+        .collect();
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        assert_eq!(cols.len(), 12, "{line}");
+        // Any flow with that source address ending in that second.
+        let f = flows
+            .iter()
+            .find(|f| {
+                f.src_addr().unwrap().to_string() == cols[2]
+                    && f.bytes().unwrap().to_string() == cols[10]
+            })
+            .unwrap_or_else(|| panic!("no flow matches {line}"));
+        assert_eq!(cols[3], f.dst_addr().unwrap().to_string());
+        assert_eq!(cols[4], f.src_k8s_name().unwrap());
+        assert_eq!(cols[7], f.dst_k8s_type().unwrap());
+        assert_eq!(cols[8], f.src_k8s_namespace().unwrap());
+        assert_eq!(cols[11], f.packets().unwrap().to_string());
+        assert!(by_end.contains_key(&format!(
+            "{}|{}",
+            cols[2],
+            f.time_flow_end_ms().unwrap() / 1000
+        )));
     }
     Ok(())
 }

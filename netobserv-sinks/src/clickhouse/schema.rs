@@ -164,7 +164,10 @@ impl Schema {
                 Some(FieldKind::Ip) => match self.flavor {
                     Flavor::Modern => (
                         "String",
-                        format!("ifNull(IPv6NumToString({}), '')", identifier(column)),
+                        format!(
+                            "ifNull(replaceRegexpOne(IPv6NumToString({}), '^::ffff:', ''), '')",
+                            identifier(column)
+                        ),
                     ),
                     Flavor::Legacy => ("String", format!("ifNull({}, '')", identifier(column))),
                 },
