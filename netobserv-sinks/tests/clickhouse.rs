@@ -3,6 +3,7 @@
 //! kill/restart test) and chDB behind `tests/support/chdb_http.py`, which stands in for a modern
 //! ClickHouse server (no modern server runs on the test machines).
 #![cfg(feature = "clickhouse")]
+#![allow(clippy::unwrap_used)]
 
 mod support;
 
@@ -116,8 +117,8 @@ fn full_flow(i: u64, base: i64) -> Flow {
         let v = match id.kind() {
             FieldKind::UInt(bits) => Value::UInt(k & (u64::MAX >> (64 - u32::from(bits)))),
             FieldKind::Int(bits) => Value::Int(-((k % (1 << (bits - 2))) as i64)),
-            FieldKind::Bool => Value::Bool(k % 2 == 0),
-            FieldKind::Ip if i % 2 == 0 => {
+            FieldKind::Bool => Value::Bool(k.is_multiple_of(2)),
+            FieldKind::Ip if i.is_multiple_of(2) => {
                 Value::Ip(IpAddr::from([10, (k >> 16) as u8, (k >> 8) as u8, k as u8]))
             }
             FieldKind::Ip => Value::Ip(IpAddr::from([
@@ -287,7 +288,7 @@ async fn round_trip(url: &str, flavor: Flavor, compression: bool) -> Result<()> 
     let (report, acks) = run_pipeline(
         batches,
         Duration::from_millis(5),
-        &format!("url: '{url}', database: {db}, table: flows, batchRows: 1000, maxWait: 100ms, compression: {compression}"),
+        &format!("url: '{url}', database: {db}, table: flows, batchRows: 1000, batchBytes: 200000, maxWait: 100ms, compression: {compression}"),
     )
     .await?;
     ensure!(report.is_clean(), "{report:?}");
@@ -313,6 +314,47 @@ async fn round_trip(url: &str, flavor: Flavor, compression: bool) -> Result<()> 
     let want = expected_sums(&flows);
     for r in Rollup::ALL {
         assert_eq!(rollup_sums(&c, &s, r).await?, want, "{r:?}");
+    }
+    // The blog's query on the blog's column names (18.16 has no fromUnixTimestamp: toDateTime).
+    let from_unix = match flavor {
+        Flavor::Modern => "fromUnixTimestamp",
+        Flavor::Legacy => "toDateTime",
+    };
+    let blog = format!(
+        "SELECT {from_unix}(intDiv(start,1000)) AS start,{from_unix}(intDiv(end,1000)) as end,src_ip,dst_ip,src_name,dst_name,src_kind,dst_kind,src_namespace,dst_namespace,bytes,packets FROM {} LIMIT 100",
+        s.qualified("flows")
+    );
+    let mut cur = c.query(&blog).fetch_bytes("TabSeparated")?;
+    let text = String::from_utf8(cur.collect().await?.to_vec())?;
+    assert_eq!(text.lines().count(), 100, "{text}");
+    let by_end: BTreeMap<String, &Flow> = flows
+        .iter()
+        .map(|f| {
+            let t = f.time_flow_end_ms().unwrap() / 1000;
+            (format!("{}|{}", f.src_addr().unwrap(), t), f)
+        })
+        .collect();
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        assert_eq!(cols.len(), 12, "{line}");
+        // Any flow with that source address ending in that second.
+        let f = flows
+            .iter()
+            .find(|f| {
+                f.src_addr().unwrap().to_string() == cols[2]
+                    && f.bytes().unwrap().to_string() == cols[10]
+            })
+            .unwrap_or_else(|| panic!("no flow matches {line}"));
+        assert_eq!(cols[3], f.dst_addr().unwrap().to_string());
+        assert_eq!(cols[4], f.src_k8s_name().unwrap());
+        assert_eq!(cols[7], f.dst_k8s_type().unwrap());
+        assert_eq!(cols[8], f.src_k8s_namespace().unwrap());
+        assert_eq!(cols[11], f.packets().unwrap().to_string());
+        assert!(by_end.contains_key(&format!(
+            "{}|{}",
+            cols[2],
+            f.time_flow_end_ms().unwrap() / 1000
+        )));
     }
     Ok(())
 }
@@ -419,9 +461,18 @@ async fn clickhouse_killed_and_restarted_loses_nothing() -> Result<()> {
     );
     let run =
         tokio::spawn(async move { run_pipeline(batches, Duration::from_millis(20), &cfg).await });
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Kill it once the first rows are in.
     let c = client(&url);
-    let before: u64 = count(&c, &format!("SELECT count() FROM `{db}`.flows")).await?;
+    let mut before = 0;
+    for _ in 0..600 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Ok(n) = count(&c, &format!("SELECT count() FROM `{db}`.flows")).await {
+            before = n;
+            if n > 0 {
+                break;
+            }
+        }
+    }
     server.kill()?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     server.restart()?;
@@ -457,5 +508,59 @@ async fn clickhouse_killed_and_restarted_loses_nothing() -> Result<()> {
         .map(|v| v.parse().unwrap())
         .collect();
     assert_eq!(bounds, [base, base + (n_batches * per) as i64 - 1]);
+    Ok(())
+}
+
+/// Retention on 18.16 (no `TTL`): partitions older than the retention are dropped from the raw
+/// table and the rollups; recent ones stay.
+#[tokio::test]
+async fn retention_drops_old_partitions_on_18_16() -> Result<()> {
+    let c = client(&shared_url());
+    let s = Schema::new(Flavor::Legacy, unique("ret"), "flows").with_retention(3, 40);
+    schema::migrate(&c, &s).await?;
+    let day = 86_400_000i64;
+    let now = now_ms();
+    // One flow a day for 60 days, ending now.
+    c.query(&format!(
+        "INSERT INTO {} (TimeFlowEndMs, Bytes) SELECT toInt64({now} - number * {day}), toUInt64(1) FROM numbers(60)",
+        s.qualified("flows")
+    ))
+    .execute()
+    .await?;
+    let dropped = schema::drop_expired_partitions(&c, &s, (now / 1000) as u64).await?;
+    let raw = count(&c, &format!("SELECT count() FROM {}", s.qualified("flows"))).await?;
+    let minute = count(
+        &c,
+        &format!(
+            "SELECT toUInt64(sum(Flows)) FROM {}",
+            s.qualified("flows_1m")
+        ),
+    )
+    .await?;
+    let hour_min_age = count(
+        &c,
+        &format!(
+            "SELECT toUInt64(intDiv({} - toUInt64(min(TimeBucket)) * 1000, {day})) FROM {}",
+            now,
+            s.qualified("flows_1h")
+        ),
+    )
+    .await?;
+    // Raw: days 0..=3 before today's cutoff day are kept (the cutoff day itself stays).
+    assert!((3..=4).contains(&raw), "raw rows kept: {raw}");
+    assert!(
+        (40..=41).contains(&minute),
+        "per-minute rows kept: {minute}"
+    );
+    // Monthly partitions go only once the whole month is past the cutoff.
+    assert!(
+        (40..=71).contains(&hour_min_age),
+        "oldest hourly bucket: {hour_min_age} days"
+    );
+    assert!(dropped >= 56 + 19, "partitions dropped: {dropped}");
+    assert_eq!(
+        schema::drop_expired_partitions(&c, &s, (now / 1000) as u64).await?,
+        0
+    );
     Ok(())
 }

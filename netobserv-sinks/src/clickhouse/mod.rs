@@ -15,6 +15,11 @@
 //! [`Flavor`] says which types a server gets: modern servers get `LowCardinality`, `DateTime64`,
 //! `IPv6`, codecs and `TTL`; old ones (Debian's 18.16) plain types, and retention by dropping
 //! partitions.
+//!
+//! Parts: [`schema`] (DDL from the flow catalogue, column types per flavor, migrations,
+//! retention, [`schema::time_ms_expr`] / [`schema::bucket_expr`] to read time the same way on both
+//! flavors), [`row`] (the RowBinary encoding of a flow, and its decoding for reads), [`sink`]
+//! (`write: clickhouse`), [`config`] (its settings), [`sql`] (the escaper).
 
 pub mod config;
 pub mod row;

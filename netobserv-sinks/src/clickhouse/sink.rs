@@ -201,7 +201,16 @@ impl ClickHouseWriter {
         // Row i spans offsets[i]..offsets[i + 1].
         let mut offsets: Vec<usize> = rows.iter().map(|r| r.1).collect();
         offsets.push(body.len());
-        let mut pending = vec![(0, rows.len())];
+        // INSERTs of at most `batchBytes` (at least one row each), last first on the stack.
+        let mut pending = Vec::new();
+        let mut lo = 0;
+        for hi in 1..=rows.len() {
+            if hi == rows.len() || offsets[hi + 1] - offsets[lo] > self.config.batch_bytes {
+                pending.push((lo, hi));
+                lo = hi;
+            }
+        }
+        pending.reverse();
         while let Some((lo, hi)) = pending.pop() {
             if lo == hi {
                 continue;
