@@ -16,7 +16,9 @@
 //! `IPv6`, codecs and `TTL`; old ones (Debian's 18.16) plain types, and retention by dropping
 //! partitions.
 
+pub mod query;
 pub mod sql;
+pub mod store;
 
 /// The time bucket column of the rollup tables: the start of the bucket of `TimeFlowEndMs`.
 pub const TIME_BUCKET: &str = "TimeBucket";
