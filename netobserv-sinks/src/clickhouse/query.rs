@@ -636,7 +636,9 @@ fn raw_aggregate(table: &TableInfo, q: &MetricsQuery) -> Result<String, StoreErr
     Ok(match q.function {
         Function::Rate | Function::Sum => rate_of(format!("sum({c})"), q),
         Function::Avg => format!("avg{suffix}({c}{cond})"),
-        Function::Max => format!("max{suffix}({c}{cond})"),
+        // maxIf over no row is 0, not NULL; a measured latency is never 0.
+        Function::Max if skip_zero => format!("nullIf(maxIf({c}{cond}), 0)"),
+        Function::Max => format!("max({c})"),
         Function::P90 | Function::P99 => {
             let level = q.function.quantile().unwrap_or_default();
             format!("quantile{suffix}({level})({c}{cond})")
@@ -854,7 +856,7 @@ mod tests {
         let l = layout(false);
         let want = [
             (Function::Avg, "avgIf(`TimeFlowRttNs`, `TimeFlowRttNs` > 0)"),
-            (Function::Max, "maxIf(`TimeFlowRttNs`, `TimeFlowRttNs` > 0)"),
+            (Function::Max, "nullIf(maxIf(`TimeFlowRttNs`, `TimeFlowRttNs` > 0), 0)"),
             (Function::P90, "quantileIf(0.9)(`TimeFlowRttNs`, `TimeFlowRttNs` > 0)"),
             (Function::P99, "quantileIf(0.99)(`TimeFlowRttNs`, `TimeFlowRttNs` > 0)"),
             (Function::Sum, "sum(`TimeFlowRttNs`)"),
