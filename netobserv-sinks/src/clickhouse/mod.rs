@@ -17,6 +17,8 @@
 //! partitions.
 
 pub mod query;
+pub mod row;
+pub mod schema;
 pub mod sql;
 pub mod store;
 
