@@ -1,20 +1,20 @@
-//! The ClickHouse `FlowStore` against a real server: Debian's ClickHouse 18.16 (a private server
-//! started from a copy of its config in a temp dir, or `CLICKHOUSE_LEGACY_URL`), which gets the
-//! legacy SQL (escaped literals, no query parameters).
+//! The ClickHouse `FlowStore` against real engines: Debian's ClickHouse 18.16 (`CLICKHOUSE_URL`,
+//! started by `.ci/services.d/clickhouse.sh`), which gets the legacy SQL (escaped literals, no
+//! query parameters, `intDiv` buckets), and chDB behind `tests/support/chdb_http.py`, which stands
+//! in for a modern ClickHouse server (26.x engine; query parameters sent as the crate sends them).
 //!
-//! Each test writes synthetic flows into a raw table and its `_1m` / `_1h` rollups (the layout of
-//! `netobserv_sinks::clickhouse`, created here with the DDL 18.16 takes) and compares what the
-//! store answers with a reference evaluation of the same query over the same flows in Rust (the
-//! filter evaluated by `netobserv_flow::query`, the pipeline's own engine). Values with quotes,
-//! backslashes, `--` and `;` are matched literally and the table survives them.
+//! Each test creates the managed schema (`schema::migrate`: raw table, `_1m` / `_1h` rollups and
+//! their views) in a database of its own, writes synthetic flows with the sink's RowBinary
+//! encoder, and compares what the store answers with a reference evaluation of the same query
+//! over the same flows in Rust (the filter evaluated by `netobserv_flow::query`, the pipeline's
+//! own engine). Values with quotes, backslashes, `--` and `;` are matched literally and the table
+//! survives them.
 #![cfg(feature = "clickhouse")]
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
-use std::time::{Duration, Instant};
 
 use netobserv_flow::codec::json;
 use netobserv_flow::field::FieldPath;
@@ -23,8 +23,11 @@ use netobserv_flow::query::Query;
 use netobserv_flow::store::{
     FlowStore, Function, Measure, MetricsQuery, Order, RecordsQuery, Series, TimeRange,
 };
+use netobserv_sinks::clickhouse::row::RowEncoder;
+use netobserv_sinks::clickhouse::schema::{self, Schema};
 use netobserv_sinks::clickhouse::store::ClickHouseStore;
-use netobserv_sinks::clickhouse::{Flavor, ROLLUP_KEYS, Rollup};
+use netobserv_sinks::clickhouse::{Flavor, Rollup};
+use support::clickhouse::{ChdbServer, client, shared_url, unique};
 
 /// An hour boundary: rollup-aligned ranges start here.
 const T0: i64 = 1_699_999_200_000;
@@ -43,102 +46,19 @@ const NAMESPACES: &[&str] = &[
     "",
 ];
 
-/// A private ClickHouse 18.16 server, stopped on drop.
-struct LegacyServer {
-    child: Option<Child>,
-    url: String,
-    _dir: Option<tempfile::TempDir>,
+/// A server of either flavor: the shared 18.16 (`CLICKHOUSE_URL`) or a chDB shim of its own.
+enum Server {
+    Legacy,
+    Modern(ChdbServer),
 }
 
-impl Drop for LegacyServer {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.child {
-            let _ = c.kill();
-            let _ = c.wait();
+impl Server {
+    fn url(&self) -> String {
+        match self {
+            Server::Legacy => shared_url(),
+            Server::Modern(s) => s.url(),
         }
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn legacy_server() -> LegacyServer {
-    if let Ok(url) = std::env::var("CLICKHOUSE_LEGACY_URL") {
-        return LegacyServer {
-            child: None,
-            url,
-            _dir: None,
-        };
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display().to_string();
-    let (http, tcp, inter) = (free_port(), free_port(), free_port());
-    let config = std::fs::read_to_string("/etc/clickhouse-server/config.xml")
-        .expect("Debian's clickhouse-server config (apt-get install clickhouse-server)")
-        .replace("/var/lib/clickhouse/", &format!("{d}/data/"))
-        .replace("/var/log/clickhouse-server/", &format!("{d}/log/"))
-        .replace("<http_port>8123", &format!("<http_port>{http}"))
-        .replace("<tcp_port>9000", &format!("<tcp_port>{tcp}"))
-        .replace(
-            "<interserver_http_port>9009",
-            &format!("<interserver_http_port>{inter}"),
-        )
-        .replace("<listen_host>::1</listen_host>", "");
-    let cfg: PathBuf = dir.path().join("config.xml");
-    std::fs::write(&cfg, config).unwrap();
-    std::fs::copy(
-        "/etc/clickhouse-server/users.xml",
-        dir.path().join("users.xml"),
-    )
-    .unwrap();
-    let child = Command::new("clickhouse-server")
-        .arg(format!("--config-file={}", cfg.display()))
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("clickhouse-server (apt-get install clickhouse-server)");
-    let url = format!("http://127.0.0.1:{http}");
-    let server = LegacyServer {
-        child: Some(child),
-        url: url.clone(),
-        _dir: Some(dir),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ok = clickhouse::Client::default()
-            .with_url(&url)
-            .query("SELECT 1")
-            .execute()
-            .await
-            .is_ok();
-        if ok {
-            return server;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "clickhouse-server did not answer on {url} within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn client(url: &str) -> clickhouse::Client {
-    clickhouse::Client::default()
-        .with_url(url)
-        .with_validation(false)
-}
-
-async fn exec(c: &clickhouse::Client, sql: &str) {
-    c.query_raw(sql)
-        .execute()
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 async fn count(c: &clickhouse::Client, table: &str) -> u64 {
@@ -150,61 +70,6 @@ async fn count(c: &clickhouse::Client, table: &str) -> u64 {
         .await
         .unwrap();
     std::str::from_utf8(&body).unwrap().trim().parse().unwrap()
-}
-
-static TABLES: AtomicUsize = AtomicUsize::new(0);
-
-/// Creates a raw table, its rollups and their views (18.16 DDL); returns the raw table's name.
-async fn create_tables(c: &clickhouse::Client) -> String {
-    let t = format!(
-        "flows_q{}_{}",
-        std::process::id(),
-        TABLES.fetch_add(1, AtomicOrdering::Relaxed)
-    );
-    let keys: String = ROLLUP_KEYS.iter().map(|k| format!("{k} String, ")).collect();
-    exec(
-        c,
-        &format!(
-            "CREATE TABLE {t} (TimeFlowStartMs UInt64, TimeFlowEndMs UInt64, SrcAddr String, \
-             DstAddr String, SrcPort UInt16, DstPort UInt16, Proto UInt8, Bytes UInt64, \
-             Packets UInt64, {keys}PktDropBytes UInt64, PktDropPackets UInt64, \
-             TimeFlowRttNs Int64, DnsLatencyMs Int64, DnsName Nullable(String), \
-             src_namespace ALIAS SrcK8S_Namespace) ENGINE = MergeTree() \
-             PARTITION BY toYYYYMMDD(toDateTime(intDiv(TimeFlowEndMs, 1000))) \
-             ORDER BY (TimeFlowEndMs, SrcK8S_Namespace)"
-        ),
-    )
-    .await;
-    let key_list = ROLLUP_KEYS.join(", ");
-    for (r, f) in [
-        (Rollup::Minute, "toStartOfMinute"),
-        (Rollup::Hour, "toStartOfHour"),
-    ] {
-        let rt = r.table(&t);
-        exec(
-            c,
-            &format!(
-                "CREATE TABLE {rt} (TimeBucket DateTime, {keys}Bytes UInt64, Packets UInt64, \
-                 Flows UInt64, PktDropBytes UInt64, PktDropPackets UInt64) \
-                 ENGINE = SummingMergeTree() PARTITION BY toYYYYMM(TimeBucket) \
-                 ORDER BY (TimeBucket, {key_list})"
-            ),
-        )
-        .await;
-        exec(
-            c,
-            &format!(
-                "CREATE MATERIALIZED VIEW {} TO {rt} AS SELECT \
-                 {f}(toDateTime(intDiv(TimeFlowEndMs, 1000), 'UTC')) AS TimeBucket, {key_list}, \
-                 sum(Bytes) AS Bytes, sum(Packets) AS Packets, count() AS Flows, \
-                 sum(PktDropBytes) AS PktDropBytes, sum(PktDropPackets) AS PktDropPackets \
-                 FROM {t} GROUP BY TimeBucket, {key_list}",
-                r.view(&t)
-            ),
-        )
-        .await;
-    }
-    t
 }
 
 /// A deterministic generator (64-bit LCG), so failures reproduce.
@@ -259,15 +124,16 @@ fn synthetic(n: usize) -> Vec<String> {
         .collect()
 }
 
-async fn insert(c: &clickhouse::Client, table: &str, rows: &[String]) {
-    exec(
-        c,
-        &format!(
-            "INSERT INTO {table} FORMAT JSONEachRow\n{}",
-            rows.join("\n")
-        ),
-    )
-    .await;
+/// Writes `flows` with the sink's RowBinary encoder.
+async fn insert(c: &clickhouse::Client, schema: &Schema, flows: &[Flow]) {
+    let enc = RowEncoder::all(schema.flavor);
+    let mut body = Vec::new();
+    for f in flows {
+        enc.encode(f, &mut body).unwrap();
+    }
+    let mut ins = c.insert_formatted_with(enc.insert_sql(schema)).buffered();
+    ins.write_buffered(&body);
+    ins.end().await.unwrap();
 }
 
 /// The flows as the reference sees them: empty strings are absent fields (as the store reads
@@ -433,33 +299,50 @@ fn re_escape(s: &str) -> String {
 }
 
 struct Fixture {
-    _server: LegacyServer,
+    _server: Server,
     client: clickhouse::Client,
-    table: String,
+    schema: Schema,
     flows: Vec<Flow>,
     store: ClickHouseStore,
 }
 
-async fn fixture(n: usize) -> Fixture {
-    let server = legacy_server().await;
-    let client = client(&server.url);
-    let table = create_tables(&client).await;
-    let rows = synthetic(n);
-    insert(&client, &table, &rows).await;
-    let store = ClickHouseStore::connect(client.clone(), &table).await.unwrap();
+async fn fixture(flavor: Flavor, n: usize) -> Fixture {
+    let server = match flavor {
+        Flavor::Legacy => Server::Legacy,
+        Flavor::Modern => Server::Modern(ChdbServer::start().unwrap()),
+    };
+    let client = client(&server.url());
+    let (version, detected) = schema::detect(&client).await.unwrap();
+    assert_eq!(detected, flavor, "server version {version}");
+    let schema = Schema::new(flavor, unique("fq"), "flows");
+    schema::migrate(&client, &schema).await.unwrap();
+    let flows = reference_flows(&synthetic(n));
+    insert(&client, &schema, &flows).await;
+    let store = ClickHouseStore::connect(client.clone().with_database(&schema.database), "flows")
+        .await
+        .unwrap();
+    assert_eq!(store.flavor(), flavor);
     Fixture {
         _server: server,
         client,
-        table,
-        flows: reference_flows(&rows),
+        schema,
+        flows,
         store,
     }
 }
 
 #[tokio::test]
-async fn legacy_records_follow_filters_range_sort_and_limit() {
-    let fx = fixture(3000).await;
-    assert_eq!(fx.store.flavor(), Flavor::Legacy);
+async fn records_follow_filters_range_sort_and_limit_on_18_16() {
+    records_follow_filters_range_sort_and_limit(Flavor::Legacy).await;
+}
+
+#[tokio::test]
+async fn records_follow_filters_range_sort_and_limit_on_modern_chdb() {
+    records_follow_filters_range_sort_and_limit(Flavor::Modern).await;
+}
+
+async fn records_follow_filters_range_sort_and_limit(flavor: Flavor) {
+    let fx = fixture(flavor, 3000).await;
     assert_eq!(fx.store.layout().rollups.len(), 2);
     // The ALIAS column is not a physical column: records do not carry it.
     assert!(fx.store.layout().raw.column_type("src_namespace").is_none());
@@ -519,8 +402,17 @@ async fn legacy_records_follow_filters_range_sort_and_limit() {
 }
 
 #[tokio::test]
-async fn legacy_metrics_match_the_reference_raw_and_rollup() {
-    let fx = fixture(3000).await;
+async fn metrics_match_the_reference_raw_and_rollup_on_18_16() {
+    metrics_match_the_reference_raw_and_rollup(Flavor::Legacy).await;
+}
+
+#[tokio::test]
+async fn metrics_match_the_reference_raw_and_rollup_on_modern_chdb() {
+    metrics_match_the_reference_raw_and_rollup(Flavor::Modern).await;
+}
+
+async fn metrics_match_the_reference_raw_and_rollup(flavor: Flavor) {
+    let fx = fixture(flavor, 3000).await;
     let aligned = TimeRange::new(T0, T0 + 2 * HOUR);
     let ns = ["SrcK8S_Namespace", "DstK8S_Namespace"];
     let mut cases = vec![
@@ -598,13 +490,13 @@ async fn legacy_metrics_match_the_reference_raw_and_rollup() {
         let what = format!("{} {} by {:?} step {:?} top {:?}", q.function, q.measure, q.group_by, q.step_seconds, q.top_k);
         let want = reference(&fx.flows, &q);
         let raw = fx.store.metrics(&q.clone().with_allow_rollup(false)).await.unwrap();
-        assert_eq!(raw.source, fx.table, "{what}");
+        assert_eq!(raw.source, "flows", "{what}");
         check(&raw.series, &want, &q, &format!("{what} (raw)"));
         let auto = fx.store.metrics(&q).await.unwrap();
         let expected_source = if rollup_suffix.is_empty() {
-            fx.table.clone()
+            "flows"
         } else {
-            format!("{}{}", fx.table, &rollup_suffix[5..])
+            rollup_suffix
         };
         assert_eq!(auto.source, expected_source, "{what}");
         check(&auto.series, &want, &q, &format!("{what} ({})", auto.source));
@@ -612,9 +504,19 @@ async fn legacy_metrics_match_the_reference_raw_and_rollup() {
 }
 
 #[tokio::test]
-async fn legacy_hostile_values_are_matched_literally() {
-    let fx = fixture(2000).await;
-    let before = count(&fx.client, &fx.table).await;
+async fn hostile_values_are_matched_literally_on_18_16() {
+    hostile_values_are_matched_literally(Flavor::Legacy).await;
+}
+
+#[tokio::test]
+async fn hostile_values_are_matched_literally_on_modern_chdb() {
+    hostile_values_are_matched_literally(Flavor::Modern).await;
+}
+
+async fn hostile_values_are_matched_literally(flavor: Flavor) {
+    let fx = fixture(flavor, 2000).await;
+    let table = fx.schema.qualified("flows");
+    let before = count(&fx.client, &table).await;
     let range = TimeRange::new(T0 - HOUR, T0 + 3 * HOUR);
     for ns in NAMESPACES.iter().filter(|n| !n.is_empty()) {
         for (op, keep) in [("=", true), ("!=", false)] {
@@ -666,6 +568,7 @@ async fn legacy_hostile_values_are_matched_literally() {
     want.sort();
     assert_eq!(labels, want);
     // Nothing was dropped or added.
-    assert_eq!(count(&fx.client, &fx.table).await, before);
-    assert!(count(&fx.client, &Rollup::Minute.table(&fx.table)).await > 0);
+    assert_eq!(count(&fx.client, &table).await, before);
+    let rollup = fx.schema.qualified(&Rollup::Minute.table("flows"));
+    assert!(count(&fx.client, &rollup).await > 0);
 }

@@ -18,6 +18,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use netobserv_flow::compare::Op;
+use netobserv_flow::flow::{FieldId, FieldKind};
 use netobserv_flow::query::Expr;
 use netobserv_flow::store::{
     Function, Measure, MetricsQuery, Order, RecordsQuery, StoreError, TimeRange,
@@ -27,6 +28,10 @@ use super::{Flavor, ROLLUP_KEYS, ROLLUP_SUMS, Rollup, TIME_BUCKET, sql};
 
 /// The column the time range and buckets of the raw table use.
 pub const TIME_COLUMN: &str = "TimeFlowEndMs";
+
+/// The prefix of the output name of a column [`records_sql`] converts (`__out_SrcAddr`): the
+/// reader strips it to get the field's name.
+pub const CONVERTED_PREFIX: &str = "__out_";
 
 /// A table as the server describes it: its physical columns (no `ALIAS` or `MATERIALIZED`) with
 /// their ClickHouse types, in table order.
@@ -391,15 +396,21 @@ pub fn records_sql(layout: &Layout, flavor: Flavor, q: &RecordsQuery) -> Result<
     let raw = &layout.raw;
     let mut b = Builder::new(flavor);
     let time = raw.column(TIME_COLUMN)?.millis()?;
+    // A converted column gets an alias of its own: an alias named as the column would shadow
+    // it in WHERE and ORDER BY (ClickHouse resolves aliases first).
     let select = raw
         .columns
         .iter()
         .map(|(name, ty)| {
             let c = Column::new(name, ty);
+            let mac = FieldId::from_name(name).is_some_and(|f| f.kind() == FieldKind::Mac);
+            let alias = sql::identifier(&format!("{CONVERTED_PREFIX}{name}"));
             match c.kind {
-                Kind::Ip => format!("{} AS {}", c.text(), c.sql),
+                // The schema stores MACs as their 48-bit number.
+                Kind::Int if mac => format!("MACNumToString({}) AS {alias}", c.sql),
+                Kind::Ip => format!("{} AS {alias}", c.text()),
                 Kind::DateTime64 | Kind::DateTime => {
-                    format!("{} AS {}", c.millis().unwrap_or_default(), c.sql)
+                    format!("{} AS {alias}", c.millis().unwrap_or_default())
                 }
                 _ => c.sql,
             }
@@ -731,7 +742,7 @@ mod tests {
         );
         assert!(!s.text.contains("DROP"), "{}", s.text);
         assert!(
-            s.text.contains("replaceRegexpOne(toString(`SrcAddr`), '^::ffff:', '') AS `SrcAddr`"),
+            s.text.contains("replaceRegexpOne(toString(`SrcAddr`), '^::ffff:', '') AS `__out_SrcAddr`"),
             "{}",
             s.text
         );

@@ -25,14 +25,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use netobserv_flow::codec::json;
-use netobserv_flow::flow::Flow;
+use netobserv_flow::flow::{FieldId, FieldKind, Flow};
 use netobserv_flow::store::{
     FlowStore, MetricsQuery, MetricsResult, Point, RecordsQuery, Series, StoreError,
 };
 use serde_json::{Map, Value as Json};
 
 use super::query::{
-    Layout, ParamValue, Shape, Source, Sql, TableInfo, choose_source, metrics_sql, records_sql,
+    CONVERTED_PREFIX,     Layout, ParamValue, Shape, Source, Sql, TableInfo, choose_source, metrics_sql, records_sql,
 };
 use super::{Flavor, Rollup, sql};
 
@@ -220,13 +220,33 @@ async fn fetch_json(client: &clickhouse::Client, sql: &Sql) -> Result<Vec<Map<St
 }
 
 /// A row as a NetObserv JSON flow: `NULL`, `""` and `[]` are absent fields.
-fn row_to_flow(mut row: Map<String, Json>) -> Result<Flow, StoreError> {
+fn row_to_flow(row: Map<String, Json>) -> Result<Flow, StoreError> {
+    let mut row: Map<String, Json> = row
+        .into_iter()
+        .map(|(k, v)| match k.strip_prefix(CONVERTED_PREFIX) {
+            Some(name) => (name.to_string(), v),
+            None => (k, v),
+        })
+        .collect();
     row.retain(|_, v| match v {
         Json::Null => false,
         Json::String(s) => !s.is_empty(),
         Json::Array(a) => !a.is_empty(),
         _ => true,
     });
+    // Servers that quote 64-bit integers in JSON (the default of modern ones, and the setting
+    // that turns it off is not honoured everywhere): integers of integer fields as numbers.
+    for (k, v) in row.iter_mut() {
+        let integer = FieldId::from_name(k)
+            .is_some_and(|f| matches!(f.kind(), FieldKind::UInt(_) | FieldKind::Int(_)));
+        if let (true, Json::String(s)) = (integer, &v) {
+            if let Ok(u) = s.parse::<u64>() {
+                *v = Json::from(u);
+            } else if let Ok(i) = s.parse::<i64>() {
+                *v = Json::from(i);
+            }
+        }
+    }
     let bytes = serde_json::to_vec(&row).map_err(|e| backend("re-encoding a row", e))?;
     json::decode(&bytes).map_err(|e| backend("decoding a row as a NetObserv flow", e))
 }
@@ -242,7 +262,11 @@ fn labels(row: &Map<String, Json>, group_by: &[String]) -> Vec<String> {
 }
 
 fn number(row: &Map<String, Json>, key: &str) -> Option<f64> {
-    row.get(key).and_then(Json::as_f64).filter(|v| v.is_finite())
+    match row.get(key)? {
+        Json::String(s) => s.parse::<f64>().ok(),
+        v => v.as_f64(),
+    }
+    .filter(|v| v.is_finite())
 }
 
 fn series(group_by: &[String], values: &[String]) -> Series {
