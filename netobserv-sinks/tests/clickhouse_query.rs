@@ -95,7 +95,11 @@ fn synthetic(n: usize) -> Vec<String> {
             let (src, dst) = (pick(&mut r), pick(&mut r));
             let dst_port = [80, 443, 53, 5432][r.next(4) as usize];
             let proto = [6, 17][r.next(2) as usize];
-            let rtt = if r.next(4) == 0 { 0 } else { 1000 + r.next(90_000) };
+            let rtt = if r.next(4) == 0 {
+                0
+            } else {
+                1000 + r.next(90_000)
+            };
             let mut obj = serde_json::json!({
                 "TimeFlowStartMs": end - 500,
                 "TimeFlowEndMs": end,
@@ -217,9 +221,15 @@ fn reference(flows: &[Flow], q: &MetricsQuery) -> Expected {
     let mut out: Expected = groups
         .into_iter()
         .map(|(k, fs)| {
-            let total = aggregate(fs.iter().map(|f| value_of(f, &q.measure)).collect(), q, range_s);
+            let total = aggregate(
+                fs.iter().map(|f| value_of(f, &q.measure)).collect(),
+                q,
+                range_s,
+            );
             let points = match q.step_seconds {
-                None => total.map(|t| vec![(q.range.start_ms, t)]).unwrap_or_default(),
+                None => total
+                    .map(|t| vec![(q.range.start_ms, t)])
+                    .unwrap_or_default(),
                 Some(s) => {
                     let step = s as i64 * 1000;
                     let mut b: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
@@ -267,9 +277,16 @@ fn check(got: &[Series], want: &Expected, q: &MetricsQuery, what: &str) {
     assert!(!want.is_empty(), "{what}: the reference has no series");
     for (s, (labels, total, points)) in got.iter().zip(want) {
         let got_points: Vec<(i64, f64)> = s.points.iter().map(|p| (p.time_ms, p.value)).collect();
-        assert_eq!(got_points.len(), points.len(), "{what} {labels:?}: {got_points:?} vs {points:?}");
+        assert_eq!(
+            got_points.len(),
+            points.len(),
+            "{what} {labels:?}: {got_points:?} vs {points:?}"
+        );
         for (g, w) in got_points.iter().zip(points) {
-            assert!(g.0 == w.0 && close(g.1, w.1), "{what} {labels:?}: {g:?} vs {w:?}");
+            assert!(
+                g.0 == w.0 && close(g.1, w.1),
+                "{what} {labels:?}: {g:?} vs {w:?}"
+            );
         }
         if q.top_k.is_some() || q.step_seconds.is_none() {
             let (g, w) = (s.total.unwrap(), total.unwrap());
@@ -396,7 +413,9 @@ async fn records_follow_filters_range_sort_and_limit(flavor: Flavor) {
     let want_json: Vec<String> = want[..5].iter().map(|f| json::to_string(f)).collect();
     assert_eq!(got_json, want_json);
     // Unknown fields are a clear error, not SQL.
-    let q = RecordsQuery::new(range).with_filter("NoSuchField=1").unwrap();
+    let q = RecordsQuery::new(range)
+        .with_filter("NoSuchField=1")
+        .unwrap();
     let e = fx.store.records(&q).await.unwrap_err().to_string();
     assert!(e.contains(r#"unknown field "NoSuchField""#), "{e}");
 }
@@ -487,9 +506,16 @@ async fn metrics_match_the_reference_raw_and_rollup(flavor: Flavor) {
         ));
     }
     for (q, rollup_suffix) in cases {
-        let what = format!("{} {} by {:?} step {:?} top {:?}", q.function, q.measure, q.group_by, q.step_seconds, q.top_k);
+        let what = format!(
+            "{} {} by {:?} step {:?} top {:?}",
+            q.function, q.measure, q.group_by, q.step_seconds, q.top_k
+        );
         let want = reference(&fx.flows, &q);
-        let raw = fx.store.metrics(&q.clone().with_allow_rollup(false)).await.unwrap();
+        let raw = fx
+            .store
+            .metrics(&q.clone().with_allow_rollup(false))
+            .await
+            .unwrap();
         assert_eq!(raw.source, "flows", "{what}");
         check(&raw.series, &want, &q, &format!("{what} (raw)"));
         let auto = fx.store.metrics(&q).await.unwrap();
@@ -499,7 +525,12 @@ async fn metrics_match_the_reference_raw_and_rollup(flavor: Flavor) {
             rollup_suffix
         };
         assert_eq!(auto.source, expected_source, "{what}");
-        check(&auto.series, &want, &q, &format!("{what} ({})", auto.source));
+        check(
+            &auto.series,
+            &want,
+            &q,
+            &format!("{what} ({})", auto.source),
+        );
     }
 }
 
@@ -522,17 +553,17 @@ async fn hostile_values_are_matched_literally(flavor: Flavor) {
         for (op, keep) in [("=", true), ("!=", false)] {
             let filter = eq_filter("SrcK8S_Namespace", op, ns);
             let parsed = Query::parse(&filter).unwrap();
-            let want = fx
-                .flows
-                .iter()
-                .filter(|f| parsed.matches(f))
-                .count();
+            let want = fx.flows.iter().filter(|f| parsed.matches(f)).count();
             assert!(want > 0, "{filter}");
-            let q = RecordsQuery::new(range).with_filter(&filter).unwrap().with_limit(100_000);
+            let q = RecordsQuery::new(range)
+                .with_filter(&filter)
+                .unwrap()
+                .with_limit(100_000);
             let got = fx.store.records(&q).await.unwrap();
             assert_eq!(got.len(), want, "{filter}");
             assert!(
-                got.iter().all(|f| (f.src_k8s_namespace() == Some(*ns)) == keep),
+                got.iter()
+                    .all(|f| (f.src_k8s_namespace() == Some(*ns)) == keep),
                 "{filter}"
             );
             // The same value through the rollup path (a metrics filter on a rollup key).
@@ -547,13 +578,21 @@ async fn hostile_values_are_matched_literally(flavor: Flavor) {
         // As a regular expression (quoted for RE2 by the caller: the value must match itself).
         let pattern = re_escape(ns);
         let filter = eq_filter("DstK8S_Namespace", "=~", &format!("^{pattern}$"));
-        let q = RecordsQuery::new(range).with_filter(&filter).unwrap().with_limit(100_000);
+        let q = RecordsQuery::new(range)
+            .with_filter(&filter)
+            .unwrap()
+            .with_limit(100_000);
         let got = fx.store.records(&q).await.unwrap();
-        let want = fx.flows.iter().filter(|f| f.dst_k8s_namespace() == Some(*ns)).count();
+        let want = fx
+            .flows
+            .iter()
+            .filter(|f| f.dst_k8s_namespace() == Some(*ns))
+            .count();
         assert_eq!(got.len(), want, "{filter}");
     }
     // Group labels come back byte for byte.
-    let m = MetricsQuery::new(range, Function::Sum, Measure::Flows).with_group_by(["SrcK8S_Namespace"]);
+    let m =
+        MetricsQuery::new(range, Function::Sum, Measure::Flows).with_group_by(["SrcK8S_Namespace"]);
     let mut labels: Vec<String> = fx
         .store
         .metrics(&m)
@@ -571,4 +610,47 @@ async fn hostile_values_are_matched_literally(flavor: Flavor) {
     assert_eq!(count(&fx.client, &table).await, before);
     let rollup = fx.schema.qualified(&Rollup::Minute.table("flows"));
     assert!(count(&fx.client, &rollup).await > 0);
+}
+
+/// Strings no escaping may change: quotes of every kind, backslashes before quotes and at the
+/// end, comment and statement separators, control characters, non-ASCII text.
+const NASTY: &[&str] = &[
+    "'",
+    "\\",
+    "\\'",
+    "'\\",
+    "a\\",
+    "\\\\'; DROP TABLE x; --",
+    "`\"'",
+    "-- comment",
+    "/* c */ 1; SELECT 2",
+    "\n\r\t\0\u{1}\u{7f}",
+    "é ü 東京 🚀",
+    "{p0:String}",
+    "?",
+    "",
+];
+
+/// The escaper's literals read back as the same strings on 18.16, and the same strings sent as
+/// query parameters (`{p:String}`, `param_p`) read back unchanged on the modern engine.
+#[tokio::test]
+async fn values_round_trip_as_literals_and_parameters() {
+    let legacy = client(&shared_url());
+    let chdb = ChdbServer::start().unwrap();
+    let modern = client(&chdb.url());
+    for s in NASTY {
+        let lit = netobserv_sinks::clickhouse::sql::string_literal(s);
+        let q = legacy.query_raw(&format!("SELECT {lit} AS s, length({lit}) AS n"));
+        let got = q.fetch_bytes("JSONEachRow").unwrap().collect().await.unwrap();
+        let row: serde_json::Value = serde_json::from_slice(&got).unwrap();
+        assert_eq!(row["s"], serde_json::json!(s), "literal {lit}");
+        assert_eq!(row["n"].as_u64(), Some(s.len() as u64), "literal {lit}");
+        let q = modern
+            .query_raw("SELECT {p0:String} AS s, length({p0:String}) AS n")
+            .param("p0", *s);
+        let got = q.fetch_bytes("JSONEachRow").unwrap().collect().await.unwrap();
+        let row: serde_json::Value = serde_json::from_slice(&got).unwrap();
+        assert_eq!(row["s"], serde_json::json!(s), "parameter {s:?}");
+        assert_eq!(row["n"].as_str().map(|n| n.parse::<u64>().unwrap()).or(row["n"].as_u64()), Some(s.len() as u64), "parameter {s:?}");
+    }
 }

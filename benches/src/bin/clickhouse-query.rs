@@ -29,7 +29,10 @@ const DAY: i64 = 86_400_000;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let rows: u64 = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(10_000_000);
+    let rows: u64 = args
+        .get(1)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(10_000_000);
     let url = args
         .get(2)
         .cloned()
@@ -53,16 +56,19 @@ async fn main() -> Result<()> {
         }
         netobserv_sinks::clickhouse::Flavor::Legacy => format!("toInt64({t})"),
     };
+    // Flows repeat conversations, as in a cluster: 2,000 (source owner, destination owner)
+    // pairs with their namespaces and nodes; ports, sizes and RTTs vary per flow.
     let insert = format!(
         "INSERT INTO {table} (TimeFlowEndMs, SrcK8S_Namespace, DstK8S_Namespace, \
          SrcK8S_OwnerName, DstK8S_OwnerName, SrcK8S_OwnerType, DstK8S_OwnerType, \
          SrcK8S_HostName, DstK8S_HostName, Proto, DstPort, Bytes, Packets, TimeFlowRttNs) \
-         SELECT {end}, concat('ns-', toString(h % 50)), concat('ns-', toString(intDiv(h, 50) % 50)), \
-         concat('owner-', toString(h % 200)), concat('owner-', toString(intDiv(h, 200) % 200)), \
-         'Deployment', 'Deployment', concat('node-', toString(h % 10)), \
-         concat('node-', toString(intDiv(h, 10) % 10)), toUInt8(if(h % 3 = 0, 17, 6)), \
+         SELECT {end}, concat('ns-', toString(c % 50)), concat('ns-', toString(intDiv(c, 50) % 50)), \
+         concat('owner-', toString(c % 200)), concat('owner-', toString(intDiv(c, 7) % 200)), \
+         'Deployment', 'Deployment', concat('node-', toString(c % 10)), \
+         concat('node-', toString(intDiv(c, 3) % 10)), toUInt8(if(h % 3 = 0, 17, 6)), \
          toUInt16(h % 1000), toUInt64(h % 100000), toUInt64(1 + h % 70), toInt64(h % 5000000) \
-         FROM (SELECT number, intHash32(number) AS h FROM numbers({rows}))",
+         FROM (SELECT number, h, h % 2000 AS c FROM \
+         (SELECT number, intHash32(number) AS h FROM numbers({rows})))",
         table = s.qualified("flows"),
     );
     let start = Instant::now();
@@ -88,7 +94,10 @@ async fn main() -> Result<()> {
         .with_step_seconds(300)
         .with_top_k(10);
 
-    println!("{:<58} {:>10} {:>10} {:>8}  source", "query", "median ms", "min ms", "rows");
+    println!(
+        "{:<58} {:>10} {:>10} {:>8}  source",
+        "query", "median ms", "min ms", "rows"
+    );
     let records = [
         ("records: newest 100 of the day", RecordsQuery::new(day)),
         (
@@ -99,8 +108,9 @@ async fn main() -> Result<()> {
         ),
         (
             "records: 100 of ns-7 -> ns-3, TCP, over the day",
-            RecordsQuery::new(day)
-                .with_filter(r#"SrcK8S_Namespace="ns-7" and DstK8S_Namespace="ns-3" and Proto=6"#)?,
+            RecordsQuery::new(day).with_filter(
+                r#"SrcK8S_Namespace="ns-7" and DstK8S_Namespace="ns-3" and Proto=6"#,
+            )?,
         ),
     ];
     for (name, q) in &records {
@@ -108,13 +118,19 @@ async fn main() -> Result<()> {
         row(name, med, min, n, "flows");
     }
     let metrics = [
-        ("top-50 ns->ns bytes, 24 h, raw", top50.clone().with_allow_rollup(false)),
+        (
+            "top-50 ns->ns bytes, 24 h, raw",
+            top50.clone().with_allow_rollup(false),
+        ),
         ("top-50 ns->ns bytes, 24 h, rollup", top50.clone()),
         (
             "top-50 ns->ns bytes per minute, 24 h",
             top50.clone().with_step_seconds(60).with_top_k(50),
         ),
-        ("rate ns->ns per 5 min, top 10, raw", rate.clone().with_allow_rollup(false)),
+        (
+            "rate ns->ns per 5 min, top 10, raw",
+            rate.clone().with_allow_rollup(false),
+        ),
         ("rate ns->ns per 5 min, top 10, rollup", rate.clone()),
         (
             "p99 RTT by namespace per hour, raw",
@@ -132,7 +148,9 @@ async fn main() -> Result<()> {
         row(name, med, min, n, &store.source_of(q));
     }
     // The raw and rollup top-50 must agree; a bench that measured wrong answers measures nothing.
-    let raw = store.metrics(&top50.clone().with_allow_rollup(false)).await?;
+    let raw = store
+        .metrics(&top50.clone().with_allow_rollup(false))
+        .await?;
     let rolled = store.metrics(&top50).await?;
     anyhow::ensure!(
         raw.series == rolled.series,
@@ -141,7 +159,10 @@ async fn main() -> Result<()> {
         rolled.series.first()
     );
     client
-        .query_raw(&format!("DROP DATABASE {}", netobserv_sinks::clickhouse::sql::identifier(&db)))
+        .query_raw(&format!(
+            "DROP DATABASE {}",
+            netobserv_sinks::clickhouse::sql::identifier(&db)
+        ))
         .execute()
         .await?;
     Ok(())

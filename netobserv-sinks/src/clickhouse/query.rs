@@ -203,26 +203,26 @@ impl<'a> Column<'a> {
                 break;
             }
         }
-        let kind = if base == "String" || base.starts_with("FixedString") || base.starts_with("Enum")
-        {
-            Kind::Str
-        } else if base == "Bool" {
-            Kind::Bool
-        } else if base.starts_with("Int") || base.starts_with("UInt") {
-            Kind::Int
-        } else if base.starts_with("Float") || base.starts_with("Decimal") {
-            Kind::Float
-        } else if base == "IPv4" || base == "IPv6" {
-            Kind::Ip
-        } else if base.starts_with("DateTime64") {
-            Kind::DateTime64
-        } else if base.starts_with("DateTime") {
-            Kind::DateTime
-        } else if base.starts_with("Array") {
-            Kind::Array
-        } else {
-            Kind::Other
-        };
+        let kind =
+            if base == "String" || base.starts_with("FixedString") || base.starts_with("Enum") {
+                Kind::Str
+            } else if base == "Bool" {
+                Kind::Bool
+            } else if base.starts_with("Int") || base.starts_with("UInt") {
+                Kind::Int
+            } else if base.starts_with("Float") || base.starts_with("Decimal") {
+                Kind::Float
+            } else if base == "IPv4" || base == "IPv6" {
+                Kind::Ip
+            } else if base.starts_with("DateTime64") {
+                Kind::DateTime64
+            } else if base.starts_with("DateTime") {
+                Kind::DateTime
+            } else if base.starts_with("Array") {
+                Kind::Array
+            } else {
+                Kind::Other
+            };
         Column {
             sql: sql::identifier(name),
             kind,
@@ -236,7 +236,9 @@ impl<'a> Column<'a> {
     fn text(&self) -> String {
         match self.kind {
             Kind::Str => self.sql.clone(),
-            Kind::Ip if self.ipv6 => format!("replaceRegexpOne(toString({}), '^::ffff:', '')", self.sql),
+            Kind::Ip if self.ipv6 => {
+                format!("replaceRegexpOne(toString({}), '^::ffff:', '')", self.sql)
+            }
             Kind::Bool => format!("if({} != 0, 'true', 'false')", self.sql),
             _ => format!("toString({})", self.sql),
         }
@@ -310,16 +312,19 @@ fn filter_sql(expr: &Expr, table: &TableInfo, b: &mut Builder) -> Result<String,
             };
             match op {
                 Op::Match => format!("match({}, {})", col.text(), b.string(lit.as_text())),
-                Op::NotMatch => {
-                    absent_ok(format!("NOT match({}, {})", col.text(), b.string(lit.as_text())))
-                }
+                Op::NotMatch => absent_ok(format!(
+                    "NOT match({}, {})",
+                    col.text(),
+                    b.string(lit.as_text())
+                )),
                 Op::Eq | Op::Ne => {
                     let sym = if *op == Op::Eq { "=" } else { "!=" };
                     match lit.number() {
                         // A bare number: numeric comparison, absent or non-numbers fail.
                         Some(n) => format!("({} {sym} {})", col.number(), number(lit_int(n), b)),
                         None => {
-                            let cond = format!("({} {sym} {})", col.text(), b.string(lit.as_text()));
+                            let cond =
+                                format!("({} {sym} {})", col.text(), b.string(lit.as_text()));
                             if *op == Op::Ne { absent_ok(cond) } else { cond }
                         }
                     }
@@ -418,7 +423,28 @@ pub fn records_sql(layout: &Layout, flavor: Flavor, q: &RecordsQuery) -> Result<
         .collect::<Vec<_>>()
         .join(", ");
     let filter = q.filter.as_ref().map(|f| f.expr());
-    let w = where_clause(raw, &time, q.range, filter, &mut b)?;
+    let mut w = where_clause(raw, &time, q.range, filter, &mut b)?;
+    let table = layout.qualified(&raw.name);
+    // A page of the newest (or oldest) flows: the time of its last flow comes from the time and
+    // filter columns alone, and whole rows are read only from there on (18.16 cannot read in key
+    // order; sorting every column of a range costs seconds on millions of rows).
+    let by_time = match q.sort.first() {
+        None => Some(Order::Desc),
+        Some(s) => (s.field == TIME_COLUMN).then_some(s.order),
+    };
+    if let Some(order) = by_time {
+        let (agg, op, dir) = match order {
+            Order::Desc => ("min", ">=", "DESC"),
+            Order::Asc => ("max", "<=", "ASC"),
+        };
+        let inner = where_clause(raw, &time, q.range, filter, &mut b)?;
+        let _ = write!(
+            w,
+            " AND {time} {op} (SELECT {agg}(t) FROM (SELECT {time} AS t FROM {table} \
+             WHERE {inner} ORDER BY t {dir} LIMIT {}))",
+            q.limit
+        );
+    }
     let mut order = Vec::new();
     for s in &q.sort {
         let c = raw.column(&s.field)?;
@@ -432,8 +458,7 @@ pub fn records_sql(layout: &Layout, flavor: Flavor, q: &RecordsQuery) -> Result<
         order.push(format!("{} DESC", sql::identifier(TIME_COLUMN)));
     }
     let text = format!(
-        "SELECT {select} FROM {} WHERE {w} ORDER BY {} LIMIT {}",
-        layout.qualified(&raw.name),
+        "SELECT {select} FROM {table} WHERE {w} ORDER BY {} LIMIT {}",
         order.join(", "),
         q.limit
     );
@@ -461,7 +486,10 @@ pub fn choose_source(layout: &Layout, q: &MetricsQuery) -> Source {
         let has_columns = fields
             .iter()
             .map(String::as_str)
-            .chain([TIME_BUCKET, rollup_sum_column(&q.measure).unwrap_or_default()])
+            .chain([
+                TIME_BUCKET,
+                rollup_sum_column(&q.measure).unwrap_or_default(),
+            ])
             .all(|c| table.column_type(c).is_some());
         if step_ok && q.range.aligned_to(w) && has_columns {
             return Source::Rollup(*rollup);
@@ -557,7 +585,9 @@ pub fn metrics_sql(
     )?;
     if let Some(groups) = groups {
         if keys.is_empty() {
-            return Err(StoreError::invalid("groups given for a query without group_by"));
+            return Err(StoreError::invalid(
+                "groups given for a query without group_by",
+            ));
         }
         let mut tuples = Vec::with_capacity(groups.len());
         for g in groups {
@@ -742,21 +772,30 @@ mod tests {
         );
         assert!(!s.text.contains("DROP"), "{}", s.text);
         assert!(
-            s.text.contains("replaceRegexpOne(toString(`SrcAddr`), '^::ffff:', '') AS `__out_SrcAddr`"),
+            s.text.contains(
+                "replaceRegexpOne(toString(`SrcAddr`), '^::ffff:', '') AS `__out_SrcAddr`"
+            ),
             "{}",
             s.text
         );
-        assert!(s.text.contains(
-            "WHERE `TimeFlowEndMs` >= {p0:Int64} AND `TimeFlowEndMs` < {p1:Int64} AND \
+        assert!(
+            s.text.contains(
+                "WHERE `TimeFlowEndMs` >= {p0:Int64} AND `TimeFlowEndMs` < {p1:Int64} AND \
              (((`SrcK8S_Namespace` = {p2:String}) OR match(replaceRegexpOne(toString(`SrcAddr`), \
              '^::ffff:', ''), {p3:String})) OR (`DnsName` IS NULL OR (`DnsName` != {p4:String})))"
-        ), "{}", s.text);
+            ),
+            "{}",
+            s.text
+        );
         assert_eq!(
             s.params,
             vec![
                 ("p0".into(), ParamValue::Int(HOUR)),
                 ("p1".into(), ParamValue::Int(2 * HOUR)),
-                ("p2".into(), ParamValue::Str("x'); DROP TABLE flows; --".into())),
+                (
+                    "p2".into(),
+                    ParamValue::Str("x'); DROP TABLE flows; --".into())
+                ),
                 ("p3".into(), ParamValue::Str(r"^10\.".into())),
                 ("p4".into(), ParamValue::Str("a".into())),
             ]
@@ -764,11 +803,32 @@ mod tests {
     }
 
     #[test]
+    fn newest_records_find_their_time_cutoff_first() {
+        let l = layout(false);
+        let q = RecordsQuery::new(TimeRange::new(0, HOUR)).with_filter("Proto=6").unwrap().with_limit(7);
+        let s = records_sql(&l, Flavor::Legacy, &q).unwrap();
+        assert!(s.text.ends_with(
+            "WHERE `TimeFlowEndMs` >= toInt64(0) AND `TimeFlowEndMs` < toInt64(3600000) AND \
+             (`Proto` = toInt64(6)) AND `TimeFlowEndMs` >= (SELECT min(t) FROM (SELECT \
+             `TimeFlowEndMs` AS t FROM `db`.`flows` WHERE `TimeFlowEndMs` >= toInt64(0) AND \
+             `TimeFlowEndMs` < toInt64(3600000) AND (`Proto` = toInt64(6)) ORDER BY t DESC \
+             LIMIT 7)) ORDER BY `TimeFlowEndMs` DESC LIMIT 7"
+        ), "{}", s.text);
+        let q = q.with_sort("TimeFlowEndMs", Order::Asc);
+        let s = records_sql(&l, Flavor::Modern, &q).unwrap();
+        assert!(s.text.contains("AND `TimeFlowEndMs` <= (SELECT max(t) FROM"), "{}", s.text);
+        assert_eq!(s.params.len(), 6);
+    }
+
+    #[test]
     fn comparisons_follow_the_query_language() {
         let cases = [
             // A quoted number compares as text; a bare one as a number, text columns included.
             (r#"Proto="6""#, "(toString(`Proto`) = '6')"),
-            ("SrcK8S_Namespace=6", "(trunc(toFloat64OrNull(`SrcK8S_Namespace`)) = toInt64(6))"),
+            (
+                "SrcK8S_Namespace=6",
+                "(trunc(toFloat64OrNull(`SrcK8S_Namespace`)) = toInt64(6))",
+            ),
             ("Bytes<10", "(`Bytes` < toInt64(10))"),
             (r#"Bytes!~"^1""#, "NOT match(toString(`Bytes`), '^1')"),
             ("without(Interfaces)", "NOT notEmpty(`Interfaces`)"),
@@ -777,19 +837,38 @@ mod tests {
         ];
         for (filter, want) in cases {
             let s = records(filter, Flavor::Legacy);
-            assert!(s.text.contains(&format!("< toInt64(7200000) AND {want} ORDER")), "{filter}: {}", s.text);
+            assert!(
+                s.text
+                    .contains(&format!("< toInt64(7200000) AND {want} ORDER")),
+                "{filter}: {}",
+                s.text
+            );
         }
     }
 
     #[test]
     fn unknown_fields_and_bad_sorts_are_invalid_queries() {
         let l = layout(false);
-        let q = RecordsQuery::new(TimeRange::new(0, 1)).with_filter("Nope=1").unwrap();
+        let q = RecordsQuery::new(TimeRange::new(0, 1))
+            .with_filter("Nope=1")
+            .unwrap();
         let e = records_sql(&l, Flavor::Legacy, &q).unwrap_err().to_string();
-        assert_eq!(e, r#"invalid query: unknown field "Nope": table flows has no such column"#);
+        assert_eq!(
+            e,
+            r#"invalid query: unknown field "Nope": table flows has no such column"#
+        );
         let q = RecordsQuery::new(TimeRange::new(0, 1)).with_sort("a`b", Order::Asc);
-        assert!(records_sql(&l, Flavor::Legacy, &q).unwrap_err().to_string().contains("a`b"));
-        let q = MetricsQuery::new(TimeRange::new(0, 1), Function::Avg, Measure::field("SrcK8S_Namespace"));
+        assert!(
+            records_sql(&l, Flavor::Legacy, &q)
+                .unwrap_err()
+                .to_string()
+                .contains("a`b")
+        );
+        let q = MetricsQuery::new(
+            TimeRange::new(0, 1),
+            Function::Avg,
+            Measure::field("SrcK8S_Namespace"),
+        );
         let e = metrics_sql(&l, Flavor::Legacy, &q, Source::Raw, Shape::Buckets, None).unwrap_err();
         assert!(e.to_string().contains("not a number"), "{e}");
         let q = MetricsQuery::new(TimeRange::new(0, 1), Function::P90, Measure::Flows);
@@ -797,9 +876,13 @@ mod tests {
     }
 
     fn ns_query() -> MetricsQuery {
-        MetricsQuery::new(TimeRange::new(HOUR, 3 * HOUR), Function::Rate, Measure::field("Bytes"))
-            .with_group_by(["SrcK8S_Namespace", "DstK8S_Namespace"])
-            .with_step_seconds(3600)
+        MetricsQuery::new(
+            TimeRange::new(HOUR, 3 * HOUR),
+            Function::Rate,
+            Measure::field("Bytes"),
+        )
+        .with_group_by(["SrcK8S_Namespace", "DstK8S_Namespace"])
+        .with_step_seconds(3600)
     }
 
     #[test]
@@ -813,25 +896,51 @@ mod tests {
             ns_query().with_step_seconds(90),
             ns_query().with_group_by(["SrcAddr"]),
             ns_query().with_filter("Proto=6").unwrap(),
-            MetricsQuery { function: Function::Avg, ..ns_query() },
-            MetricsQuery { measure: Measure::field("TimeFlowRttNs"), ..ns_query() },
-            MetricsQuery { range: TimeRange::new(HOUR + 1000, 2 * HOUR), ..ns_query() },
+            MetricsQuery {
+                function: Function::Avg,
+                ..ns_query()
+            },
+            MetricsQuery {
+                measure: Measure::field("TimeFlowRttNs"),
+                ..ns_query()
+            },
+            MetricsQuery {
+                range: TimeRange::new(HOUR + 1000, 2 * HOUR),
+                ..ns_query()
+            },
         ];
         for q in cases {
             assert_eq!(choose_source(&l, &q), Source::Raw, "{q:?}");
         }
         // Not aligned to the hour, aligned to the minute.
-        let q = MetricsQuery { range: TimeRange::new(HOUR + 60_000, 2 * HOUR), step_seconds: None, ..ns_query() };
+        let q = MetricsQuery {
+            range: TimeRange::new(HOUR + 60_000, 2 * HOUR),
+            step_seconds: None,
+            ..ns_query()
+        };
         assert_eq!(choose_source(&l, &q), Source::Rollup(Rollup::Minute));
-        let no_rollups = Layout { rollups: vec![], ..l };
+        let no_rollups = Layout {
+            rollups: vec![],
+            ..l
+        };
         assert_eq!(choose_source(&no_rollups, &ns_query()), Source::Raw);
     }
 
     #[test]
     fn metrics_sql_buckets_and_top_k() {
         let l = layout(false);
-        let q = ns_query().with_filter(r#"SrcK8S_Namespace!="kube-system""#).unwrap();
-        let s = metrics_sql(&l, Flavor::Legacy, &q, Source::Rollup(Rollup::Hour), Shape::Buckets, None).unwrap();
+        let q = ns_query()
+            .with_filter(r#"SrcK8S_Namespace!="kube-system""#)
+            .unwrap();
+        let s = metrics_sql(
+            &l,
+            Flavor::Legacy,
+            &q,
+            Source::Rollup(Rollup::Hour),
+            Shape::Buckets,
+            None,
+        )
+        .unwrap();
         assert_eq!(
             s.text,
             "SELECT `SrcK8S_Namespace` AS g0, `DstK8S_Namespace` AS g1, \
@@ -850,7 +959,15 @@ mod tests {
              `TimeFlowEndMs` < toInt64(10800000) GROUP BY g0, g1 ORDER BY v DESC, g0, g1 LIMIT 50"
         );
         let groups = vec![vec!["a'".to_string(), "b".to_string()]];
-        let s = metrics_sql(&l, Flavor::Modern, &top, Source::Raw, Shape::Buckets, Some(&groups)).unwrap();
+        let s = metrics_sql(
+            &l,
+            Flavor::Modern,
+            &top,
+            Source::Raw,
+            Shape::Buckets,
+            Some(&groups),
+        )
+        .unwrap();
         assert!(
             s.text.ends_with(
                 "AND (`SrcK8S_Namespace`, `DstK8S_Namespace`) IN (({p2:String}, {p3:String})) \
@@ -867,21 +984,44 @@ mod tests {
         let l = layout(false);
         let want = [
             (Function::Avg, "avgIf(`TimeFlowRttNs`, `TimeFlowRttNs` > 0)"),
-            (Function::Max, "nullIf(maxIf(`TimeFlowRttNs`, `TimeFlowRttNs` > 0), 0)"),
-            (Function::P90, "quantileIf(0.9)(`TimeFlowRttNs`, `TimeFlowRttNs` > 0)"),
-            (Function::P99, "quantileIf(0.99)(`TimeFlowRttNs`, `TimeFlowRttNs` > 0)"),
+            (
+                Function::Max,
+                "nullIf(maxIf(`TimeFlowRttNs`, `TimeFlowRttNs` > 0), 0)",
+            ),
+            (
+                Function::P90,
+                "quantileIf(0.9)(`TimeFlowRttNs`, `TimeFlowRttNs` > 0)",
+            ),
+            (
+                Function::P99,
+                "quantileIf(0.99)(`TimeFlowRttNs`, `TimeFlowRttNs` > 0)",
+            ),
             (Function::Sum, "sum(`TimeFlowRttNs`)"),
         ];
         for (f, agg) in want {
-            let q = MetricsQuery::new(TimeRange::new(0, 60_000), f, Measure::field("TimeFlowRttNs"));
+            let q = MetricsQuery::new(
+                TimeRange::new(0, 60_000),
+                f,
+                Measure::field("TimeFlowRttNs"),
+            );
             let s = metrics_sql(&l, Flavor::Legacy, &q, Source::Raw, Shape::Totals, None).unwrap();
             assert_eq!(
                 s.text,
-                format!("SELECT {agg} AS v FROM `db`.`flows` WHERE `TimeFlowEndMs` >= toInt64(0) AND `TimeFlowEndMs` < toInt64(60000) ORDER BY v DESC")
+                format!(
+                    "SELECT {agg} AS v FROM `db`.`flows` WHERE `TimeFlowEndMs` >= toInt64(0) AND `TimeFlowEndMs` < toInt64(60000) ORDER BY v DESC"
+                )
             );
         }
-        let q = MetricsQuery::new(TimeRange::new(0, 60_000), Function::P90, Measure::field("Bytes"));
+        let q = MetricsQuery::new(
+            TimeRange::new(0, 60_000),
+            Function::P90,
+            Measure::field("Bytes"),
+        );
         let s = metrics_sql(&l, Flavor::Legacy, &q, Source::Raw, Shape::Totals, None).unwrap();
-        assert!(s.text.starts_with("SELECT quantile(0.9)(`Bytes`) AS v"), "{}", s.text);
+        assert!(
+            s.text.starts_with("SELECT quantile(0.9)(`Bytes`) AS v"),
+            "{}",
+            s.text
+        );
     }
 }

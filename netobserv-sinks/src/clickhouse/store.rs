@@ -32,13 +32,17 @@ use netobserv_flow::store::{
 use serde_json::{Map, Value as Json};
 
 use super::query::{
-    CONVERTED_PREFIX,     Layout, ParamValue, Shape, Source, Sql, TableInfo, choose_source, metrics_sql, records_sql,
+    CONVERTED_PREFIX, Layout, ParamValue, Shape, Source, Sql, TableInfo, choose_source,
+    metrics_sql, records_sql,
 };
 use super::{Flavor, Rollup, sql};
 
 const STORE: &str = "clickhouse";
 
-fn backend(context: impl Into<String>, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+fn backend(
+    context: impl Into<String>,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> StoreError {
     StoreError::Backend {
         store: STORE,
         context: context.into(),
@@ -67,7 +71,10 @@ impl ClickHouseStore {
     /// Connects to the server `client` points at (its URL, database, user) and reads the layout
     /// of raw table `table` and of its rollups. Fails when the server cannot be reached or the
     /// raw table does not exist.
-    pub async fn connect(client: clickhouse::Client, table: &str) -> Result<ClickHouseStore, StoreError> {
+    pub async fn connect(
+        client: clickhouse::Client,
+        table: &str,
+    ) -> Result<ClickHouseStore, StoreError> {
         // 18.16 cannot validate row types; the store reads JSON anyway.
         let client = client.with_validation(false);
         let version = fetch_json(&client, &Sql::plain("SELECT version() AS v"))
@@ -193,7 +200,10 @@ async fn describe(
 }
 
 /// Runs `sql` and reads its `JSONEachRow` answer.
-async fn fetch_json(client: &clickhouse::Client, sql: &Sql) -> Result<Vec<Map<String, Json>>, StoreError> {
+async fn fetch_json(
+    client: &clickhouse::Client,
+    sql: &Sql,
+) -> Result<Vec<Map<String, Json>>, StoreError> {
     let mut q = client
         .query_raw(&sql.text)
         .with_setting("output_format_json_quote_64bit_integers", "0");
@@ -321,7 +331,10 @@ impl FlowStore for ClickHouseStore {
                 by_group.insert(g, s);
             }
             if q.step_seconds.is_none() || order.is_empty() {
-                out.series = order.into_iter().filter_map(|g| by_group.remove(&g)).collect();
+                out.series = order
+                    .into_iter()
+                    .filter_map(|g| by_group.remove(&g))
+                    .collect();
                 return Ok(out);
             }
         }
@@ -348,7 +361,10 @@ impl FlowStore for ClickHouseStore {
                 value,
             });
         }
-        out.series = order.into_iter().filter_map(|g| by_group.remove(&g)).collect();
+        out.series = order
+            .into_iter()
+            .filter_map(|g| by_group.remove(&g))
+            .collect();
         Ok(out)
     }
 }
