@@ -648,14 +648,24 @@ async fn values_round_trip_as_literals_and_parameters() {
     for s in NASTY {
         let lit = netobserv_sinks::clickhouse::sql::string_literal(s);
         let q = legacy.query_raw(&format!("SELECT {lit} AS s, length({lit}) AS n"));
-        let got = q.fetch_bytes("JSONEachRow").unwrap().collect().await.unwrap();
+        let got = q
+            .fetch_bytes("JSONEachRow")
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
         let row: serde_json::Value = serde_json::from_slice(&got).unwrap();
         assert_eq!(row["s"], serde_json::json!(s), "literal {lit}");
         assert_eq!(uint(&row["n"]), s.len() as u64, "literal {lit}");
         let q = modern
             .query_raw("SELECT {p0:String} AS s, length({p0:String}) AS n")
             .param("p0", *s);
-        let got = q.fetch_bytes("JSONEachRow").unwrap().collect().await.unwrap();
+        let got = q
+            .fetch_bytes("JSONEachRow")
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
         let row: serde_json::Value = serde_json::from_slice(&got).unwrap();
         assert_eq!(row["s"], serde_json::json!(s), "parameter {s:?}");
         assert_eq!(uint(&row["n"]), s.len() as u64, "parameter {s:?}");

@@ -805,18 +805,30 @@ mod tests {
     #[test]
     fn newest_records_find_their_time_cutoff_first() {
         let l = layout(false);
-        let q = RecordsQuery::new(TimeRange::new(0, HOUR)).with_filter("Proto=6").unwrap().with_limit(7);
+        let q = RecordsQuery::new(TimeRange::new(0, HOUR))
+            .with_filter("Proto=6")
+            .unwrap()
+            .with_limit(7);
         let s = records_sql(&l, Flavor::Legacy, &q).unwrap();
-        assert!(s.text.ends_with(
-            "WHERE `TimeFlowEndMs` >= toInt64(0) AND `TimeFlowEndMs` < toInt64(3600000) AND \
+        assert!(
+            s.text.ends_with(
+                "WHERE `TimeFlowEndMs` >= toInt64(0) AND `TimeFlowEndMs` < toInt64(3600000) AND \
              (`Proto` = toInt64(6)) AND `TimeFlowEndMs` >= (SELECT min(t) FROM (SELECT \
              `TimeFlowEndMs` AS t FROM `db`.`flows` WHERE `TimeFlowEndMs` >= toInt64(0) AND \
              `TimeFlowEndMs` < toInt64(3600000) AND (`Proto` = toInt64(6)) ORDER BY t DESC \
              LIMIT 7)) ORDER BY `TimeFlowEndMs` DESC LIMIT 7"
-        ), "{}", s.text);
+            ),
+            "{}",
+            s.text
+        );
         let q = q.with_sort("TimeFlowEndMs", Order::Asc);
         let s = records_sql(&l, Flavor::Modern, &q).unwrap();
-        assert!(s.text.contains("AND `TimeFlowEndMs` <= (SELECT max(t) FROM"), "{}", s.text);
+        assert!(
+            s.text
+                .contains("AND `TimeFlowEndMs` <= (SELECT max(t) FROM"),
+            "{}",
+            s.text
+        );
         assert_eq!(s.params.len(), 6);
     }
 
