@@ -15,12 +15,22 @@
 //! [`Flavor`] says which types a server gets: modern servers get `LowCardinality`, `DateTime64`,
 //! `IPv6`, codecs and `TTL`; old ones (Debian's 18.16) plain types, and retention by dropping
 //! partitions.
+//!
+//! Parts: [`schema`] (DDL from the flow catalogue, column types per flavor, migrations,
+//! retention, [`schema::time_ms_expr`] / [`schema::bucket_expr`] to read time the same way on both
+//! flavors), [`row`] (the RowBinary encoding of a flow, and its decoding for reads), [`sink`]
+//! (`write: clickhouse`), [`config`] (its settings), [`sql`] (the escaper).
 
+pub mod config;
 pub mod query;
 pub mod row;
 pub mod schema;
+pub mod sink;
 pub mod sql;
 pub mod store;
+
+pub use config::ClickHouseConfig;
+pub use sink::{ClickHouseSink, ClickHouseWriter, WriteOutcome};
 
 /// The time bucket column of the rollup tables: the start of the bucket of `TimeFlowEndMs`.
 pub const TIME_BUCKET: &str = "TimeBucket";
@@ -131,7 +141,11 @@ impl Flavor {
 
 /// Registers `write: clickhouse`.
 pub fn register(registry: &mut netobserv_flow::pipeline::StageRegistry) {
-    let _ = registry;
+    registry.register(
+        netobserv_flow::config::StageKind::Write,
+        sink::TYPE,
+        sink::Factory,
+    );
 }
 
 #[cfg(test)]

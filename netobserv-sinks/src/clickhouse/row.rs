@@ -248,6 +248,168 @@ impl RowEncoder {
     }
 }
 
+/// A RowBinary row that does not read as the encoder's columns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("row {row}: column {field}: {problem}")]
+pub struct DecodeError {
+    /// The row, from 0.
+    pub row: usize,
+    /// The column.
+    pub field: &'static str,
+    /// What was wrong.
+    pub problem: &'static str,
+}
+
+impl RowEncoder {
+    /// Reads the rows of `SELECT <the encoder's columns> FROM ... FORMAT RowBinary` back into
+    /// flows. Absent values come back absent; an empty string or list reads as absent (the
+    /// schema stores absent strings as `''`); IPv4-mapped IPv6 addresses read as IPv4; TCP flags
+    /// read as their number.
+    pub fn decode_rows(&self, mut data: &[u8]) -> Result<Vec<Flow>, DecodeError> {
+        let mut flows = Vec::new();
+        while !data.is_empty() {
+            let row = flows.len();
+            let mut flow = Flow::default();
+            for &f in &self.fields {
+                let err = |problem| DecodeError {
+                    row,
+                    field: f.name(),
+                    problem,
+                };
+                let r = &mut data;
+                if f == TIME_COLUMN {
+                    flow.set_time_flow_end_ms(i64::from_le_bytes(
+                        take(r).ok_or_else(|| err("short"))?,
+                    ));
+                    continue;
+                }
+                let v = match f.kind() {
+                    FieldKind::UInt(bits) | FieldKind::Int(bits) => {
+                        if take::<1>(r).ok_or_else(|| err("short"))?[0] == 1 {
+                            continue;
+                        }
+                        let n = usize::from(bits / 8);
+                        let bytes = r.get(..n).ok_or_else(|| err("short"))?;
+                        let mut b = [0u8; 8];
+                        b[..n].copy_from_slice(bytes);
+                        *r = &r[n..];
+                        if matches!(f.kind(), FieldKind::Int(_)) {
+                            // Sign-extend.
+                            let shift = 64 - u32::from(bits);
+                            Value::Int((i64::from_le_bytes(b) << shift) >> shift)
+                        } else {
+                            Value::UInt(u64::from_le_bytes(b))
+                        }
+                    }
+                    FieldKind::Bool => match take::<1>(r).ok_or_else(|| err("short"))?[0] {
+                        1 => continue,
+                        _ => Value::Bool(take::<1>(r).ok_or_else(|| err("short"))?[0] != 0),
+                    },
+                    FieldKind::Mac => match take::<1>(r).ok_or_else(|| err("short"))?[0] {
+                        1 => continue,
+                        _ => Value::Mac(netobserv_flow::MacAddr::from_u64(u64::from_le_bytes(
+                            take(r).ok_or_else(|| err("short"))?,
+                        ))),
+                    },
+                    FieldKind::TcpFlags => match take::<1>(r).ok_or_else(|| err("short"))?[0] {
+                        1 => continue,
+                        _ => Value::UInt(u64::from(u16::from_le_bytes(
+                            take(r).ok_or_else(|| err("short"))?,
+                        ))),
+                    },
+                    FieldKind::Ip => {
+                        if take::<1>(r).ok_or_else(|| err("short"))?[0] == 1 {
+                            continue;
+                        }
+                        let ip = match self.flavor {
+                            Flavor::Modern => {
+                                let v6 = std::net::Ipv6Addr::from(
+                                    take::<16>(r).ok_or_else(|| err("short"))?,
+                                );
+                                v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+                            }
+                            Flavor::Legacy => get_str(r)
+                                .ok_or_else(|| err("short"))?
+                                .parse()
+                                .map_err(|_| err("not an IP address"))?,
+                        };
+                        Value::Ip(ip)
+                    }
+                    FieldKind::Str => {
+                        let s = get_str(r).ok_or_else(|| err("short or not UTF-8"))?;
+                        if s.is_empty() {
+                            continue;
+                        }
+                        Value::str(s)
+                    }
+                    FieldKind::StrList | FieldKind::U8List => {
+                        let n = get_varint(r).ok_or_else(|| err("short"))?;
+                        let mut items = Vec::new();
+                        for _ in 0..n {
+                            items.push(if f.kind() == FieldKind::U8List {
+                                Value::UInt(u64::from(take::<1>(r).ok_or_else(|| err("short"))?[0]))
+                            } else {
+                                Value::str(get_str(r).ok_or_else(|| err("short or not UTF-8"))?)
+                            });
+                        }
+                        if items.is_empty() {
+                            continue;
+                        }
+                        Value::List(items)
+                    }
+                    FieldKind::NetworkEvents => {
+                        let n = get_varint(r).ok_or_else(|| err("short"))?;
+                        let mut events = Vec::new();
+                        for _ in 0..n {
+                            let m = get_varint(r).ok_or_else(|| err("short"))?;
+                            let mut pairs = Vec::new();
+                            for _ in 0..m {
+                                let k = get_str(r).ok_or_else(|| err("short or not UTF-8"))?;
+                                let v = get_str(r).ok_or_else(|| err("short or not UTF-8"))?;
+                                pairs.push((k.into(), Value::str(v)));
+                            }
+                            events.push(Value::Map(pairs));
+                        }
+                        if events.is_empty() {
+                            continue;
+                        }
+                        Value::List(events)
+                    }
+                };
+                flow.set_field(f, &v)
+                    .map_err(|_| err("value of another type"))?;
+            }
+            flows.push(flow);
+        }
+        Ok(flows)
+    }
+}
+
+fn take<const N: usize>(r: &mut &[u8]) -> Option<[u8; N]> {
+    let (head, rest) = r.split_first_chunk::<N>()?;
+    *r = rest;
+    Some(*head)
+}
+
+fn get_varint(r: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = take::<1>(r)?[0];
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn get_str<'a>(r: &mut &'a [u8]) -> Option<&'a str> {
+    let n = usize::try_from(get_varint(r)?).ok()?;
+    let bytes = r.get(..n)?;
+    *r = &r[n..];
+    std::str::from_utf8(bytes).ok()
+}
+
 fn bad(f: FieldId, v: FieldRef<'_>) -> RowError {
     RowError::Value {
         field: f.name(),

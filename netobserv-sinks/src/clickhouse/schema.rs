@@ -589,11 +589,18 @@ pub async fn drop_expired_partitions(
             .await
             .map_err(|e| other("reading system.parts", e))?;
         for p in partitions {
-            // `partition` is the partition key's literal (`'2024-01-02'` or `202401`).
+            // `partition` is the partition key's value: a date (`2024-01-02`, quoted or not
+            // depending on the server) or a month number (`202401`).
+            let bare = p.trim_matches('\'');
+            let literal = if bare.bytes().all(|b| b.is_ascii_digit()) {
+                bare.to_string()
+            } else {
+                string_literal(bare)
+            };
             exec(
                 client,
                 &format!(
-                    "ALTER TABLE {} DROP PARTITION {p}",
+                    "ALTER TABLE {} DROP PARTITION {literal}",
                     schema.qualified(&table)
                 ),
             )

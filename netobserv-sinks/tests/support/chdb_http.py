@@ -89,8 +89,10 @@ class Handler(BaseHTTPRequestHandler):
         try:
             with LOCK:
                 out, fmt = self.run(query, body, params, args.get("default_format"))
-        except Exception as e:  # the engine's error, as ClickHouse reports it
-            return self.reply(500, f"Code: 1. DB::Exception: {e}\n")
+        except Exception as e:  # the engine's error, as ClickHouse reports it (its code first)
+            text = str(e)
+            code = re.search(r"Code: (\d+)", text)
+            return self.reply(500, f"Code: {code.group(1) if code else 1}. DB::Exception: {text}\n")
         self.reply(200, out, "application/octet-stream" if fmt.startswith("RowBinary") else "text/plain")
 
     def read_chunked(self):
