@@ -2,7 +2,7 @@
 //!
 //! The flow model of netobserv-rs and everything that needs only it: NetObserv's JSON flow format,
 //! the eBPF agent's protobuf format (`pbflow`), Arrow conversion, flowlogs-pipeline's YAML
-//! configuration, the query language and, behind the default `runtime` feature, the pipeline
+//! configuration, the query language, the `FlowStore` trait and its query model and, behind the default `runtime` feature, the pipeline
 //! runtime and the stock stages (ingest, transform, write) that need no outside system.
 //!
 //! ```
@@ -34,6 +34,7 @@ pub mod pipeline;
 pub mod query;
 #[cfg(feature = "runtime")]
 pub mod stages;
+pub mod store;
 pub mod value;
 
 pub use error::{

@@ -22,10 +22,12 @@
 //! (`write: clickhouse`), [`config`] (its settings), [`sql`] (the escaper).
 
 pub mod config;
+pub mod query;
 pub mod row;
 pub mod schema;
 pub mod sink;
 pub mod sql;
+pub mod store;
 
 pub use config::ClickHouseConfig;
 pub use sink::{ClickHouseSink, ClickHouseWriter, WriteOutcome};
