@@ -61,7 +61,7 @@ fn register_stage(registry: &mut StageRegistry, identities: Option<Arc<dyn Ident
             let built = network::build(&cfg, &base, &stage, cx.fields(), identities.clone())
                 .map_err(|e| e.into_config_error(&stage))?;
             for w in &built.warnings {
-                tracing::warn!(stage = %stage, "stage {stage:?}: {w}");
+                cx.warn(w);
             }
             Ok(Component::transform(built.network.with_metrics(metrics)))
         },

@@ -269,6 +269,16 @@ async fn the_operators_network_stages_run_unchanged() -> Result<()> {
         serde_json::json!({"AgentIP": "10.0.0.2", "SrcAddr": "10.0.3.4", "DstAddr": "8.8.8.8",
             "FlowDirection": 1, "Flags": 1}),
     ];
+    // The missing cache is a pipeline start-up warning (what `--check` counts), not only a log.
+    let warnings = Pipeline::build(&config, &registry, Metrics::default())
+        .await?
+        .warnings()
+        .to_vec();
+    assert!(
+        warnings.iter().any(|w| w.starts_with("stage \"enrich\": ")
+            && w.contains("add_kubernetes needs the Kubernetes cache")),
+        "{warnings:?}"
+    );
     let mut got = run_pipeline(config, &registry, &input).await?;
     got.sort_by_key(|f| f["AgentIP"].as_str().map(str::to_string));
     let want = [

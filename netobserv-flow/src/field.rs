@@ -206,6 +206,11 @@ impl FieldRegistry {
             .collect()
     }
 
+    /// Adds a start-up warning of a stage's own (a setting it ignores, a feature it lacks).
+    pub fn warn(&mut self, stage: &str, message: impl std::fmt::Display) {
+        self.warnings.push(format!("stage {stage:?}: {message}"));
+    }
+
     /// The warnings gathered so far, drained.
     pub fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)

@@ -115,6 +115,12 @@ impl BuildContext<'_> {
         &self.path
     }
 
+    /// Adds a start-up warning naming the stage: it joins [`crate::pipeline::Pipeline::warnings`]
+    /// (logged by `flowlogs-pipeline`, counted by `--check`).
+    pub fn warn(&mut self, message: impl std::fmt::Display) {
+        self.fields.warn(self.stage, message);
+    }
+
     /// The names known at this point of the pipeline: resolve the fields the stage reads
     /// ([`FieldRegistry::read`] warns about unknown ones) and record those it writes.
     pub fn fields(&mut self) -> &mut FieldRegistry {
