@@ -18,8 +18,10 @@
 
 mod config;
 mod encode;
+mod identity;
 mod metric;
 mod predefined;
+mod series;
 mod sink;
 
 pub use config::{
