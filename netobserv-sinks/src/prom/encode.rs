@@ -7,7 +7,6 @@
 //! the stage's [`Dict`], and each distinct label list ([`Group`]) costs one lookup, whose entry
 //! holds the series of every metric using that list.
 
-use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -20,6 +19,7 @@ use prometheus::proto;
 use super::config::{MetricType, PromEncodeConfig, parse_go_duration};
 use super::identity::IdentityIds;
 use super::metric::{Compiled, Filter, part_label_text};
+use super::read::Reader;
 use super::series::{Cell, Dict, Entry, Group, SeriesValue};
 use crate::{Error, Result};
 
@@ -60,7 +60,6 @@ struct State {
     max_series: usize,
     expiry: Duration,
     start: Instant,
-    hasher: foldhash::fast::FixedState,
     ids: Vec<u32>,
 }
 
@@ -158,26 +157,28 @@ impl PromEncoder {
                 series: 0,
             })
             .collect();
-        let identities = IdentityIds::new(groups[..flat_start].iter().flat_map(|g| {
-            g.labels.iter().filter_map(|&f| match &fields[f] {
-                FieldPath::Typed(id) => Some((f, *id)),
-                _ => None,
-            })
+        let mut label_fields: Vec<usize> = groups[..flat_start]
+            .iter()
+            .flat_map(|g| g.labels.iter().copied())
+            .collect();
+        label_fields.sort_unstable();
+        label_fields.dedup();
+        let identities = IdentityIds::new(label_fields.iter().filter_map(|&f| match &fields[f] {
+            FieldPath::Typed(id) => Some((f, *id)),
+            _ => None,
         }));
-        let hasher = foldhash::fast::FixedState::with_seed(0x6e65_746f_6273);
         Ok(PromEncoder {
             state: Arc::new(Mutex::new(State {
                 metrics,
                 groups,
                 flat_start,
-                memo: FlowMemo::new(fields, filters),
-                dict: Dict::new(hasher.clone()),
+                memo: FlowMemo::new(fields, filters, label_fields, &identities),
+                dict: Dict::new(foldhash::fast::FixedState::with_seed(0x6e65_746f_6273)),
                 identities,
                 series_count: 0,
                 max_series: config.max_metrics.unwrap_or(0),
                 expiry,
                 start: Instant::now(),
-                hasher,
                 ids: Vec::with_capacity(32),
             })),
             descs: Arc::new(descs),
@@ -207,7 +208,6 @@ impl PromEncoder {
             identities,
             series_count,
             max_series,
-            hasher,
             ids,
             ..
         } = &mut *guard;
@@ -218,7 +218,7 @@ impl PromEncoder {
         let (plain, flat) = groups.split_at_mut(*flat_start);
         for flow in flows {
             memo.next_flow();
-            identities.resolve(flow, dict, |f, id| memo.set_label_id(f, id));
+            memo.resolve_labels(flow, dict, identities);
             for group in plain.iter_mut() {
                 let Group {
                     metrics: members,
@@ -226,7 +226,6 @@ impl PromEncoder {
                     entries,
                 } = group;
                 let mut found: Lookup<'_> = Lookup::NotYet;
-                let mut complete = false;
                 for (k, &mi) in members.iter().enumerate() {
                     let m = &mut metrics[mi];
                     if !memo.passes(&m.def.filter_slots, flow) {
@@ -237,14 +236,16 @@ impl PromEncoder {
                     };
                     if let Lookup::NotYet = found {
                         found = Lookup::Missing;
-                        ids.clear();
-                        complete = labels.iter().all(|&f| {
-                            memo.label_id(f, dict, flow)
-                                .map(|id| ids.push(id))
-                                .is_some()
-                        });
+                        ids.resize(labels.len(), NO_ID);
+                        let mut h = KEY_SEED;
+                        let mut complete = true;
+                        for (id, &f) in ids.iter_mut().zip(labels.iter()) {
+                            *id = memo.label_ids[f];
+                            complete &= *id != NO_ID;
+                            h = key_mix(h, *id);
+                        }
                         if complete {
-                            let hash = hasher.hash_one(&ids[..]);
+                            let hash = key_finish(h);
                             if let Some(e) = entries.find_mut(hash, |e| e.is(hash, ids)) {
                                 found = Lookup::Found(e);
                             }
@@ -254,24 +255,26 @@ impl PromEncoder {
                         if !room.take(&mut out) {
                             continue;
                         }
-                        if complete {
-                            ids.iter().for_each(|id| dict.hold(*id));
-                        } else {
-                            ids.clear();
-                            for &f in labels.iter() {
-                                let text = memo.label_text(f, flow);
-                                let id = dict.acquire(&text);
-                                memo.set_label_id(f, Some(id));
-                                ids.push(id);
-                            }
+                        ids.clear();
+                        for &f in labels.iter() {
+                            let id = match memo.label_ids[f] {
+                                NO_ID => {
+                                    let id = dict.acquire(&memo.label_text(f, flow));
+                                    memo.label_ids[f] = id;
+                                    id
+                                }
+                                id => {
+                                    dict.hold(id);
+                                    id
+                                }
+                            };
+                            ids.push(id);
                         }
-                        let hash = hasher.hash_one(&ids[..]);
-                        found = Lookup::Found(Group::insert(entries, members.len(), hash, ids));
-                        let Lookup::Found(e) = &mut found else {
-                            unreachable!()
-                        };
+                        let hash = key_hash(ids.iter().copied());
+                        let e = Group::insert(entries, members.len(), hash, ids);
                         e.cells[k] = Some(new_cell(&m.def, now));
                         m.series += 1;
+                        found = Lookup::Found(e);
                     }
                     let Lookup::Found(e) = &mut found else {
                         continue;
@@ -314,7 +317,7 @@ impl PromEncoder {
                     let complete = texts
                         .iter()
                         .all(|t| dict.find(t).map(|id| ids.push(id)).is_some());
-                    let hash = hasher.hash_one(&ids[..]);
+                    let hash = key_hash(ids.iter().copied());
                     let found = if complete {
                         group.entries.find_mut(hash, |e| e.is(hash, ids))
                     } else {
@@ -332,7 +335,7 @@ impl PromEncoder {
                                 ids.clear();
                                 ids.extend(texts.iter().map(|t| dict.acquire(t)));
                             }
-                            let hash = hasher.hash_one(&ids[..]);
+                            let hash = key_hash(ids.iter().copied());
                             Group::insert(&mut group.entries, 1, hash, ids)
                         }
                     };
@@ -384,6 +387,30 @@ impl PromEncoder {
     }
 }
 
+/// A label value no series holds.
+const NO_ID: u32 = u32::MAX;
+
+/// The hash of a series key (label value ids): ids are small numbers, a multiply-rotate per id
+/// spreads them over the bits hashbrown uses (the top seven and the low ones).
+#[inline]
+fn key_hash(ids: impl Iterator<Item = u32>) -> u64 {
+    key_finish(ids.fold(KEY_SEED, key_mix))
+}
+
+const KEY_SEED: u64 = 0x243f_6a88_85a3_08d3;
+
+#[inline(always)]
+fn key_mix(h: u64, id: u32) -> u64 {
+    (h ^ u64::from(id))
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .rotate_left(29)
+}
+
+#[inline(always)]
+fn key_finish(h: u64) -> u64 {
+    h ^ (h >> 32)
+}
+
 /// Where a flow's label set stands in a group while its metrics are updated.
 enum Lookup<'e> {
     NotYet,
@@ -415,7 +442,7 @@ impl Room<'_> {
 /// current one.
 struct FlowMemo {
     /// The distinct fields read on the flow (see [`Compiled::assign_slots`]).
-    fields: Vec<FieldPath>,
+    fields: Vec<Reader>,
     /// The distinct filters of metrics without flattening.
     filters: Vec<Filter>,
     /// Per field, the filters on it: they are evaluated together, on one read of the field.
@@ -423,8 +450,12 @@ struct FlowMemo {
     cur: u32,
     filter_gen: Vec<u32>,
     filter_val: Vec<bool>,
-    label_gen: Vec<u32>,
-    label_id: Vec<Option<u32>>,
+    /// The label fields of metrics without flattening, and those of them not read through
+    /// [`IdentityIds`].
+    labels: Vec<usize>,
+    other_labels: Vec<usize>,
+    /// Per field, the id of the flow's value when it is a label field.
+    label_ids: Vec<u32>,
     num_gen: Vec<u32>,
     num_val: Vec<Num>,
 }
@@ -438,7 +469,12 @@ enum Num {
 }
 
 impl FlowMemo {
-    fn new(fields: Vec<FieldPath>, filters: Vec<Filter>) -> Self {
+    fn new(
+        fields: Vec<FieldPath>,
+        filters: Vec<Filter>,
+        labels: Vec<usize>,
+        identities: &IdentityIds,
+    ) -> Self {
         let n = fields.len();
         let mut filters_of = vec![Vec::new(); n];
         for (j, f) in filters.iter().enumerate() {
@@ -448,11 +484,16 @@ impl FlowMemo {
             cur: 0,
             filter_gen: vec![0; filters.len()],
             filter_val: vec![false; filters.len()],
-            label_gen: vec![0; n],
-            label_id: vec![None; n],
+            other_labels: labels
+                .iter()
+                .copied()
+                .filter(|f| !identities.covers(*f))
+                .collect(),
+            labels,
+            label_ids: vec![NO_ID; n],
+            fields: fields.into_iter().map(Reader::new).collect(),
             num_gen: vec![0; n],
             num_val: vec![Num::Absent; n],
-            fields,
             filters,
             filters_of,
         }
@@ -463,7 +504,6 @@ impl FlowMemo {
         self.cur = self.cur.wrapping_add(1);
         if self.cur == 0 {
             self.filter_gen.fill(0);
-            self.label_gen.fill(0);
             self.num_gen.fill(0);
             self.cur = 1;
         }
@@ -490,26 +530,24 @@ impl FlowMemo {
             .all(|g| g.iter().any(|&j| self.filter(j, flow)))
     }
 
-    /// The id of the flow's value of label field `i` ("" when absent, as upstream); `None`
-    /// when no series holds that value yet.
+    /// Looks up the ids of the flow's label values ("" when absent, as upstream; [`NO_ID`]
+    /// when no series holds the value yet) into `label_ids`.
     #[inline]
-    fn label_id(&mut self, i: usize, dict: &Dict, flow: &Flow) -> Option<u32> {
-        if self.label_gen[i] != self.cur {
-            let id = match self.fields[i].get_ref(flow) {
-                None => dict.find(""),
+    fn resolve_labels(&mut self, flow: &Flow, dict: &Dict, identities: &mut IdentityIds) {
+        let ids = &mut self.label_ids;
+        let rest = if identities.resolve(flow, dict, |f, id| ids[f] = id.unwrap_or(NO_ID)) {
+            &self.other_labels
+        } else {
+            &self.labels
+        };
+        for &f in rest {
+            let id = match self.fields[f].get_ref(flow) {
+                None => dict.empty(),
                 Some(FieldRef::Str(s)) => dict.find(s),
                 Some(r) => r.with_text(|t| dict.find(t)),
             };
-            self.label_id[i] = id;
-            self.label_gen[i] = self.cur;
+            ids[f] = id.unwrap_or(NO_ID);
         }
-        self.label_id[i]
-    }
-
-    #[inline]
-    fn set_label_id(&mut self, i: usize, id: Option<u32>) {
-        self.label_id[i] = id;
-        self.label_gen[i] = self.cur;
     }
 
     /// The text of the flow's value of label field `i`.
@@ -535,7 +573,7 @@ impl FlowMemo {
 
 /// The value(s) a flow gives a metric; `None` when it gives none (no value field: skipped, as
 /// upstream; an unusable value: counted as an error).
-#[inline]
+#[inline(always)]
 fn value_of(
     def: &Compiled,
     flow: &Flow,
@@ -553,7 +591,7 @@ fn value_of(
     }
 }
 
-#[inline]
+#[inline(always)]
 fn number(def: &Compiled, f: f64, out: &mut ObserveOutcome) -> Option<Values> {
     let v = scale(def, f);
     if (def.kind == MetricType::Counter && v < 0.0) || f.is_nan() {

@@ -61,7 +61,7 @@ impl Member {
             Member::HostIp => {
                 return match i.host_ip {
                     Some(ip) => dict.find(&ip.to_string()),
-                    None => dict.find(""),
+                    None => dict.empty(),
                 };
             }
             Member::HostName => &i.host_name,
@@ -73,7 +73,10 @@ impl Member {
             Member::Kind => &i.kind,
             Member::Zone => &i.zone,
         };
-        dict.find(s.as_deref().unwrap_or(""))
+        match s {
+            Some(s) => dict.find(s),
+            None => dict.empty(),
+        }
     }
 }
 
@@ -125,6 +128,13 @@ impl IdentityIds {
         IdentityIds { sides }
     }
 
+    /// Whether field `f` is read through the identities.
+    pub(crate) fn covers(&self, f: usize) -> bool {
+        self.sides
+            .iter()
+            .any(|s| s.members.iter().any(|(field, _)| *field == f))
+    }
+
     /// Forgets every identity (when ids may have been freed).
     pub(crate) fn clear(&mut self) {
         for s in &mut self.sides {
@@ -154,7 +164,7 @@ impl IdentityIds {
                 flow.dst_k8s()
             };
             let Some(identity) = identity else {
-                let empty = dict.find("");
+                let empty = dict.empty();
                 for (field, _) in &side.members {
                     set(*field, empty);
                 }

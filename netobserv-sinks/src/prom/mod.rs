@@ -21,6 +21,7 @@ mod encode;
 mod identity;
 mod metric;
 mod predefined;
+mod read;
 mod series;
 mod sink;
 

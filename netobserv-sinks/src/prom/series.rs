@@ -18,6 +18,8 @@ pub(crate) struct Dict {
     /// How many series keys hold each id.
     refs: Vec<u32>,
     free: Vec<u32>,
+    /// The id of "" (the value of absent fields), if held.
+    empty: Option<u32>,
 }
 
 impl Dict {
@@ -28,6 +30,7 @@ impl Dict {
             texts: Vec::new(),
             refs: Vec::new(),
             free: Vec::new(),
+            empty: None,
         }
     }
 
@@ -38,6 +41,12 @@ impl Dict {
         self.table
             .find(h, |&(eh, id)| eh == h && *self.texts[id as usize] == *text)
             .map(|&(_, id)| id)
+    }
+
+    /// The id of "", if some series key holds it.
+    #[inline]
+    pub(crate) fn empty(&self) -> Option<u32> {
+        self.empty
     }
 
     /// The id of a value, interned if new, held once more.
@@ -53,6 +62,8 @@ impl Dict {
                 id
             }
             None => {
+                // Ids index a Vec: u32::MAX values cannot fit in memory before it is reached.
+                debug_assert!(self.texts.len() < u32::MAX as usize);
                 self.texts.push(text.into());
                 self.refs.push(1);
                 (self.texts.len() - 1) as u32
@@ -60,6 +71,9 @@ impl Dict {
         };
         let h = self.hasher.hash_one(text);
         self.table.insert_unique(h, (h, id), |&(h, _)| h);
+        if text.is_empty() {
+            self.empty = Some(id);
+        }
         id
     }
 
@@ -76,6 +90,9 @@ impl Dict {
             return;
         }
         let text = std::mem::take(&mut self.texts[id as usize]);
+        if text.is_empty() {
+            self.empty = None;
+        }
         let h = self.hasher.hash_one(&*text);
         if let Ok(e) = self.table.find_entry(h, |&(_, i)| i == id) {
             e.remove();
@@ -114,7 +131,7 @@ pub(crate) struct Cell {
 
 /// One label set of a group: the series of the group's metrics that have one for it.
 pub(crate) struct Entry {
-    hash: u64,
+    pub(crate) hash: u64,
     /// The label values, as [`Dict`] ids, in the order of the group's label list.
     pub(crate) ids: Box<[u32]>,
     /// One per metric of the group.
@@ -213,6 +230,11 @@ mod tests {
         assert_eq!(d.find("a"), Some(a), "still held once");
         d.release(a);
         assert_eq!(d.find("a"), None);
+        assert_eq!(d.empty(), None);
+        let e = d.acquire("");
+        assert_eq!((d.empty(), d.find("")), (Some(e), Some(e)));
+        d.release(e);
+        assert_eq!((d.empty(), d.find("")), (None, None));
         assert_eq!(d.len(), 1);
         // The freed id is reused for the next new value.
         let c = d.acquire("c");
