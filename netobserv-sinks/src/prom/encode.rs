@@ -147,7 +147,7 @@ impl PromEncoder {
                 groups.push(g);
             }
         }
-        let metrics = compiled
+        let metrics: Vec<MetricState> = compiled
             .into_iter()
             .zip(placed)
             .map(|(def, (group, pos))| MetricState {
@@ -163,6 +163,9 @@ impl PromEncoder {
             .collect();
         label_fields.sort_unstable();
         label_fields.dedup();
+        let mut num_fields: Vec<usize> = metrics.iter().filter_map(|m| m.def.value_field).collect();
+        num_fields.sort_unstable();
+        num_fields.dedup();
         let identities = IdentityIds::new(label_fields.iter().filter_map(|&f| match &fields[f] {
             FieldPath::Typed(id) => Some((f, *id)),
             _ => None,
@@ -172,7 +175,7 @@ impl PromEncoder {
                 metrics,
                 groups,
                 flat_start,
-                memo: FlowMemo::new(fields, filters, label_fields, &identities),
+                memo: FlowMemo::new(fields, filters, label_fields, num_fields, &identities),
                 dict: Dict::new(foldhash::fast::FixedState::with_seed(0x6e65_746f_6273)),
                 identities,
                 series_count: 0,
@@ -217,93 +220,23 @@ impl PromEncoder {
         };
         let (plain, flat) = groups.split_at_mut(*flat_start);
         for flow in flows {
-            memo.next_flow();
-            memo.resolve_labels(flow, dict, identities);
+            memo.read(flow, dict, identities);
+            let reads = memo.view();
             for group in plain.iter_mut() {
-                let Group {
-                    metrics: members,
-                    labels,
-                    entries,
-                } = group;
-                let mut found: Lookup<'_> = Lookup::NotYet;
-                for (k, &mi) in members.iter().enumerate() {
-                    let m = &mut metrics[mi];
-                    if !memo.passes(&m.def.filter_slots, flow) {
-                        continue;
-                    }
-                    let Some(values) = value_of(&m.def, flow, memo, &mut out) else {
-                        continue;
-                    };
-                    if let Lookup::NotYet = found {
-                        found = Lookup::Missing;
-                        ids.resize(labels.len(), NO_ID);
-                        let mut h = KEY_SEED;
-                        let mut complete = true;
-                        for (id, &f) in ids.iter_mut().zip(labels.iter()) {
-                            *id = memo.label_ids[f];
-                            complete &= *id != NO_ID;
-                            h = key_mix(h, *id);
-                        }
-                        if complete {
-                            let hash = key_finish(h);
-                            if let Some(e) = entries.find_mut(hash, |e| e.is(hash, ids)) {
-                                found = Lookup::Found(e);
-                            }
-                        }
-                    }
-                    if let Lookup::Missing = found {
-                        if !room.take(&mut out) {
-                            continue;
-                        }
-                        ids.clear();
-                        for &f in labels.iter() {
-                            let id = match memo.label_ids[f] {
-                                NO_ID => {
-                                    let id = dict.acquire(&memo.label_text(f, flow));
-                                    memo.label_ids[f] = id;
-                                    id
-                                }
-                                id => {
-                                    dict.hold(id);
-                                    id
-                                }
-                            };
-                            ids.push(id);
-                        }
-                        let hash = key_hash(ids.iter().copied());
-                        let e = Group::insert(entries, members.len(), hash, ids);
-                        e.cells[k] = Some(new_cell(&m.def, now));
-                        m.series += 1;
-                        found = Lookup::Found(e);
-                    }
-                    let Lookup::Found(e) = &mut found else {
-                        continue;
-                    };
-                    let cell = match &mut e.cells[k] {
-                        Some(c) => c,
-                        cell => {
-                            if !room.take(&mut out) {
-                                continue;
-                            }
-                            m.series += 1;
-                            cell.insert(new_cell(&m.def, now))
-                        }
-                    };
-                    apply(&m.def, cell, now, &values);
-                }
+                observe_group(group, metrics, flow, &reads, dict, ids, &mut room, now, &mut out);
             }
             for group in flat.iter_mut() {
                 let m = &mut metrics[group.metrics[0]];
                 let Some(parts) = m.def.flat_parts(flow) else {
                     continue;
                 };
-                let Some(values) = value_of(&m.def, flow, memo, &mut out) else {
+                let Some(values) = value_of(&m.def, flow, &reads, &mut out) else {
                     continue;
                 };
                 let common: Vec<String> = group
                     .labels
                     .iter()
-                    .map(|&f| memo.label_text(f, flow))
+                    .map(|&f| reads.label_text(f, flow))
                     .collect();
                 for part in &parts {
                     let texts: Vec<String> = m
@@ -387,6 +320,93 @@ impl PromEncoder {
     }
 }
 
+/// Updates the metrics of one group (without flattening) with a flow.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn observe_group(
+    group: &mut Group,
+    metrics: &mut [MetricState],
+    flow: &Flow,
+    reads: &Reads<'_>,
+    dict: &mut Dict,
+    ids: &mut Vec<u32>,
+    room: &mut Room<'_>,
+    now: u64,
+    out: &mut ObserveOutcome,
+) {
+    let Group {
+        metrics: members,
+        labels,
+        entries,
+    } = group;
+    let mut found: Lookup<'_> = Lookup::NotYet;
+    for (k, &mi) in members.iter().enumerate() {
+        let m = &mut metrics[mi];
+        if !reads.passes(&m.def.filter_slots) {
+            continue;
+        }
+        let Some(values) = value_of(&m.def, flow, reads, out) else {
+            continue;
+        };
+        if let Lookup::NotYet = found {
+            found = Lookup::Missing;
+            ids.resize(labels.len(), NO_ID);
+            if let Some(hash) = gather(labels, reads.label_ids, ids) {
+                if let Some(e) = entries.find_mut(hash, |e| e.is(hash, ids)) {
+                    found = Lookup::Found(e);
+                }
+            }
+        }
+        if let Lookup::Missing = found {
+            if !room.take(out) {
+                continue;
+            }
+            // A value no series held when the flow was read may have been added since by
+            // another group: `acquire` finds it then.
+            for (id, &f) in ids.iter_mut().zip(labels.iter()) {
+                if *id == NO_ID {
+                    *id = dict.acquire(&reads.label_text(f, flow));
+                } else {
+                    dict.hold(*id);
+                }
+            }
+            let hash = key_hash(ids.iter().copied());
+            let e = Group::insert(entries, members.len(), hash, ids);
+            e.cells[k] = Some(new_cell(&m.def, now));
+            m.series += 1;
+            found = Lookup::Found(e);
+        }
+        let Lookup::Found(e) = &mut found else {
+            continue;
+        };
+        let cell = match &mut e.cells[k] {
+            Some(c) => c,
+            cell => {
+                if !room.take(out) {
+                    continue;
+                }
+                m.series += 1;
+                cell.insert(new_cell(&m.def, now))
+            }
+        };
+        apply(&m.def, cell, now, &values);
+    }
+}
+
+/// Copies a group's label ids from the flow's into `ids` (as long as `labels`); the key hash
+/// when every value is held by some series.
+#[inline(never)]
+fn gather(labels: &[usize], label_ids: &[u32], ids: &mut [u32]) -> Option<u64> {
+    let mut h = KEY_SEED;
+    let mut complete = true;
+    for (id, &f) in ids.iter_mut().zip(labels) {
+        *id = label_ids[f];
+        complete &= *id != NO_ID;
+        h = key_mix(h, *id);
+    }
+    complete.then(|| key_finish(h))
+}
+
 /// A label value no series holds.
 const NO_ID: u32 = u32::MAX;
 
@@ -437,26 +457,27 @@ impl Room<'_> {
     }
 }
 
-/// The fields and filters a stage reads on flows, with what the current flow gave so far:
-/// filter results, label value ids, numbers. An entry is valid while its generation is the
-/// current one.
+/// The fields and filters a stage reads on flows, and what the current flow gave: filter
+/// results, label value ids, numbers. Each distinct field is read once per flow, each distinct
+/// filter evaluated once, however many metrics use them.
 struct FlowMemo {
     /// The distinct fields read on the flow (see [`Compiled::assign_slots`]).
     fields: Vec<Reader>,
     /// The distinct filters of metrics without flattening.
     filters: Vec<Filter>,
-    /// Per field, the filters on it: they are evaluated together, on one read of the field.
-    filters_of: Vec<Vec<usize>>,
-    cur: u32,
-    filter_gen: Vec<u32>,
-    filter_val: Vec<bool>,
+    /// The fields filters read, each with its filters (evaluated on one read of the field).
+    filter_fields: Vec<(usize, Vec<usize>)>,
+    /// The value fields of metrics without flattening.
+    num_fields: Vec<usize>,
     /// The label fields of metrics without flattening, and those of them not read through
     /// [`IdentityIds`].
     labels: Vec<usize>,
     other_labels: Vec<usize>,
-    /// Per field, the id of the flow's value when it is a label field.
+    /// Per filter, its result.
+    filter_val: Vec<bool>,
+    /// Per field: its id when it is a label field ([`NO_ID`] when no series holds the value),
+    /// its number when it is a value field.
     label_ids: Vec<u32>,
-    num_gen: Vec<u32>,
     num_val: Vec<Num>,
 }
 
@@ -473,17 +494,23 @@ impl FlowMemo {
         fields: Vec<FieldPath>,
         filters: Vec<Filter>,
         labels: Vec<usize>,
+        num_fields: Vec<usize>,
         identities: &IdentityIds,
     ) -> Self {
         let n = fields.len();
-        let mut filters_of = vec![Vec::new(); n];
+        let mut filter_fields: Vec<(usize, Vec<usize>)> = Vec::new();
         for (j, f) in filters.iter().enumerate() {
-            filters_of[f.field].push(j);
+            match filter_fields.iter_mut().find(|(field, _)| *field == f.field) {
+                Some((_, js)) => js.push(j),
+                None => filter_fields.push((f.field, vec![j])),
+            }
         }
         FlowMemo {
-            cur: 0,
-            filter_gen: vec![0; filters.len()],
+            fields: fields.into_iter().map(Reader::new).collect(),
             filter_val: vec![false; filters.len()],
+            filters,
+            filter_fields,
+            num_fields,
             other_labels: labels
                 .iter()
                 .copied()
@@ -491,49 +518,19 @@ impl FlowMemo {
                 .collect(),
             labels,
             label_ids: vec![NO_ID; n],
-            fields: fields.into_iter().map(Reader::new).collect(),
-            num_gen: vec![0; n],
             num_val: vec![Num::Absent; n],
-            filters,
-            filters_of,
         }
     }
 
+    /// Reads a flow: filter results, label ids ("" when absent, as upstream), numbers.
     #[inline]
-    fn next_flow(&mut self) {
-        self.cur = self.cur.wrapping_add(1);
-        if self.cur == 0 {
-            self.filter_gen.fill(0);
-            self.num_gen.fill(0);
-            self.cur = 1;
-        }
-    }
-
-    #[inline]
-    fn filter(&mut self, j: usize, flow: &Flow) -> bool {
-        if self.filter_gen[j] != self.cur {
-            let field = self.filters[j].field;
-            let value = self.fields[field].get_ref(flow);
-            for &k in &self.filters_of[field] {
-                self.filter_val[k] = self.filters[k].on_ref(value.as_ref());
-                self.filter_gen[k] = self.cur;
+    fn read(&mut self, flow: &Flow, dict: &Dict, identities: &mut IdentityIds) {
+        for (field, js) in &self.filter_fields {
+            let value = self.fields[*field].get_ref(flow);
+            for &j in js {
+                self.filter_val[j] = self.filters[j].on_ref(value.as_ref());
             }
         }
-        self.filter_val[j]
-    }
-
-    /// Whether the flow passes a metric's filter groups.
-    #[inline]
-    fn passes(&mut self, groups: &[Vec<usize>], flow: &Flow) -> bool {
-        groups
-            .iter()
-            .all(|g| g.iter().any(|&j| self.filter(j, flow)))
-    }
-
-    /// Looks up the ids of the flow's label values ("" when absent, as upstream; [`NO_ID`]
-    /// when no series holds the value yet) into `label_ids`.
-    #[inline]
-    fn resolve_labels(&mut self, flow: &Flow, dict: &Dict, identities: &mut IdentityIds) {
         let ids = &mut self.label_ids;
         let rest = if identities.resolve(flow, dict, |f, id| ids[f] = id.unwrap_or(NO_ID)) {
             &self.other_labels
@@ -548,26 +545,46 @@ impl FlowMemo {
             };
             ids[f] = id.unwrap_or(NO_ID);
         }
-    }
-
-    /// The text of the flow's value of label field `i`.
-    fn label_text(&mut self, i: usize, flow: &Flow) -> String {
-        self.fields[i]
-            .get_ref(flow)
-            .map_or_else(String::new, |r| r.with_text(str::to_string))
-    }
-
-    /// Field `i` as a number.
-    #[inline]
-    fn num(&mut self, i: usize, flow: &Flow) -> Num {
-        if self.num_gen[i] != self.cur {
-            self.num_val[i] = match self.fields[i].get_ref(flow) {
+        for &f in &self.num_fields {
+            self.num_val[f] = match self.fields[f].get_ref(flow) {
                 None => Num::Absent,
                 Some(r) => r.as_f64().map_or(Num::NotANumber, Num::Is),
             };
-            self.num_gen[i] = self.cur;
         }
-        self.num_val[i]
+    }
+
+    fn view(&self) -> Reads<'_> {
+        Reads {
+            fields: &self.fields,
+            filters: &self.filter_val,
+            label_ids: &self.label_ids,
+            nums: &self.num_val,
+        }
+    }
+}
+
+/// What [`FlowMemo::read`] read of the current flow.
+struct Reads<'a> {
+    fields: &'a [Reader],
+    filters: &'a [bool],
+    label_ids: &'a [u32],
+    nums: &'a [Num],
+}
+
+impl Reads<'_> {
+    /// Whether the flow passes a metric's filter groups.
+    #[inline]
+    fn passes(&self, groups: &[Vec<usize>]) -> bool {
+        groups
+            .iter()
+            .all(|g| g.iter().any(|&j| self.filters[j]))
+    }
+
+    /// The text of the flow's value of label field `i` ("" when absent).
+    fn label_text(&self, i: usize, flow: &Flow) -> String {
+        self.fields[i]
+            .get_ref(flow)
+            .map_or_else(String::new, |r| r.with_text(str::to_string))
     }
 }
 
@@ -577,11 +594,11 @@ impl FlowMemo {
 fn value_of(
     def: &Compiled,
     flow: &Flow,
-    memo: &mut FlowMemo,
+    reads: &Reads<'_>,
     out: &mut ObserveOutcome,
 ) -> Option<Values> {
     match def.value_field {
-        Some(i) => match memo.num(i, flow) {
+        Some(i) => match reads.nums[i] {
             Num::Absent => None,
             Num::Is(f) => number(def, f, out),
             Num::NotANumber => value_of_read(def, flow, out),
