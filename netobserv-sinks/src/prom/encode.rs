@@ -223,7 +223,9 @@ impl PromEncoder {
             memo.read(flow, dict, identities);
             let reads = memo.view();
             for group in plain.iter_mut() {
-                observe_group(group, metrics, flow, &reads, dict, ids, &mut room, now, &mut out);
+                observe_group(
+                    group, metrics, flow, &reads, dict, ids, &mut room, now, &mut out,
+                );
             }
             for group in flat.iter_mut() {
                 let m = &mut metrics[group.metrics[0]];
@@ -500,7 +502,10 @@ impl FlowMemo {
         let n = fields.len();
         let mut filter_fields: Vec<(usize, Vec<usize>)> = Vec::new();
         for (j, f) in filters.iter().enumerate() {
-            match filter_fields.iter_mut().find(|(field, _)| *field == f.field) {
+            match filter_fields
+                .iter_mut()
+                .find(|(field, _)| *field == f.field)
+            {
                 Some((_, js)) => js.push(j),
                 None => filter_fields.push((f.field, vec![j])),
             }
@@ -575,9 +580,7 @@ impl Reads<'_> {
     /// Whether the flow passes a metric's filter groups.
     #[inline]
     fn passes(&self, groups: &[Vec<usize>]) -> bool {
-        groups
-            .iter()
-            .all(|g| g.iter().any(|&j| self.filters[j]))
+        groups.iter().all(|g| g.iter().any(|&j| self.filters[j]))
     }
 
     /// The text of the flow's value of label field `i` ("" when absent).
@@ -622,7 +625,10 @@ fn value_error(def: &Compiled, f: f64, out: &mut ObserveOutcome) -> Option<Value
     let what = if f.is_nan() {
         format!("{:?} is NaN", def.value_name)
     } else {
-        format!("{:?} is negative ({f}): a counter only grows", def.value_name)
+        format!(
+            "{:?} is negative ({f}): a counter only grows",
+            def.value_name
+        )
     };
     count_error(def, what, out)
 }

@@ -189,9 +189,11 @@ impl IdentityIds {
                                 identity: identity.clone(),
                                 ids,
                             },
-                            |k| (Arc::as_ptr(&k.identity) as usize)
-                                .wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize)
-                                as u64,
+                            |k| {
+                                (Arc::as_ptr(&k.identity) as usize)
+                                    .wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize)
+                                    as u64
+                            },
                         )
                         .into_mut()
                 }
@@ -219,7 +221,8 @@ mod tests {
         for id in FieldId::ALL {
             let Some((src, member)) = Member::of(*id) else {
                 assert!(
-                    !id.name().contains("K8S_") || id.name() == "K8S_ClusterName"
+                    !id.name().contains("K8S_")
+                        || id.name() == "K8S_ClusterName"
                         || id.name() == "K8S_FlowLayer",
                     "{} is an identity field without a member",
                     id.name()
@@ -238,7 +241,12 @@ mod tests {
             let identity = if src { flow.src_k8s() } else { flow.dst_k8s() }.unwrap();
             let mut dict = Dict::new(foldhash::fast::FixedState::with_seed(3));
             let expected = dict.acquire(&value.to_text());
-            assert_eq!(member.find(identity, &dict), Some(expected), "{}", id.name());
+            assert_eq!(
+                member.find(identity, &dict),
+                Some(expected),
+                "{}",
+                id.name()
+            );
         }
         assert_eq!(n, 18);
     }

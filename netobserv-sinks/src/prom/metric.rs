@@ -290,7 +290,8 @@ impl Compiled {
     /// `filters`, so that a flow's field is read and a filter evaluated once per flow however
     /// many metrics use them.
     pub(crate) fn assign_slots(&mut self, fields: &mut Vec<FieldPath>, filters: &mut Vec<Filter>) {
-        let mut slot = |path: &FieldPath| match fields.iter().position(|p| p.name() == path.name()) {
+        let mut slot = |path: &FieldPath| match fields.iter().position(|p| p.name() == path.name())
+        {
             Some(i) => i,
             None => {
                 fields.push(path.clone());
