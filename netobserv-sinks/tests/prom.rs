@@ -904,12 +904,12 @@ fn identities_seen_before_expiry_keep_their_labels_after_it() {
         .with_src_k8s_namespace("b".into())
         .with_dst_k8s_namespace("b2".into());
     // Twice: the second flow finds the values already held, and they are remembered.
-    e.observe(&[a.clone()]);
-    e.observe(&[a.clone()]);
+    e.observe(std::slice::from_ref(&a));
+    e.observe(std::slice::from_ref(&a));
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(e.expire(), 1);
     // "b" and "b2" take the freed places of "a" and "a2".
-    e.observe(&[b.clone()]);
+    e.observe(std::slice::from_ref(&b));
     // The same identities as the first flow's (a clone shares them).
     e.observe(&[a.clone(), a]);
     assert_eq!(

@@ -353,10 +353,10 @@ fn observe_group(
         if let Lookup::NotYet = found {
             found = Lookup::Missing;
             ids.resize(labels.len(), NO_ID);
-            if let Some(hash) = gather(labels, reads.label_ids, ids) {
-                if let Some(e) = entries.find_mut(hash, |e| e.is(hash, ids)) {
-                    found = Lookup::Found(e);
-                }
+            if let Some(hash) = gather(labels, reads.label_ids, ids)
+                && let Some(e) = entries.find_mut(hash, |e| e.is(hash, ids))
+            {
+                found = Lookup::Found(e);
             }
         }
         if let Lookup::Missing = found {
