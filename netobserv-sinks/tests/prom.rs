@@ -930,3 +930,21 @@ fn identities_seen_before_expiry_keep_their_labels_after_it() {
     );
     assert_eq!(e.series_count(), 2);
 }
+
+/// An unknown key in a metric definition fails the build with its place in the file.
+#[tokio::test]
+async fn an_unknown_key_is_an_error_with_its_path() {
+    let mut registry = StageRegistry::with_builtins();
+    netobserv_sinks::register(&mut registry);
+    let yaml = pipeline_yaml(
+        "        metrics: [{name: a_total, type: counter}, {name: b_total, type: counter, valueKy: Bytes}]",
+    )
+    .replace("{type: test_feed}", "{type: synthetic, synthetic: {maxFlows: 1}}");
+    let config = Config::from_yaml(&yaml).unwrap();
+    let Err(err) = Pipeline::build(&config, &registry, Metrics::new("").unwrap()).await else {
+        panic!("an unknown key must fail the build");
+    };
+    let err = err.to_string();
+    assert!(err.contains("valueKy"), "{err}");
+    assert!(err.contains("metrics[1]"), "{err}");
+}
