@@ -86,6 +86,14 @@ struct Known {
     ids: Box<[Option<u32>]>,
 }
 
+/// The hash of an identity's address: allocations are aligned, so the low bits are zero; the
+/// high bits of the product are folded onto them.
+#[inline]
+fn addr_hash(identity: &Arc<K8sIdentity>) -> u64 {
+    let h = (Arc::as_ptr(identity) as usize as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^ (h >> 29)
+}
+
 /// The identities of one side seen lately.
 struct Side {
     src: bool,
@@ -170,8 +178,7 @@ impl IdentityIds {
                 }
                 continue;
             };
-            let addr = Arc::as_ptr(identity) as usize;
-            let hash = addr.wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize) as u64;
+            let hash = addr_hash(identity);
             let known = match side
                 .known
                 .find_mut(hash, |k| Arc::ptr_eq(&k.identity, identity))
@@ -189,11 +196,7 @@ impl IdentityIds {
                                 identity: identity.clone(),
                                 ids,
                             },
-                            |k| {
-                                (Arc::as_ptr(&k.identity) as usize)
-                                    .wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize)
-                                    as u64
-                            },
+                            |k| addr_hash(&k.identity),
                         )
                         .into_mut()
                 }
