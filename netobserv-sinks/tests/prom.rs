@@ -745,3 +745,206 @@ async fn a_real_prometheus_scrapes_the_sums_of_what_was_ingested() {
     server.kill().await.unwrap();
     running.stop().await;
 }
+
+/// Every predefined metric without flattening, over enriched flows (some with drops, DNS,
+/// IPsec, a cluster name, or no destination identity), in several batches, equals what a
+/// naive model computes from `Flow::get` field by field: one series per label set, counters
+/// summing, gauges keeping the last value, histograms counting and summing.
+#[test]
+fn predefined_metrics_match_a_naive_model() {
+    use netobserv_flow::config::IngestSynthetic;
+    use netobserv_flow::stages::synthetic::SyntheticSource;
+    use netobserv_sinks::prom::{FilterType, MetricType, predefined_names};
+
+    let mut src = SyntheticSource::new(&IngestSynthetic {
+        connections: Some(40),
+        seed: Some(7),
+        ..Default::default()
+    });
+    let flows: Vec<Flow> = (0..3000)
+        .map(|i| {
+            let mut f = src.next_flow(1_732_185_420_000 + i);
+            if i % 7 == 0 {
+                f.set_pkt_drop_packets(i as u64 % 3 + 1);
+                f.set_pkt_drop_bytes(i as u64 % 1500);
+                f.set_pkt_drop_latest_state("TCP_ESTABLISHED".into());
+                f.set_pkt_drop_latest_drop_cause(format!("SKB_DROP_REASON_{}", i % 2).into());
+            }
+            if i % 5 == 0 {
+                f.set_dns_id(i as u16);
+                f.set_dns_latency_ms(i % 40);
+                f.set_dns_flags_response_code(
+                    if i % 3 == 0 { "NoError" } else { "NXDomain" }.into(),
+                );
+            }
+            if i % 11 == 0 {
+                f.set_ipsec_status(if i % 2 == 0 { "success" } else { "error" }.into());
+            }
+            if i % 13 == 0 {
+                f.set_k8s_cluster_name("c1".into());
+            }
+            if i % 17 == 0 {
+                f.clear_dst_k8s();
+            }
+            f
+        })
+        .collect();
+
+    let defs: Vec<_> = predefined(&predefined_names())
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.flatten.is_empty())
+        .collect();
+    let e = PromEncoder::new(&PromEncodeConfig {
+        metrics: defs.clone(),
+        ..Default::default()
+    })
+    .unwrap();
+    for batch in flows.chunks(700) {
+        let out = e.observe(batch);
+        assert_eq!((out.dropped, out.errors), (0, 0), "{:?}", out.first_error);
+    }
+    let got = samples(&e.encode_text());
+
+    let text = |f: &Flow, key: &str| f.get(key).map(|v| v.to_text());
+    let mut want: BTreeMap<String, f64> = BTreeMap::new();
+    for f in &flows {
+        for d in &defs {
+            let mut keys: Vec<&str> = d.filters.iter().map(|x| x.key.as_str()).collect();
+            keys.dedup();
+            let passes = keys.iter().all(|k| {
+                d.filters.iter().filter(|x| x.key == *k).any(|x| {
+                    let t = text(f, &x.key);
+                    match x.r#type {
+                        FilterType::Equal => t.as_deref() == Some(x.value.as_str()),
+                        FilterType::NotEqual => t.as_deref() != Some(x.value.as_str()),
+                        FilterType::Presence => t.is_some(),
+                        FilterType::Absence => t.is_none(),
+                        other => panic!("the predefined metrics use no {other:?}"),
+                    }
+                })
+            });
+            if !passes {
+                continue;
+            }
+            let value = if d.value_key.is_empty() {
+                1.0
+            } else {
+                match f.get(&d.value_key) {
+                    Some(v) => v.as_f64().unwrap() / d.value_scale.unwrap_or(1.0),
+                    None => continue,
+                }
+            };
+            let mut labels: Vec<String> = d
+                .labels
+                .iter()
+                .map(|l| format!("{l}=\"{}\"", text(f, l).unwrap_or_default()))
+                .collect();
+            labels.sort();
+            let series = |suffix: &str| format!("{}{suffix}{{{}}}", d.name, labels.join(","));
+            match d.r#type {
+                MetricType::Counter => *want.entry(series("")).or_default() += value,
+                MetricType::Gauge => {
+                    want.insert(series(""), value);
+                }
+                _ => {
+                    *want.entry(series("_count")).or_default() += 1.0;
+                    *want.entry(series("_sum")).or_default() += value;
+                }
+            }
+        }
+    }
+    // Histograms: compare count and sum (the buckets have their own test).
+    let got: BTreeMap<String, f64> = got
+        .into_iter()
+        .filter(|(k, _)| !k.contains("_bucket{"))
+        .collect();
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "the same series"
+    );
+    for (k, w) in &want {
+        let g = got[k];
+        assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "{k}: {g} != {w}");
+    }
+    // The flows exercised every kind of predefined metric.
+    for name in [
+        "node_egress_bytes_total",
+        "workload_sampling",
+        "namespace_rtt_seconds_count",
+        "namespace_dns_latency_seconds_count",
+        "workload_drop_bytes_total",
+        "node_ipsec_flows_total",
+        "node_to_node_ingress_flows_total",
+    ] {
+        assert!(
+            want.keys().any(|k| k.starts_with(&format!("{name}{{"))),
+            "no {name} series"
+        );
+    }
+    assert!(
+        want.keys().any(|k| k.contains("K8S_ClusterName=\"c1\"")),
+        "a cluster name label"
+    );
+}
+
+/// Label values of Kubernetes identities are remembered per identity; once expired series have
+/// freed them, a flow sharing an identity seen before still gets its own values, not those of
+/// whatever took their place.
+#[test]
+fn identities_seen_before_expiry_keep_their_labels_after_it() {
+    let e = encoder(
+        "expiryTime: 1ms\nmetrics: [{name: flows_total, type: counter, labels: [SrcK8S_Namespace, DstK8S_Namespace]}]",
+    );
+    let a = Flow::default()
+        .with_src_k8s_namespace("a".into())
+        .with_dst_k8s_namespace("a2".into());
+    let b = Flow::default()
+        .with_src_k8s_namespace("b".into())
+        .with_dst_k8s_namespace("b2".into());
+    // Twice: the second flow finds the values already held, and they are remembered.
+    e.observe(std::slice::from_ref(&a));
+    e.observe(std::slice::from_ref(&a));
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(e.expire(), 1);
+    // "b" and "b2" take the freed places of "a" and "a2".
+    e.observe(std::slice::from_ref(&b));
+    // The same identities as the first flow's (a clone shares them).
+    e.observe(&[a.clone(), a]);
+    assert_eq!(
+        sample(
+            &e,
+            r#"flows_total{DstK8S_Namespace="a2",SrcK8S_Namespace="a"}"#
+        ),
+        Some(2.0),
+        "{}",
+        e.encode_text()
+    );
+    assert_eq!(
+        sample(
+            &e,
+            r#"flows_total{DstK8S_Namespace="b2",SrcK8S_Namespace="b"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(e.series_count(), 2);
+}
+
+/// An unknown key in a metric definition fails the build with its place in the file.
+#[tokio::test]
+async fn an_unknown_key_is_an_error_with_its_path() {
+    let mut registry = StageRegistry::with_builtins();
+    netobserv_sinks::register(&mut registry);
+    let yaml = pipeline_yaml(
+        "        metrics: [{name: a_total, type: counter}, {name: b_total, type: counter, valueKy: Bytes}]",
+    )
+    .replace("{type: test_feed}", "{type: synthetic, synthetic: {maxFlows: 1}}");
+    let config = Config::from_yaml(&yaml).unwrap();
+    let Err(err) = Pipeline::build(&config, &registry, Metrics::new("").unwrap()).await else {
+        panic!("an unknown key must fail the build");
+    };
+    let err = err.to_string();
+    assert!(err.contains("valueKy"), "{err}");
+    assert!(err.contains("metrics[1]"), "{err}");
+}

@@ -528,44 +528,133 @@ pub struct TimebasedRule {
     pub time_interval: Option<String>,
 }
 
-/// `encode.prom`.
+/// `encode.prom`, shaped as upstream's `api.PromEncode` (`pkg/api/encode_prom.go`); the stage
+/// is `netobserv-sinks`' `prom` feature.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[allow(missing_docs)]
 pub struct EncodeProm {
+    /// Address of this stage's own `/metrics` server (default all interfaces when `port` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Port of this stage's own `/metrics` server; with neither `address` nor `port`, the metrics
+    /// are served by the pipeline's `metricsSettings` server, as upstream does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// TLS of the stage's own server (accepted for compatibility; not served yet: an error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<super::PromTls>,
+    /// The metric definitions.
     #[serde(default)]
     pub metrics: Vec<PromMetric>,
+    /// Prefix added to each metric name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// How long a label set may go without a flow before its series is deleted (Go duration,
+    /// default `2m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiry_time: Option<String>,
+    /// Maximum number of series (label sets, over all metrics of the stage); new label sets
+    /// beyond it are dropped and counted. 0 or absent: unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_metrics: Option<usize>,
 }
 
-/// One Prometheus metric definition.
+/// The kinds of Prometheus metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromMetricType {
+    /// A monotonic sum of the values (of 1 per flow without `valueKey`).
+    #[default]
+    Counter,
+    /// The last value seen.
+    Gauge,
+    /// A distribution of the values in `buckets`.
+    Histogram,
+    /// A distribution fed with lists of values (`valueKey` names a list, from an aggregate stage).
+    AggHistogram,
+}
+
+/// How a metric filter matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromFilterType {
+    /// The field's text equals `value`.
+    #[default]
+    Equal,
+    /// The field is absent or its text differs from `value`.
+    NotEqual,
+    /// The field is present.
+    Presence,
+    /// The field is absent.
+    Absence,
+    /// The field's text matches the regular expression `value`.
+    MatchRegex,
+    /// The field is absent or its text does not match the regular expression `value`.
+    NotMatchRegex,
+}
+
+/// One filter of a metric. Filters on different keys must all pass; several filters on the
+/// same key pass when any of them does (upstream's grouping by key).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[allow(missing_docs)]
+pub struct PromFilter {
+    /// The field (`NetworkEvents>Action` for a key of a flattened list).
+    pub key: String,
+    /// The value or regular expression (ignored by presence and absence).
+    #[serde(default)]
+    pub value: String,
+    /// How it matches (default `equal`).
+    #[serde(default, rename = "type")]
+    pub r#type: PromFilterType,
+}
+
+/// One Prometheus metric definition (upstream's `api.MetricsItem`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PromMetric {
+    /// The metric name (the stage's `prefix` goes in front).
     pub name: String,
-    pub r#type: String,
+    /// The metric type.
+    #[serde(rename = "type")]
+    pub r#type: PromMetricType,
+    /// Help text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub help: String,
+    /// Criteria a flow must meet to count.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub filters: Vec<PromFilter>,
+    /// Older single-filter form (`filter: {key, value}`), added to `filters`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filter: Option<Json>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filters: Option<Vec<Json>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value_key: Option<String>,
+    pub filter: Option<PromFilter>,
+    /// Field holding the value; empty counts flows (value 1).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub value_key: String,
+    /// The value is divided by this (0: not scaled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_scale: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remap: Option<Json>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flatten: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub buckets: Option<Vec<f64>>,
+    /// Fields whose values label the series.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub labels: Vec<String>,
+    /// Label renames: field name to label name.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub remap: std::collections::BTreeMap<String, String>,
+    /// List fields whose items each make their own series (`NetworkEvents`: one series per
+    /// event, its keys addressed as `NetworkEvents>Key`).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub flatten: Vec<String>,
+    /// Histogram bucket upper bounds (default Prometheus' .005 … 10). Upstream ignores them;
+    /// netobserv-rs honours them.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub buckets: Vec<f64>,
+}
+
+/// YAML `key:` with nothing after it (a null) means the default, as in Go.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// `encode.kafka`.

@@ -21,6 +21,7 @@ pub const DEFAULT_BUCKETS: [f64; 11] = [
 /// name for a list of scalars.
 pub(crate) type FlatPart = Vec<(Arc<str>, Value)>;
 
+#[derive(Clone)]
 pub(crate) struct Filter {
     key: FieldPath,
     key_name: Arc<str>,
@@ -31,71 +32,8 @@ pub(crate) struct Filter {
     regex: Option<Regex>,
     /// The key names a flattened list item.
     flat: bool,
-    /// Index of this filter among the stage's distinct filters (see [`Memo`]).
-    pub(crate) slot: usize,
-}
-
-/// Per-flow memory of results shared by several metrics (the same filter, the same label
-/// field): entries are valid while their generation is the current one.
-#[derive(Default)]
-pub(crate) struct Memo {
-    cur: u32,
-    filter_gen: Vec<u32>,
-    filter_val: Vec<bool>,
-    label_gen: Vec<u32>,
-    label_span: Vec<(u32, u32)>,
-    text: Vec<u8>,
-}
-
-impl Memo {
-    pub(crate) fn new(filters: usize, labels: usize) -> Memo {
-        Memo {
-            cur: 1,
-            filter_gen: vec![0; filters],
-            filter_val: vec![false; filters],
-            label_gen: vec![0; labels],
-            label_span: vec![(0, 0); labels],
-            text: Vec::with_capacity(1024),
-        }
-    }
-
-    /// Forgets the previous flow.
-    pub(crate) fn next_flow(&mut self) {
-        self.cur = self.cur.wrapping_add(1);
-        if self.cur == 0 {
-            self.filter_gen.fill(0);
-            self.label_gen.fill(0);
-            self.cur = 1;
-        }
-        self.text.clear();
-    }
-
-    /// Appends the flow's value of `label` to a series key, reading the field once per flow.
-    pub(crate) fn push_label(&mut self, key: &mut Vec<u8>, label: &Label, flow: &Flow) {
-        let i = label.slot;
-        if self.label_gen[i] != self.cur {
-            let start = self.text.len();
-            if let Some(r) = label.source.get_ref(flow) {
-                let text = &mut self.text;
-                r.with_text(|t| text.extend_from_slice(t.as_bytes()));
-            }
-            self.label_span[i] = (start as u32, (self.text.len() - start) as u32);
-            self.label_gen[i] = self.cur;
-        }
-        let (start, len) = self.label_span[i];
-        let bytes = &self.text[start as usize..(start + len) as usize];
-        key.extend_from_slice(&len.to_le_bytes());
-        key.extend_from_slice(bytes);
-    }
-
-    fn filter(&mut self, f: &Filter, flow: &Flow) -> bool {
-        let i = f.slot;
-        if self.filter_gen[i] != self.cur {
-            self.filter_val[i] = f.on_flow(flow);
-            self.filter_gen[i] = self.cur;
-        }
-        self.filter_val[i]
-    }
+    /// Index of the key among the stage's distinct fields (see [`Compiled::assign_slots`]).
+    pub(crate) field: usize,
 }
 
 impl Filter {
@@ -114,26 +52,29 @@ impl Filter {
         self.regex.as_ref().is_some_and(|r| r.is_match(t))
     }
 
-    fn on_flow(&self, flow: &Flow) -> bool {
-        match self.kind {
-            FilterType::Presence => self.key.has(flow),
-            FilterType::Absence => !self.key.has(flow),
-            _ => match self.key.get_ref(flow) {
-                None => self.on_text(None),
-                Some(r) => {
-                    let int = match r {
-                        FieldRef::UInt(u) => Some(u as i128),
-                        FieldRef::Int(i) => Some(i as i128),
-                        _ => None,
-                    };
-                    match (int, self.kind) {
-                        (Some(v), FilterType::Equal) => self.value_int == Some(v),
-                        (Some(v), FilterType::NotEqual) => self.value_int != Some(v),
-                        _ => r.with_text(|t| self.on_text(Some(t))),
-                    }
+    /// The filter on the value of its key (`None`: the flow has no such field).
+    pub(crate) fn on_ref(&self, value: Option<&FieldRef<'_>>) -> bool {
+        match (self.kind, value) {
+            (FilterType::Presence, v) => v.is_some(),
+            (FilterType::Absence, v) => v.is_none(),
+            (_, None) => self.on_text(None),
+            (kind, Some(r)) => {
+                let int = match r {
+                    FieldRef::UInt(u) => Some(*u as i128),
+                    FieldRef::Int(i) => Some(*i as i128),
+                    _ => None,
+                };
+                match (int, kind) {
+                    (Some(v), FilterType::Equal) => self.value_int == Some(v),
+                    (Some(v), FilterType::NotEqual) => self.value_int != Some(v),
+                    _ => r.with_text(|t| self.on_text(Some(t))),
                 }
-            },
+            }
         }
+    }
+
+    fn on_flow(&self, flow: &Flow) -> bool {
+        self.on_ref(self.key.get_ref(flow).as_ref())
     }
 
     fn on_part(&self, part: &FlatPart) -> bool {
@@ -145,13 +86,18 @@ impl Filter {
             },
         }
     }
+
+    /// Whether two filters always give the same answer.
+    fn same_as(&self, other: &Filter) -> bool {
+        self.key_name == other.key_name && self.kind == other.kind && self.value == other.value
+    }
 }
 
 /// A label: where its value comes from and what it is called.
 pub(crate) struct Label {
     pub(crate) source: FieldPath,
-    /// Index of the field among the stage's distinct label fields (see [`Memo`]).
-    pub(crate) slot: usize,
+    /// Index of the field among the stage's distinct fields (see [`Compiled::assign_slots`]).
+    pub(crate) field: usize,
     pub(crate) source_name: Arc<str>,
     pub(crate) target: String,
 }
@@ -170,7 +116,14 @@ pub(crate) struct Compiled {
     pub(crate) labels: Vec<Label>,
     /// Filters grouped by key: every group must have a passing filter.
     filters: Vec<Vec<Filter>>,
+    /// The same groups as indexes among the stage's distinct filters (metrics without
+    /// flattening; see [`Compiled::assign_slots`]).
+    pub(crate) filter_slots: Vec<Vec<usize>>,
+    /// Index of the value field among the stage's distinct fields.
+    pub(crate) value_field: Option<usize>,
     flatten: Vec<(FieldPath, Arc<str>)>,
+    /// A filter group only items can pass: flows without flattened items never count.
+    needs_items: bool,
     pub(crate) buckets: Vec<f64>,
 }
 
@@ -226,7 +179,7 @@ impl Compiled {
             }
             let label = Label {
                 source: FieldPath::resolve(l),
-                slot: 0,
+                field: 0,
                 source_name: Arc::from(l.as_str()),
                 target,
             };
@@ -262,7 +215,7 @@ impl Compiled {
                 value_int,
                 regex,
                 flat: is_flat(&f.key),
-                slot: 0,
+                field: 0,
             };
             match filters.iter_mut().find(|g| *g[0].key_name == *f.key) {
                 Some(g) => g.push(filter),
@@ -290,6 +243,9 @@ impl Compiled {
             }
             _ => Vec::new(),
         };
+        let needs_items = filters
+            .iter()
+            .any(|g| g.iter().all(|f| f.flat && !f.on_part(&Vec::new())));
         Ok(Compiled {
             help: if def.help.is_empty() {
                 name.clone()
@@ -304,11 +260,14 @@ impl Compiled {
             flat_labels,
             labels,
             filters,
+            filter_slots: Vec::new(),
+            value_field: None,
             flatten: def
                 .flatten
                 .iter()
                 .map(|f| (FieldPath::resolve(f), Arc::from(f.as_str())))
                 .collect(),
+            needs_items,
             buckets,
         })
     }
@@ -325,44 +284,71 @@ impl Compiled {
         !self.flatten.is_empty()
     }
 
-    /// Whether the flow passes the filters (for a metric without flattening).
-    pub(crate) fn passes(&self, flow: &Flow, memo: &mut Memo) -> bool {
-        self.filters
-            .iter()
-            .all(|group| group.iter().any(|f| memo.filter(f, flow)))
-    }
-
-    /// Gives every filter and label field its slot among the stage's distinct ones.
-    pub(crate) fn assign_slots(
-        &mut self,
-        filters: &mut Vec<(Arc<str>, FilterType, String)>,
-        labels: &mut Vec<Arc<str>>,
-    ) {
+    /// Gives every field this metric reads on the flow (labels, filters and value, for a
+    /// metric without flattening; the flow labels of a flattened one) its index among the
+    /// stage's distinct `fields`, and every filter its index among the stage's distinct
+    /// `filters`, so that a flow's field is read and a filter evaluated once per flow however
+    /// many metrics use them.
+    pub(crate) fn assign_slots(&mut self, fields: &mut Vec<FieldPath>, filters: &mut Vec<Filter>) {
+        let mut slot = |path: &FieldPath| match fields.iter().position(|p| p.name() == path.name())
+        {
+            Some(i) => i,
+            None => {
+                fields.push(path.clone());
+                fields.len() - 1
+            }
+        };
+        for l in &mut self.labels {
+            l.field = slot(&l.source);
+        }
+        if self.is_flattened() {
+            return;
+        }
+        if self.kind != MetricType::AggHistogram {
+            self.value_field = self.value.as_ref().map(&mut slot);
+        }
         for f in self.filters.iter_mut().flatten() {
-            let id = (f.key_name.clone(), f.kind, f.value.clone());
-            f.slot = match filters.iter().position(|x| *x == id) {
-                Some(i) => i,
-                None => {
-                    filters.push(id);
-                    filters.len() - 1
-                }
-            };
+            f.field = slot(&f.key);
         }
-        for l in self.labels.iter_mut().chain(self.flat_labels.iter_mut()) {
-            l.slot = match labels.iter().position(|x| *x == l.source_name) {
-                Some(i) => i,
-                None => {
-                    labels.push(l.source_name.clone());
-                    labels.len() - 1
-                }
-            };
-        }
+        self.filter_slots = self
+            .filters
+            .iter()
+            .map(|group| {
+                group
+                    .iter()
+                    .map(|f| match filters.iter().position(|x| x.same_as(f)) {
+                        Some(i) => i,
+                        None => {
+                            filters.push(f.clone());
+                            filters.len() - 1
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
     }
 
     /// The flattened items of a flow that pass the filters; `None` when the flow does not.
     /// Upstream's `GenerateFlatParts` then `ApplyFilters`: the cartesian product of the
     /// flattened lists (one empty item when none is present).
     pub(crate) fn flat_parts(&self, flow: &Flow) -> Option<Vec<FlatPart>> {
+        if !self.flatten.iter().any(|(path, _)| path.has(flow)) {
+            if self.needs_items {
+                return None;
+            }
+            // The one empty item: decide on the filters before allocating it.
+            let empty: FlatPart = Vec::new();
+            let passes = self.filters.iter().all(|group| {
+                group.iter().any(|f| {
+                    if f.flat {
+                        f.on_part(&empty)
+                    } else {
+                        f.on_flow(flow)
+                    }
+                })
+            });
+            return passes.then(|| vec![empty]);
+        }
         let mut per_field: Vec<Vec<FlatPart>> = Vec::new();
         for (path, name) in &self.flatten {
             let Some(Value::List(items)) = path.get(flow) else {
@@ -420,38 +406,11 @@ impl Compiled {
     }
 }
 
-/// Appends a label value to a series key: its length then its bytes, so that keys of different
-/// label values never collide.
-pub(crate) fn push_label(key: &mut Vec<u8>, text: &str) {
-    key.extend_from_slice(&(text.len() as u32).to_le_bytes());
-    key.extend_from_slice(text.as_bytes());
-}
-
-/// Appends the flow's value of `label` ("" when absent, as upstream).
-pub(crate) fn push_flow_label(key: &mut Vec<u8>, label: &Label, flow: &Flow) {
-    match label.source.get_ref(flow) {
-        None => push_label(key, ""),
-        Some(r) => r.with_text(|t| push_label(key, t)),
-    }
-}
-
-/// Appends a flattened item's value of `label`.
-pub(crate) fn push_part_label(key: &mut Vec<u8>, label: &Label, part: &FlatPart) {
+/// The text of a flattened item's value of `label` ("" when absent, as upstream).
+pub(crate) fn part_label_text(label: &Label, part: &FlatPart) -> String {
     match part.iter().find(|(k, _)| **k == *label.source_name) {
-        None => push_label(key, ""),
-        Some((_, Value::Str(s))) => push_label(key, s),
-        Some((_, v)) => push_label(key, &v.to_text()),
+        None => String::new(),
+        Some((_, Value::Str(s))) => s.to_string(),
+        Some((_, v)) => v.to_text(),
     }
-}
-
-/// Splits a series key back into its label values.
-pub(crate) fn split_key(mut key: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
-    while key.len() >= 4 {
-        let n = u32::from_le_bytes([key[0], key[1], key[2], key[3]]) as usize;
-        let end = (4 + n).min(key.len());
-        out.push(String::from_utf8_lossy(&key[4..end]).into_owned());
-        key = &key[end..];
-    }
-    out
 }

@@ -18,8 +18,11 @@
 
 mod config;
 mod encode;
+mod identity;
 mod metric;
 mod predefined;
+mod read;
+mod series;
 mod sink;
 
 pub use config::{
