@@ -26,7 +26,7 @@
 //!
 //! ```sh
 //! cargo run --release -p benches --bin kafka-load -- [--flows 1000000] [--partitions 2]
-//!     [--formats json,protobuf] [--compression none|gzip|snappy|lz4|zstd]
+//!     [--formats json,protobuf] [--compression none|gzip|snappy|lz4|zstd] [--produce-only]
 //!     [--brokers 127.0.0.1:9092 [--broker-pid PID]]
 //! ```
 
@@ -68,6 +68,7 @@ struct Args {
     partitions: i32,
     formats: Vec<Format>,
     compression: Compression,
+    produce_only: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -78,6 +79,7 @@ fn parse_args() -> Result<Args> {
         partitions: 2,
         formats: vec![Format::Json, Format::Protobuf],
         compression: Compression::None,
+        produce_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -86,6 +88,7 @@ fn parse_args() -> Result<Args> {
                 .with_context(|| format!("{flag} needs a value (see the usage in the source)"))
         };
         match flag.as_str() {
+            "--produce-only" => a.produce_only = true,
             "--brokers" => a.brokers = Some(value()?),
             "--broker-pid" => a.broker_pid = Some(value()?.parse().context("--broker-pid")?),
             "--flows" => a.flows = value()?.parse().context("--flows")?,
@@ -102,7 +105,7 @@ fn parse_args() -> Result<Args> {
                     .collect::<Result<_>>()?;
             }
             other => bail!(
-                "unknown argument {other:?}; usage: kafka-load [--flows N] [--partitions P] [--formats json,protobuf] [--compression C] [--brokers HOST:PORT [--broker-pid PID]]"
+                "unknown argument {other:?}; usage: kafka-load [--flows N] [--partitions P] [--formats json,protobuf] [--compression C] [--produce-only] [--brokers HOST:PORT [--broker-pid PID]]"
             ),
         }
     }
@@ -462,7 +465,9 @@ async fn main() -> Result<()> {
             Format::Protobuf => "produce protobuf (agent pbflow)",
         };
         rows.push(produce(&args, &broker, what.into(), &out, "out").await?);
-        rows.push(consume(&args, &broker, &topic, format).await?);
+        if !args.produce_only {
+            rows.push(consume(&args, &broker, &topic, format).await?);
+        }
     }
     println!();
     header();
