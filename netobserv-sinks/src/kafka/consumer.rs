@@ -591,6 +591,8 @@ fn consume(config: ConsumerConfig, cx: SourceContext, rt: tokio::runtime::Handle
     let mut last_commit = Instant::now();
     let mut last_poll_error: Option<Instant> = None;
     let mut chunks: BTreeMap<i32, Chunk> = BTreeMap::new();
+    // Each partition's last chunk size: the next one is allocated at once instead of growing.
+    let mut chunk_sizes: HashMap<i32, usize> = HashMap::new();
     'run: while !shutdown.is_triggered() {
         let started = Instant::now();
         let mut n = 0;
@@ -629,7 +631,9 @@ fn consume(config: ConsumerConfig, cx: SourceContext, rt: tokio::runtime::Handle
                     n += 1;
                     let payload = m.payload().unwrap_or_default();
                     let c = chunks.entry(m.partition()).or_insert_with(|| Chunk {
-                        data: Vec::new(),
+                        data: Vec::with_capacity(
+                            chunk_sizes.get(&m.partition()).copied().unwrap_or(0),
+                        ),
                         first: m.offset(),
                         last: m.offset(),
                     });
@@ -642,6 +646,7 @@ fn consume(config: ConsumerConfig, cx: SourceContext, rt: tokio::runtime::Handle
             }
         }
         for (p, c) in std::mem::take(&mut chunks) {
+            chunk_sizes.insert(p, c.data.len());
             let generation = lock(&offsets).start(p, c.first, c.last + 1);
             let o = offsets.clone();
             let first = c.first;
