@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use netobserv_flow::config::{Config, StageKind};
 use netobserv_flow::flow::{FieldId, FieldKind, Flow, NetworkEvent};
 use netobserv_flow::pipeline::{
@@ -438,6 +438,43 @@ async fn rows_the_server_refuses_are_rejected_alone() -> Result<()> {
         .map(|i| base + i)
         .collect();
     assert_eq!(ends, want);
+    Ok(())
+}
+
+/// A table that refuses every row alone (here a CHECK no row passes, standing in for a column
+/// altered under the sink) is a schema problem, not bad data: the batch is errored (a Kafka source
+/// does not commit it), nothing is counted as rejected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_refusing_every_row_errors_the_batch() -> Result<()> {
+    let chdb = ChdbServer::start()?;
+    let c = client(&chdb.url());
+    let s = Schema::new(Flavor::Modern, unique("refuse_all"), "flows");
+    schema::migrate(&c, &s).await?;
+    c.query(&format!(
+        "ALTER TABLE {} ADD CONSTRAINT no_rows CHECK ifNull(Bytes, 0) > 1000000000000",
+        s.qualified("flows")
+    ))
+    .execute()
+    .await?;
+    let base = now_ms();
+    let batch: Vec<Flow> = (0..8).map(|i| full_flow(i, base)).collect();
+    let run = run_pipeline(
+        vec![batch],
+        Duration::ZERO,
+        &format!(
+            "url: '{}', database: {}, table: flows, maxWait: 50ms, compression: false",
+            chdb.url(),
+            s.database
+        ),
+    )
+    .await;
+    // The run ends with the flows reported lost: errored, neither delivered nor rejected.
+    let err = run.err().context("the run succeeded")?.to_string();
+    assert!(
+        err.contains("8 flows not delivered (0 delivered, 0 rejected)"),
+        "{err}"
+    );
+    assert!(read_back(&c, &s).await?.is_empty());
     Ok(())
 }
 

@@ -211,6 +211,8 @@ impl ClickHouseWriter {
             }
         }
         pending.reverse();
+        // Rows ClickHouse refused alone: (row, its error).
+        let mut refused: Vec<(usize, String)> = Vec::new();
         while let Some((lo, hi)) = pending.pop() {
             if lo == hi {
                 continue;
@@ -219,22 +221,36 @@ impl ClickHouseWriter {
             match self.insert_with_retries(part, hi - lo, shutdown).await {
                 Sent::Ok => outcome.written += hi - lo,
                 Sent::GaveUp => outcome.errored += hi - lo,
-                Sent::DataRefused(msg) if hi - lo == 1 => {
-                    outcome.rejected += 1;
-                    let flow = &flows[rows[lo].0];
-                    if let Some(m) = &self.metrics {
-                        m.reject(
-                            REJECT_KIND,
-                            format_args!("clickhouse refused the row of flow {flow:?}: {msg}"),
-                        );
-                    } else {
-                        tracing::warn!(error = %msg, ?flow, "clickhouse refused a row");
-                    }
-                }
+                Sent::DataRefused(msg) if hi - lo == 1 => refused.push((lo, msg)),
                 Sent::DataRefused(_) => {
                     let mid = lo + (hi - lo) / 2;
                     pending.push((mid, hi));
                     pending.push((lo, mid));
+                }
+            }
+        }
+        if outcome.written == 0 && refused.len() > 1 {
+            // Every row refused alone is not bad data but a table that does not match what the
+            // sink writes (a column altered, another encoding): not acknowledged, so a source
+            // that commits (Kafka) keeps the flows for a retry once the table is fixed.
+            tracing::error!(
+                rows = refused.len(),
+                table = %self.config.table,
+                first_error = %refused[0].1,
+                "clickhouse refused every row of the batch alone: the table's schema does not match what the sink writes; the batch is not acknowledged"
+            );
+            outcome.errored += refused.len();
+        } else {
+            for (row, msg) in refused {
+                outcome.rejected += 1;
+                let flow = &flows[rows[row].0];
+                if let Some(m) = &self.metrics {
+                    m.reject(
+                        REJECT_KIND,
+                        format_args!("clickhouse refused the row of flow {flow:?}: {msg}"),
+                    );
+                } else {
+                    tracing::warn!(error = %msg, ?flow, "clickhouse refused a row");
                 }
             }
         }
