@@ -109,7 +109,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     let mut registry = StageRegistry::with_builtins();
     netobserv_sinks::register(&mut registry);
 
-    // Connects to ClickHouse and creates or migrates the schema before reading anything.
+    // Checks ClickHouse answers; the sink creates or migrates the schema as it starts.
     let pipeline = Pipeline::build(&config(&args)?, &registry, Metrics::default()).await?;
     let (trigger, shutdown) = Shutdown::new();
     trigger_on_signals(trigger);

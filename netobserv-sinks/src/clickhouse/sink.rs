@@ -423,6 +423,15 @@ impl Sink for ClickHouseSink {
     async fn run(self: Box<Self>, mut cx: SinkContext) -> netobserv_flow::Result<()> {
         let ClickHouseSink { writer, limits } = *self;
         let mut writer = writer.with_metrics(cx.metrics.clone());
+        // The schema exists from the start, even before the first flow (retried while
+        // ClickHouse is down; the first write connects if the shutdown came first).
+        let mut backoff = Backoff::new(&writer.config);
+        while let Err(e) = writer.connect().await {
+            if cx.shutdown.is_triggered() || !backoff.wait(Some(&cx.shutdown), &e.to_string()).await
+            {
+                break;
+            }
+        }
         let mut batcher = Batcher::new(limits);
         while let Some(req) = batcher.next(&mut cx.input).await {
             let started = Instant::now();

@@ -647,6 +647,11 @@ fn consume(config: ConsumerConfig, cx: SourceContext, rt: tokio::runtime::Handle
         }
         for (p, c) in std::mem::take(&mut chunks) {
             chunk_sizes.insert(p, c.data.len());
+            if shutdown.is_triggered() {
+                // Stopping: what is read but not sent stays uncommitted, for the next run; it
+                // is not handed to a draining pipeline (nor counted there as lost).
+                continue;
+            }
             let generation = lock(&offsets).start(p, c.first, c.last + 1);
             let o = offsets.clone();
             let first = c.first;
@@ -682,12 +687,14 @@ fn consume(config: ConsumerConfig, cx: SourceContext, rt: tokio::runtime::Handle
 }
 
 /// Sends a batch, giving up on shutdown; `false` when the pipeline is gone.
+/// Sends `raw` downstream, waiting while the pipeline is full; gives up only on an immediate stop
+/// (a draining pipeline still takes it, so a graceful stop does not turn it into a loss).
 fn send(rt: &tokio::runtime::Handle, out: &Output, raw: RawBatch, shutdown: &Shutdown) -> bool {
     let mut stop = shutdown.clone();
     rt.block_on(async {
         tokio::select! {
             r = out.send_raw(raw) => r.is_ok(),
-            _ = stop.wait() => false,
+            _ = stop.wait_immediate() => false,
         }
     })
 }
