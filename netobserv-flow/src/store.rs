@@ -38,6 +38,9 @@ pub struct TimeRange {
     pub end_ms: i64,
 }
 
+/// The longest step a metrics query takes: 100 years (its milliseconds fit any store's integers).
+pub const MAX_STEP_SECONDS: u64 = 100 * 366 * 86_400;
+
 impl TimeRange {
     /// `[start_ms, end_ms)`.
     pub fn new(start_ms: i64, end_ms: i64) -> TimeRange {
@@ -46,7 +49,7 @@ impl TimeRange {
 
     /// The range's length in milliseconds (0 when empty or reversed).
     pub fn duration_ms(&self) -> i64 {
-        (self.end_ms - self.start_ms).max(0)
+        self.end_ms.saturating_sub(self.start_ms).max(0)
     }
 
     /// Whether both ends fall on a multiple of `seconds`.
@@ -305,8 +308,14 @@ impl MetricsQuery {
                 self.range.start_ms, self.range.end_ms
             )));
         }
-        if self.step_seconds == Some(0) {
-            return Err(StoreError::invalid("step must be at least 1 second"));
+        match self.step_seconds {
+            Some(0) => return Err(StoreError::invalid("step must be at least 1 second")),
+            Some(s) if s > MAX_STEP_SECONDS => {
+                return Err(StoreError::invalid(format!(
+                    "step of {s} seconds is longer than 100 years"
+                )));
+            }
+            _ => {}
         }
         if self.top_k == Some(0) {
             return Err(StoreError::invalid("top_k must be at least 1"));
@@ -402,6 +411,8 @@ mod tests {
         assert!(!r.aligned_to(3600));
         assert_eq!(r.duration_ms(), 3_480_000);
         assert_eq!(TimeRange::new(5, 1).duration_ms(), 0);
+        assert_eq!(TimeRange::new(i64::MIN, i64::MAX).duration_ms(), i64::MAX);
+        assert_eq!(TimeRange::new(i64::MAX, i64::MIN).duration_ms(), 0);
         assert!(TimeRange::new(-60_000, 0).aligned_to(60));
     }
 
@@ -416,6 +427,7 @@ mod tests {
                 "empty time range",
             ),
             (ok.clone().with_step_seconds(0), "step"),
+            (ok.clone().with_step_seconds(u64::MAX), "100 years"),
             (ok.clone().with_top_k(0), "top_k"),
             (ok.clone().with_group_by(["A", "B", "A"]), "grouped twice"),
         ];

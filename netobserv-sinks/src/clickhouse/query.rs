@@ -560,7 +560,13 @@ pub fn metrics_sql(
     let mut keys = Vec::new();
     for (i, g) in q.group_by.iter().enumerate() {
         let c = table.column(g)?;
-        keys.push((format!("g{i}"), c.text()));
+        // Absent values group as '' (as they read back), also in a top-k's IN list.
+        let text = if c.nullable {
+            format!("ifNull({}, '')", c.text())
+        } else {
+            c.text()
+        };
+        keys.push((format!("g{i}"), text));
     }
     let mut select: Vec<String> = keys.iter().map(|(a, e)| format!("{e} AS {a}")).collect();
     let mut group: Vec<String> = keys.iter().map(|(a, _)| a.clone()).collect();
@@ -989,6 +995,32 @@ mod tests {
             s.text
         );
         assert_eq!(s.params[2], ("p2".into(), ParamValue::Str("a'".into())));
+
+        // A Nullable group key groups absent values as '', in the series and the IN list alike.
+        let dns = MetricsQuery {
+            group_by: vec!["DnsName".into()],
+            ..top
+        };
+        let groups = vec![vec![String::new()]];
+        let s = metrics_sql(
+            &l,
+            Flavor::Legacy,
+            &dns,
+            Source::Raw,
+            Shape::Buckets,
+            Some(&groups),
+        )
+        .unwrap();
+        assert!(
+            s.text.starts_with("SELECT ifNull(`DnsName`, '') AS g0,"),
+            "{}",
+            s.text
+        );
+        assert!(
+            s.text.contains("AND (ifNull(`DnsName`, '')) IN ((''))"),
+            "{}",
+            s.text
+        );
     }
 
     #[test]
