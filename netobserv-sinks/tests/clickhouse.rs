@@ -441,6 +441,41 @@ async fn rows_the_server_refuses_are_rejected_alone() -> Result<()> {
     Ok(())
 }
 
+/// A table whose columns have other types than the sink writes (here a column altered by hand)
+/// is refused at start with the columns named: RowBinary has no types on the wire, so writing
+/// would misread every row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_with_other_column_types_is_refused_at_start() -> Result<()> {
+    let url = shared_url();
+    let c = client(&url);
+    let s = Schema::new(Flavor::Legacy, unique("types"), "flows");
+    schema::migrate(&c, &s).await?;
+    c.query(&format!(
+        "ALTER TABLE {} MODIFY COLUMN Packets UInt64",
+        s.qualified("flows")
+    ))
+    .execute()
+    .await?;
+    let base = now_ms();
+    let run = run_pipeline(
+        vec![(0..4).map(|i| full_flow(i, base)).collect()],
+        Duration::ZERO,
+        &format!(
+            "url: '{url}', database: {}, table: flows, maxWait: 50ms",
+            s.database
+        ),
+    )
+    .await;
+    let err = format!("{:#}", run.err().context("the run succeeded")?);
+    assert!(
+        err.contains("Packets is UInt64, not Nullable(UInt64)"),
+        "{err}"
+    );
+    let rows = count(&c, &format!("SELECT count() FROM {}", s.qualified("flows"))).await?;
+    assert_eq!(rows, 0);
+    Ok(())
+}
+
 /// A table that refuses every row alone (here a CHECK no row passes, standing in for a column
 /// altered under the sink) is a schema problem, not bad data: the batch is errored (a Kafka source
 /// does not commit it), nothing is counted as rejected.

@@ -512,22 +512,45 @@ pub async fn migrate_to(client: &clickhouse::Client, schema: &Schema, target: u3
 }
 
 /// The catalogue fields that have a column in the raw table, in catalogue order (what the sink
-/// writes: a table at an older version gets the fields it has).
+/// writes: a table at an older version gets the fields it has). Every such column must have the
+/// type [`column_type`] gives for `schema`'s flavor: RowBinary has no types on the wire, so a
+/// column of another type (a table made by hand, or altered) would misread every row; that is a
+/// settings error naming the columns.
 pub async fn table_fields(client: &clickhouse::Client, schema: &Schema) -> Result<Vec<FieldId>> {
-    let names: Vec<String> = client
-        .query(&format!(
-            "SELECT name FROM system.columns WHERE database = {} AND table = {} AND default_kind != 'ALIAS'",
+    let columns: Vec<(String, String)> = client
+        .query_raw(&format!(
+            "SELECT name, type FROM system.columns WHERE database = {} AND table = {} AND default_kind != 'ALIAS'",
             string_literal(&schema.database),
             string_literal(&schema.table)
         ))
         .fetch_all()
         .await
         .map_err(|e| other("reading system.columns", e))?;
-    let fields: Vec<FieldId> = FieldId::ALL
-        .iter()
-        .copied()
-        .filter(|f| names.iter().any(|n| n == f.name()))
-        .collect();
+    let mut fields = Vec::new();
+    let mut wrong = Vec::new();
+    for f in FieldId::ALL.iter().copied() {
+        if let Some((_, ty)) = columns.iter().find(|(n, _)| n == f.name()) {
+            let want = column_type(schema.flavor, f);
+            if *ty != want {
+                wrong.push(format!("{} is {ty}, not {want}", f.name()));
+            }
+            fields.push(f);
+        }
+    }
+    if !wrong.is_empty() {
+        return Err(Error::Settings(format!(
+            "clickhouse table {}.{} does not have the column types this sink writes on a {:?} server ({}{}); recreate it, or write to a new table",
+            schema.database,
+            schema.table,
+            schema.flavor,
+            wrong.iter().take(5).cloned().collect::<Vec<_>>().join("; "),
+            if wrong.len() > 5 {
+                format!("; and {} more", wrong.len() - 5)
+            } else {
+                String::new()
+            }
+        )));
+    }
     if !fields.contains(&TIME_COLUMN) {
         return Err(Error::Settings(format!(
             "clickhouse table {}.{} has no {} column: create it with createSchema: true",

@@ -427,6 +427,10 @@ impl Sink for ClickHouseSink {
         // ClickHouse is down; the first write connects if the shutdown came first).
         let mut backoff = Backoff::new(&writer.config);
         while let Err(e) = writer.connect().await {
+            if let Error::Settings(_) = e {
+                // A table this sink cannot write (not something a retry fixes).
+                return Err(netobserv_flow::Error::stage(cx.metrics.stage(), e));
+            }
             if cx.shutdown.is_triggered() || !backoff.wait(Some(&cx.shutdown), &e.to_string()).await
             {
                 break;
