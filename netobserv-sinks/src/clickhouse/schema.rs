@@ -401,7 +401,7 @@ pub fn bucket_expr(flavor: Flavor, seconds: u64) -> String {
 /// The server's `version()` and the [`Flavor`] it gets.
 pub async fn detect(client: &clickhouse::Client) -> Result<(String, Flavor)> {
     let version: String = client
-        .query("SELECT version()")
+        .query_raw("SELECT version()")
         .fetch_one()
         .await
         .map_err(|e| other("reading the server version (SELECT version())", e))?;
@@ -412,7 +412,7 @@ pub async fn detect(client: &clickhouse::Client) -> Result<(String, Flavor)> {
 /// The schema version recorded in the versions table (0 when there is none).
 pub async fn current_version(client: &clickhouse::Client, schema: &Schema) -> Result<u32> {
     let exists: u8 = client
-        .query(&format!(
+        .query_raw(&format!(
             "SELECT toUInt8(count()) FROM system.tables WHERE database = {} AND name = {}",
             string_literal(&schema.database),
             string_literal(&schema.versions_table())
@@ -424,7 +424,7 @@ pub async fn current_version(client: &clickhouse::Client, schema: &Schema) -> Re
         return Ok(0);
     }
     let v: u32 = client
-        .query(&format!(
+        .query_raw(&format!(
             "SELECT toUInt32(max(version)) FROM {}",
             schema.qualified(&schema.versions_table())
         ))
@@ -473,7 +473,7 @@ pub async fn migrate_to(client: &clickhouse::Client, schema: &Schema, target: u3
                     definition,
                 } => {
                     let has: u8 = client
-                        .query(&format!(
+                        .query_raw(&format!(
                             "SELECT toUInt8(count()) FROM system.columns WHERE database = {} AND table = {} AND name = {}",
                             string_literal(&schema.database),
                             string_literal(table),
@@ -612,7 +612,7 @@ pub async fn drop_expired_partitions(
             string_literal(&table),
         );
         let partitions: Vec<String> = client
-            .query(&sql)
+            .query_raw(&sql)
             .fetch_all()
             .await
             .map_err(|e| other("reading system.parts", e))?;
@@ -642,7 +642,7 @@ pub async fn drop_expired_partitions(
 
 async fn exec(client: &clickhouse::Client, sql: &str) -> Result<()> {
     client
-        .query(sql)
+        .query_raw(sql)
         .execute()
         .await
         .map_err(|e| other(format!("clickhouse statement failed: {sql}"), e))

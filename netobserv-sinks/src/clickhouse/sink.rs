@@ -89,7 +89,12 @@ pub struct ClickHouseWriter {
     /// Set once connected: the schema and the encoder of the table's columns.
     state: Option<(Schema, RowEncoder, String)>,
     metrics: Option<StageMetrics>,
+    /// When old partitions were last dropped (18.16 retention; modern servers use `TTL`).
+    retention_run: Instant,
 }
+
+/// How often a running sink drops expired partitions on servers without `TTL`.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 fn make_client(config: &ClickHouseConfig) -> clickhouse::Client {
     let mut c = clickhouse::Client::default()
@@ -118,6 +123,7 @@ impl ClickHouseWriter {
             config: config.clone(),
             state: None,
             metrics: None,
+            retention_run: Instant::now(),
         })
     }
 
@@ -153,6 +159,7 @@ impl ClickHouseWriter {
             }
             if flavor == Flavor::Legacy {
                 schema::drop_expired_partitions(&self.client, &schema, unix_now()).await?;
+                self.retention_run = Instant::now();
             }
             let fields = schema::table_fields(&self.client, &schema).await?;
             tracing::info!(url = %self.config.url, %version, ?flavor, table = %schema.table, columns = fields.len(), "clickhouse connected");
@@ -184,6 +191,7 @@ impl ClickHouseWriter {
                 }
             }
         }
+        self.enforce_retention().await;
         let (_, encoder, _) = self.state.as_ref().expect("connected");
         let mut body = Vec::with_capacity(flows.len() * 256);
         let mut rows: Vec<(usize, usize)> = Vec::with_capacity(flows.len());
@@ -258,6 +266,24 @@ impl ClickHouseWriter {
             m.written(outcome.written);
         }
         outcome
+    }
+
+    /// On servers without `TTL`, drops expired partitions again once [`RETENTION_EVERY`] has
+    /// passed (a failure is logged and tried at the next interval: the flows still go in).
+    async fn enforce_retention(&mut self) {
+        let Some((schema, _, _)) = self.state.as_ref() else {
+            return;
+        };
+        if schema.flavor != Flavor::Legacy
+            || (self.config.retention_days == 0 && self.config.rollup_retention_days == 0)
+            || self.retention_run.elapsed() < RETENTION_EVERY
+        {
+            return;
+        }
+        self.retention_run = Instant::now();
+        if let Err(e) = schema::drop_expired_partitions(&self.client, schema, unix_now()).await {
+            tracing::warn!(error = %e, table = %schema.table, "clickhouse: dropping expired partitions failed; tried again in an hour");
+        }
     }
 
     fn reject(&self, e: &RowError, flow: &Flow) {

@@ -7,6 +7,11 @@
 //! the NetObserv JSON codec (columns are named as the JSON fields), with empty strings, empty
 //! arrays and `NULL`s read as absent fields.
 //!
+//! The table stores an absent text field as `''`, so filters on text cannot tell the two apart:
+//! `F=""` matches flows without `F` and `F!=""` excludes them (the pipeline's `keep_entry_query`
+//! keeps them), and a regular expression matching the empty string matches them; use
+//! `with(F)` / `without(F)` for presence.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use netobserv_flow::store::{FlowStore, Function, Measure, MetricsQuery, TimeRange};

@@ -43,6 +43,9 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use super::client::{Backoff, apply_security};
 use crate::{Error, Result};
 
+/// The most a partition's next chunk allocates up front.
+const MAX_CHUNK_PREALLOC: usize = 4 << 20;
+
 /// How long a revoked partition waits for its in-flight batches before committing.
 const REVOKE_WAIT: Duration = Duration::from_secs(5);
 /// How long a stopping source waits for its in-flight batches before its last commit.
@@ -631,8 +634,14 @@ fn consume(config: ConsumerConfig, cx: SourceContext, rt: tokio::runtime::Handle
                     n += 1;
                     let payload = m.payload().unwrap_or_default();
                     let c = chunks.entry(m.partition()).or_insert_with(|| Chunk {
+                        // The last round's size (capped: a queued chunk keeps its capacity
+                        // until it is decoded).
                         data: Vec::with_capacity(
-                            chunk_sizes.get(&m.partition()).copied().unwrap_or(0),
+                            chunk_sizes
+                                .get(&m.partition())
+                                .copied()
+                                .unwrap_or(0)
+                                .min(MAX_CHUNK_PREALLOC),
                         ),
                         first: m.offset(),
                         last: m.offset(),
