@@ -32,8 +32,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -54,43 +52,15 @@ const SESSION_MS: u64 = 6000;
 /// How long a condition may take before a test fails: generous, the machine may be busy.
 const PATIENCE: Duration = Duration::from_secs(40);
 
-fn brokers() -> String {
-    std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
-/// A topic or group name no other test (or earlier run against the same broker) uses.
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{name}-{}-{nanos}", std::process::id())
-}
+#[path = "../../netobserv-sinks/tests/support/kafka.rs"]
+mod kafka_support;
+use kafka_support::{brokers, unique};
 
 fn create_topic(name: &str, partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .create()?;
-    let rt = tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
-    let res = rt
-        .block_on(admin.create_topics(
-            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        ))
-        .with_context(|| {
-            format!(
-                "kafka broker at {} unreachable (start it: .ci/services.d/kafka.sh)",
-                brokers()
-            )
-        })?;
-    for r in res {
-        if let Err((t, e)) = r {
-            bail!("create topic {t}: {e}");
-        }
-    }
-    Ok(())
+        .build()?
+        .block_on(kafka_support::create_topic(name, partitions))
 }
 
 /// Reads a group's committed offsets, on a connection kept open (a query right before a kill

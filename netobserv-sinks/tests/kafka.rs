@@ -23,42 +23,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-fn brokers() -> String {
-    std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
-/// A topic name no other test (or earlier run against the same broker) uses.
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{name}-{}-{nanos}", std::process::id())
-}
-
-async fn create_topic(name: &str, partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .create()?;
-    let res = admin
-        .create_topics(
-            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
-        .await
-        .with_context(|| {
-            format!(
-                "kafka broker at {} unreachable (start it: .ci/services.d/kafka.sh)",
-                brokers()
-            )
-        })?;
-    for r in res {
-        if let Err((t, e)) = r {
-            bail!("create topic {t}: {e}");
-        }
-    }
-    Ok(())
-}
+#[path = "support/kafka.rs"]
+mod kafka_support;
+use kafka_support::{brokers, create_topic, unique};
 
 fn registry() -> StageRegistry {
     let mut r = StageRegistry::with_builtins();
