@@ -201,4 +201,26 @@ mod tests {
                 .is_err()
         );
     }
+
+    #[test]
+    fn reads_upstreams_tls_keys_and_wants_https() {
+        let c: ClickHouseConfig = serde_yaml_ng::from_str(
+            "url: https://h:8443\ntls: {caCertPath: /ca.pem, userCertPath: /u.pem, userKeyPath: /u.key, insecureSkipVerify: false}\n",
+        )
+        .unwrap();
+        let tls = c.tls.clone().unwrap();
+        assert_eq!(tls.ca_cert_path.as_deref(), Some("/ca.pem"));
+        assert_eq!(tls.user_cert_path.as_deref(), Some("/u.pem"));
+        assert_eq!(tls.user_key_path.as_deref(), Some("/u.key"));
+        assert_eq!(tls.insecure_skip_verify, Some(false));
+        assert_eq!(c.validate(), Ok(()));
+        let err =
+            serde_yaml_ng::from_str::<ClickHouseConfig>("tls: {caCert: /ca.pem}\n").unwrap_err();
+        assert!(err.to_string().contains("caCert"), "{err}");
+        let plain = ClickHouseConfig {
+            url: "http://h:8123".into(),
+            ..c
+        };
+        assert!(plain.validate().unwrap_err().contains("not an https://"));
+    }
 }
