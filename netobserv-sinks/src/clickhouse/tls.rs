@@ -139,3 +139,26 @@ impl ServerCertVerifier for NoVerification {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_an_identity_and_unreadable_files_are_settings_errors() {
+        let tls = ClientTls {
+            insecure_skip_verify: Some(true),
+            user_cert_path: Some("/nonexistent/user.pem".into()),
+            ..Default::default()
+        };
+        let err = client_config(&tls).unwrap_err();
+        assert!(matches!(err, Error::Settings(_)), "{err}");
+        assert!(err.to_string().contains("userKeyPath"), "{err}");
+        let tls = ClientTls {
+            ca_cert_path: Some("/nonexistent/ca.pem".into()),
+            ..Default::default()
+        };
+        let err = client_config(&tls).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+    }
+}
