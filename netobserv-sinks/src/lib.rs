@@ -20,6 +20,8 @@ pub mod error;
 pub mod grpc;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(any(feature = "grpc", feature = "clickhouse"))]
+mod pem;
 #[cfg(feature = "prom")]
 pub mod prom;
 

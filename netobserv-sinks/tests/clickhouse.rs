@@ -636,3 +636,209 @@ async fn retention_drops_old_partitions_on_18_16() -> Result<()> {
     );
     Ok(())
 }
+
+// ---- TLS: `tls` (caCertPath, userCertPath / userKeyPath, insecureSkipVerify) against 18.16's
+// own HTTPS (`https_port`, `<openSSL><server>`) ----
+
+/// A private CA (`ca.pem`), a server certificate for 127.0.0.1 signed by it (`server.pem`,
+/// `server-key.pem`), a client certificate signed by it (`client.pem`, `client-key.pem`) and an
+/// unrelated CA (`other-ca.pem`).
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new() -> Result<Self> {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        let dir = tempfile::tempdir()?;
+        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text);
+        // Distinct subject names (rcgen gives every certificate the same one by default, which
+        // makes a leaf look self-signed to OpenSSL and to webpki).
+        let named = |sans: Vec<String>, cn: &str| -> Result<CertificateParams> {
+            let mut p = CertificateParams::new(sans)?;
+            p.distinguished_name.push(DnType::CommonName, cn);
+            Ok(p)
+        };
+        for name in ["ca", "other-ca"] {
+            let mut params = named(Vec::new(), &format!("netobserv test {name}"))?;
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            let ca = CertifiedIssuer::self_signed(params, KeyPair::generate()?)?;
+            write(&format!("{name}.pem"), ca.pem())?;
+            if name == "other-ca" {
+                continue;
+            }
+            for (leaf, sans) in [("server", "127.0.0.1"), ("client", "flp.example")] {
+                let key = KeyPair::generate()?;
+                let cert = named(vec![sans.to_string()], leaf)?.signed_by(&key, &ca)?;
+                write(&format!("{leaf}.pem"), cert.pem())?;
+                write(&format!("{leaf}-key.pem"), key.serialize_pem())?;
+            }
+        }
+        Ok(Pki { dir })
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `path` as a single-quoted YAML scalar.
+    fn yaml(&self, name: &str) -> String {
+        format!("'{}'", self.path(name).display())
+    }
+}
+
+/// Runs `n` flows through `write: clickhouse` with `ch`; checks every batch was delivered and
+/// the table (read over plain HTTP) holds exactly the flows sent.
+async fn tls_round_trip(server: &LegacyServer, db: &str, ch: &str, n: u64) -> Result<()> {
+    let base = now_ms();
+    let batches: Vec<Vec<Flow>> = (0..n / 100)
+        .map(|b| (0..100).map(|i| full_flow(b * 100 + i, base)).collect())
+        .collect();
+    let (report, acks) = run_pipeline(batches, Duration::from_millis(5), ch).await?;
+    ensure!(report.is_clean(), "{report:?}");
+    assert_eq!(acks.len() as u64, n / 100);
+    assert!(acks.iter().all(|a| *a == AckStatus::Delivered), "{acks:?}");
+    let c = client(&server.url());
+    let rows = count(&c, &format!("SELECT count() FROM `{db}`.flows")).await?;
+    println!(
+        "{rows} rows in `{db}`.flows after {n} flows sent over {}",
+        server.https_url().unwrap_or_default()
+    );
+    assert_eq!(rows, n);
+    assert_eq!(
+        count(
+            &c,
+            &format!("SELECT uniqExact(TimeFlowEndMs) FROM `{db}`.flows")
+        )
+        .await?,
+        n
+    );
+    Ok(())
+}
+
+/// The error building (health check included) a pipeline with `ch` gives, with its causes.
+async fn build_error(ch: &str) -> String {
+    match run_pipeline(Vec::new(), Duration::ZERO, ch).await {
+        Ok(r) => panic!("a pipeline with {ch} was built and ran: {r:?}"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+/// `https://` with `tls.caCertPath`: the server's certificate (signed by a private CA) is
+/// verified against it and the flows go in; without the CA (system roots) or with another CA
+/// the health check fails with the certificate error; `insecureSkipVerify` skips the check;
+/// bad files are settings errors naming the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_a_private_ca_on_18_16() -> Result<()> {
+    let pki = Pki::new()?;
+    let server =
+        LegacyServer::start_https(&pki.path("server.pem"), &pki.path("server-key.pem"), None)?;
+    let https = server.https_url().unwrap();
+
+    let db = unique("tls_ca");
+    tls_round_trip(
+        &server,
+        &db,
+        &format!(
+            "url: '{https}', database: {db}, batchRows: 300, maxWait: 20ms, tls: {{caCertPath: {}}}",
+            pki.yaml("ca.pem")
+        ),
+        1000,
+    )
+    .await?;
+
+    // The system's roots do not know the private CA, nor does another CA.
+    for tls in [
+        String::new(),
+        format!(", tls: {{caCertPath: {}}}", pki.yaml("other-ca.pem")),
+    ] {
+        let err = build_error(&format!("url: '{https}', database: {db}{tls}")).await;
+        assert!(
+            err.contains("invalid peer certificate") && err.contains("UnknownIssuer"),
+            "{err}"
+        );
+    }
+
+    // No verification at all: in, unauthenticated.
+    let db = unique("tls_insecure");
+    tls_round_trip(
+        &server,
+        &db,
+        &format!(
+            "url: '{https}', database: {db}, maxWait: 20ms, tls: {{insecureSkipVerify: true}}"
+        ),
+        200,
+    )
+    .await?;
+
+    // Settings errors, at build, naming the file.
+    let missing = pki.path("missing.pem");
+    let err = build_error(&format!(
+        "url: '{https}', tls: {{caCertPath: '{}'}}",
+        missing.display()
+    ))
+    .await;
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    let err = build_error(&format!(
+        "url: '{https}', tls: {{caCertPath: {}}}",
+        pki.yaml("server-key.pem")
+    ))
+    .await;
+    assert!(
+        err.contains("holds no PEM certificate")
+            && err.contains(&pki.path("server-key.pem").display().to_string()),
+        "{err}"
+    );
+    let err = build_error(&format!(
+        "url: '{https}', tls: {{caCertPath: {ca}, userCertPath: {ca}, userKeyPath: {ca}}}",
+        ca = pki.yaml("ca.pem")
+    ))
+    .await;
+    assert!(
+        err.contains("no usable PEM private key")
+            && err.contains(&pki.path("ca.pem").display().to_string()),
+        "{err}"
+    );
+    let err = build_error(&format!(
+        "url: '{}', tls: {{caCertPath: {}}}",
+        server.url(),
+        pki.yaml("ca.pem")
+    ))
+    .await;
+    assert!(err.contains("not an https:// URL"), "{err}");
+    Ok(())
+}
+
+/// Mutual TLS: a server requiring a client certificate signed by the CA (`verificationMode`
+/// strict) takes the flows of a sink with `userCertPath` / `userKeyPath`, and refuses the
+/// handshake of one without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_on_18_16() -> Result<()> {
+    let pki = Pki::new()?;
+    let server = LegacyServer::start_https(
+        &pki.path("server.pem"),
+        &pki.path("server-key.pem"),
+        Some(&pki.path("ca.pem")),
+    )?;
+    let https = server.https_url().unwrap();
+    let db = unique("mtls");
+    tls_round_trip(
+        &server,
+        &db,
+        &format!(
+            "url: '{https}', database: {db}, batchRows: 300, maxWait: 20ms, tls: {{caCertPath: {}, userCertPath: {}, userKeyPath: {}}}",
+            pki.yaml("ca.pem"),
+            pki.yaml("client.pem"),
+            pki.yaml("client-key.pem")
+        ),
+        1000,
+    )
+    .await?;
+    let err = build_error(&format!(
+        "url: '{https}', database: {db}, tls: {{caCertPath: {}}}",
+        pki.yaml("ca.pem")
+    ))
+    .await;
+    assert!(err.contains("CertificateRequired"), "{err}");
+    Ok(())
+}

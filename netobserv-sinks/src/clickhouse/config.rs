@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use netobserv_flow::config::GoDuration;
+use netobserv_flow::config::{ClientTls, GoDuration};
 
 /// `write.clickhouse` settings. Durations use Go's notation (`500ms`, `2s`, `1m`).
 ///
@@ -18,12 +18,16 @@ use netobserv_flow::config::GoDuration;
 ///     batchRows: 50000
 ///     maxWait: 1s
 ///     retentionDays: 7
+///     tls:                          # https:// URLs only
+///       caCertPath: /etc/ca.pem     # the system's roots without it
+///       userCertPath: /etc/user.pem # mutual TLS, with userKeyPath
+///       userKeyPath: /etc/user.key
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClickHouseConfig {
     /// The HTTP(S) interface (default `http://127.0.0.1:8123`). `https://` URLs are verified
-    /// against the system's roots (`SSL_CERT_FILE` adds a CA bundle).
+    /// against the system's roots (`SSL_CERT_FILE` adds a CA bundle) unless `tls` says otherwise.
     #[serde(default = "default_url")]
     pub url: String,
     /// The database (default `netobserv`; created with the schema).
@@ -74,6 +78,12 @@ pub struct ClickHouseConfig {
     /// Timeout of one INSERT (default `60s`).
     #[serde(default = "default_timeout")]
     pub timeout: GoDuration,
+    /// TLS of an `https://` URL, with upstream's client TLS keys: `caCertPath` (PEM CA the
+    /// server's certificate is verified against instead of the system's roots), `userCertPath`
+    /// and `userKeyPath` (PEM client certificate and key, mutual TLS), `insecureSkipVerify`
+    /// (no verification of the server). The files are read when the stage is built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ClientTls>,
 }
 
 fn default_url() -> String {
@@ -126,6 +136,7 @@ impl Default for ClickHouseConfig {
             rollup_retention_days: 0,
             compression: true,
             timeout: default_timeout(),
+            tls: None,
         }
     }
 }
@@ -156,6 +167,12 @@ impl ClickHouseConfig {
         if self.database.is_empty() || self.table.is_empty() {
             return Err("database and table must not be empty".into());
         }
+        if self.tls.is_some() && !self.url.starts_with("https://") {
+            return Err(format!(
+                "tls is set but url {:?} is not an https:// URL",
+                self.url
+            ));
+        }
         if self.batch_rows == 0 || self.batch_bytes == 0 {
             return Err("batchRows and batchBytes must be at least 1".into());
         }
@@ -183,5 +200,27 @@ mod tests {
                 .validate()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn reads_upstreams_tls_keys_and_wants_https() {
+        let c: ClickHouseConfig = serde_yaml_ng::from_str(
+            "url: https://h:8443\ntls: {caCertPath: /ca.pem, userCertPath: /u.pem, userKeyPath: /u.key, insecureSkipVerify: false}\n",
+        )
+        .unwrap();
+        let tls = c.tls.clone().unwrap();
+        assert_eq!(tls.ca_cert_path.as_deref(), Some("/ca.pem"));
+        assert_eq!(tls.user_cert_path.as_deref(), Some("/u.pem"));
+        assert_eq!(tls.user_key_path.as_deref(), Some("/u.key"));
+        assert_eq!(tls.insecure_skip_verify, Some(false));
+        assert_eq!(c.validate(), Ok(()));
+        let err =
+            serde_yaml_ng::from_str::<ClickHouseConfig>("tls: {caCert: /ca.pem}\n").unwrap_err();
+        assert!(err.to_string().contains("caCert"), "{err}");
+        let plain = ClickHouseConfig {
+            url: "http://h:8123".into(),
+            ..c
+        };
+        assert!(plain.validate().unwrap_err().contains("not an https://"));
     }
 }

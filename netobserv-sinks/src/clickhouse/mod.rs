@@ -19,7 +19,7 @@
 //! Parts: [`schema`] (DDL from the flow catalogue, column types per flavor, migrations,
 //! retention, [`schema::time_ms_expr`] / [`schema::bucket_expr`] to read time the same way on both
 //! flavors), [`row`] (the RowBinary encoding of a flow, and its decoding for reads), [`sink`]
-//! (`write: clickhouse`), [`config`] (its settings), [`sql`] (the escaper).
+//! (`write: clickhouse`), [`config`] (its settings), [`mod@tls`] (the HTTPS client of its `tls` section), [`sql`] (the escaper).
 
 pub mod config;
 pub mod query;
@@ -28,9 +28,26 @@ pub mod schema;
 pub mod sink;
 pub mod sql;
 pub mod store;
+pub mod tls;
 
 pub use config::ClickHouseConfig;
 pub use sink::{ClickHouseSink, ClickHouseWriter, WriteOutcome};
+
+/// `e` and its causes, each once (a network error's TLS cause is two sources down, under hyper's
+/// "client error (Connect)").
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        cause = c.source();
+    }
+    text
+}
 
 /// The time bucket column of the rollup tables: the start of the bucket of `TimeFlowEndMs`.
 pub const TIME_BUCKET: &str = "TimeBucket";

@@ -651,7 +651,7 @@ async fn exec(client: &clickhouse::Client, sql: &str) -> Result<()> {
 fn other(context: impl Into<String>, e: clickhouse::error::Error) -> Error {
     Error::Other {
         context: context.into(),
-        source: Box::new(e),
+        source: super::error_chain(&e).into(),
     }
 }
 

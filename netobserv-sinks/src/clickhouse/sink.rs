@@ -96,8 +96,12 @@ pub struct ClickHouseWriter {
 /// How often a running sink drops expired partitions on servers without `TTL`.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
-fn make_client(config: &ClickHouseConfig) -> clickhouse::Client {
-    let mut c = clickhouse::Client::default()
+fn make_client(config: &ClickHouseConfig) -> Result<clickhouse::Client> {
+    let c = match &config.tls {
+        Some(tls) => super::tls::client(tls)?,
+        None => clickhouse::Client::default(),
+    };
+    let mut c = c
         .with_url(&config.url)
         .with_validation(false)
         .with_compression(if config.compression {
@@ -111,7 +115,7 @@ fn make_client(config: &ClickHouseConfig) -> clickhouse::Client {
     if let Some(p) = &config.password {
         c = c.with_password(p);
     }
-    c
+    Ok(c)
 }
 
 impl ClickHouseWriter {
@@ -119,7 +123,7 @@ impl ClickHouseWriter {
     pub fn new(config: &ClickHouseConfig) -> Result<Self> {
         config.validate().map_err(Error::Settings)?;
         Ok(ClickHouseWriter {
-            client: make_client(config),
+            client: make_client(config)?,
             config: config.clone(),
             state: None,
             metrics: None,
@@ -315,7 +319,7 @@ impl ClickHouseWriter {
                     return Sent::Ok;
                 }
                 Err(e) => {
-                    let text = e.to_string();
+                    let text = super::error_chain(&e);
                     if matches!(e, clickhouse::error::Error::BadResponse(_))
                         && error_code(&text).is_some_and(|c| DATA_ERROR_CODES.contains(&c))
                     {

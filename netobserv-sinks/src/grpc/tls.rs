@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
+use crate::pem::read;
 use crate::{Error, Result};
 
 /// The client side: TLS when `ca_cert_path` is set, mutual TLS when the user certificate and key
@@ -22,13 +23,6 @@ pub struct ClientTls {
     /// PEM file of the client certificate's private key (mutual TLS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_key_path: Option<PathBuf>,
-}
-
-fn read(what: &str, path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::Other {
-        context: format!("cannot read the {what} {}", path.display()),
-        source: Box::new(e),
-    })
 }
 
 impl ClientTls {

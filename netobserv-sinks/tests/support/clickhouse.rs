@@ -70,7 +70,17 @@ fn wait_ping(port: u16, timeout: Duration, what: &str) -> Result<()> {
 pub struct LegacyServer {
     dir: tempfile::TempDir,
     ports: [u16; 3],
+    https: Option<Https>,
     pid: Option<u32>,
+}
+
+/// The HTTPS side of a [`LegacyServer`]: its port, PEM certificate and key, and the CA client
+/// certificates must be signed by (mutual TLS) when set.
+struct Https {
+    port: u16,
+    cert: PathBuf,
+    key: PathBuf,
+    client_ca: Option<PathBuf>,
 }
 
 impl LegacyServer {
@@ -79,6 +89,26 @@ impl LegacyServer {
         let mut s = LegacyServer {
             dir: tempfile::tempdir()?,
             ports: [free_port()?, free_port()?, free_port()?],
+            https: None,
+            pid: None,
+        };
+        s.restart()?;
+        Ok(s)
+    }
+
+    /// Starts one serving HTTPS too (18.16's `https_port` and `<openSSL><server>`), with the
+    /// PEM certificate `cert` and key `key`; with `client_ca` it requires a client certificate
+    /// signed by that CA (`verificationMode` strict). Waits until plain HTTP answers.
+    pub fn start_https(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<Self> {
+        let mut s = LegacyServer {
+            dir: tempfile::tempdir()?,
+            ports: [free_port()?, free_port()?, free_port()?],
+            https: Some(Https {
+                port: free_port()?,
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+                client_ca: client_ca.map(Path::to_path_buf),
+            }),
             pid: None,
         };
         s.restart()?;
@@ -88,6 +118,13 @@ impl LegacyServer {
     /// Its HTTP URL.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.ports[0])
+    }
+
+    /// Its HTTPS URL (servers started with [`Self::start_https`]).
+    pub fn https_url(&self) -> Option<String> {
+        self.https
+            .as_ref()
+            .map(|h| format!("https://127.0.0.1:{}", h.port))
     }
 
     /// Kills it (SIGKILL: no flush, no goodbye) and waits until its port is closed.
@@ -114,9 +151,16 @@ impl LegacyServer {
     /// Starts it again (same files, same ports) and waits until it answers.
     pub fn restart(&mut self) -> Result<()> {
         self.kill()?;
-        let out = Command::new(support_dir().join("clickhouse_server.sh"))
-            .arg(self.dir.path())
-            .args(self.ports.map(|p| p.to_string()))
+        let mut cmd = Command::new(support_dir().join("clickhouse_server.sh"));
+        cmd.arg(self.dir.path())
+            .args(self.ports.map(|p| p.to_string()));
+        if let Some(h) = &self.https {
+            cmd.arg(h.port.to_string()).arg(&h.cert).arg(&h.key);
+            if let Some(ca) = &h.client_ca {
+                cmd.arg(ca);
+            }
+        }
+        let out = cmd
             .output()
             .context("running tests/support/clickhouse_server.sh")?;
         if !out.status.success() {

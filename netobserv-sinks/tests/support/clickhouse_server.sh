@@ -4,9 +4,24 @@
 # .ci/services.d/clickhouse.sh (the shared server) and by the tests' support module (private
 # servers a test may kill and restart: same DIR, same ports, data kept).
 #
-#   clickhouse_server.sh DIR HTTP_PORT TCP_PORT INTERSERVER_PORT
+#   clickhouse_server.sh DIR HTTP_PORT TCP_PORT INTERSERVER_PORT [HTTPS_PORT CERT KEY [CLIENT_CA]]
+#
+# With HTTPS_PORT it serves HTTPS there too, with the PEM certificate CERT and key KEY (the
+# `<openSSL><server>` section); with CLIENT_CA it asks for a client certificate signed by it and
+# refuses connections without one (`verificationMode` strict).
 set -euo pipefail
 dir="$1" http_port="$2" tcp_port="$3" interserver_port="$4"
+https_port="${5:-}" cert="${6:-}" key="${7:-}" client_ca="${8:-}"
+https=() ssl=(-e "/<dhParamsFile>/d")
+if [ -n "$https_port" ]; then
+    https=(-e "s#<tcp_port>.*</tcp_port>#&<https_port>$https_port</https_port>#")
+    ssl+=(-e "s#<certificateFile>.*</certificateFile>#<certificateFile>$cert</certificateFile>#"
+          -e "s#<privateKeyFile>.*</privateKeyFile>#<privateKeyFile>$key</privateKeyFile>#")
+    if [ -n "$client_ca" ]; then
+        ssl+=(-e "s#<verificationMode>none</verificationMode>#<verificationMode>strict</verificationMode><caConfig>$client_ca</caConfig>#"
+              -e "s#<loadDefaultCAFile>true</loadDefaultCAFile>#<loadDefaultCAFile>false</loadDefaultCAFile>#")
+    fi
+fi
 src=/etc/clickhouse-server
 mkdir -p "$dir/data/tmp" "$dir/data/user_files" "$dir/data/format_schemas" "$dir/log"
 # Config: the Debian one with paths moved into DIR, the ports given, 127.0.0.1 only.
@@ -19,6 +34,7 @@ sed -e "s#<log>.*</log>#<log>$dir/log/server.log</log>#" \
     -e "s#<http_port>.*</http_port>#<http_port>$http_port</http_port><listen_host>127.0.0.1</listen_host>#" \
     -e "s#<tcp_port>.*</tcp_port>#<tcp_port>$tcp_port</tcp_port>#" \
     -e "s#<interserver_http_port>.*</interserver_http_port>#<interserver_http_port>$interserver_port</interserver_http_port>#" \
+    ${https[@]+"${https[@]}"} "${ssl[@]}" \
     "$src/config.xml" >"$dir/config.xml"
 cp "$src/users.xml" "$dir/users.xml"
 cd "$dir"
