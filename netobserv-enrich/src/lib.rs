@@ -27,6 +27,7 @@
 
 pub mod error;
 pub mod identity;
+pub mod kube;
 pub mod network;
 
 use std::sync::Arc;

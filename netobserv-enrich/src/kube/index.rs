@@ -1,0 +1,471 @@
+//! The index: objects by kind and name (writers' side, behind a mutex), and the published
+//! IP → identity snapshot (readers' side, behind an [`ArcSwap`]: a lookup never waits for an
+//! update).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use netobserv_flow::flow::K8sIdentity;
+
+use super::objects::{Meta, Node, Object, OwnerRef, Pod, Service};
+use crate::identity::IdentityLookup;
+
+/// A source of the current time, injected so that the grace period of deleted objects can be
+/// tested without sleeping.
+pub trait Clock: Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> Instant;
+}
+
+/// The monotonic clock of the system ([`Instant::now`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// An add/update or a delete, as a reflector reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The object was added or updated: it replaces any object of its kind with its name
+    /// (a deleted one in its grace period too).
+    Apply(Object),
+    /// The object was deleted: it keeps answering lookups for the grace period (flows from a
+    /// pod arrive after the pod is gone), then it is dropped.
+    Delete(Object),
+}
+
+/// Settings of a [`KubeIndex`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexConfig {
+    /// How long a deleted object keeps answering lookups (30 s).
+    pub grace: Duration,
+    /// Whether a pod of a `Job` owned by a `CronJob` gets the `CronJob` as owner (as a pod of a
+    /// `ReplicaSet` gets its `Deployment`). Upstream resolves only ReplicaSets, and reports the
+    /// `Job`; `false` gives upstream's values.
+    pub resolve_cron_jobs: bool,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        Self {
+            grace: Duration::from_secs(30),
+            resolve_cron_jobs: true,
+        }
+    }
+}
+
+impl IndexConfig {
+    /// Sets the grace period of deleted objects.
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Sets whether Job owners resolve to their CronJob.
+    pub fn with_resolve_cron_jobs(mut self, resolve: bool) -> Self {
+        self.resolve_cron_jobs = resolve;
+        self
+    }
+}
+
+type Map<K, V> = foldhash::HashMap<K, V>;
+/// `(namespace, name)`.
+type Key = (Arc<str>, Arc<str>);
+
+/// An object and, once deleted, when.
+#[derive(Debug)]
+struct Entry<T> {
+    object: T,
+    deleted_at: Option<Instant>,
+}
+
+/// The objects, by kind and name: what updates edit, and what snapshots are built from.
+#[derive(Debug, Default)]
+struct Objects {
+    pods: Map<Key, Entry<Pod>>,
+    services: Map<Key, Entry<Service>>,
+    nodes: Map<Arc<str>, Entry<Node>>,
+    replica_sets: Map<Key, Entry<Meta>>,
+    jobs: Map<Key, Entry<Meta>>,
+    /// One `Arc` per distinct namespace, node name, owner kind: 20,000 pods in 50 namespaces
+    /// hold 50 strings, not 20,000.
+    strings: HashSet<Arc<str>, foldhash::fast::RandomState>,
+}
+
+/// What readers see: one identity per object, shared by all its addresses.
+#[derive(Debug, Default)]
+struct Snapshot {
+    by_ip: Map<IpAddr, Arc<K8sIdentity>>,
+}
+
+/// The strings every identity of a kind shares.
+#[derive(Debug)]
+struct Names {
+    pod: Arc<str>,
+    service: Arc<str>,
+    node: Arc<str>,
+    primary: Arc<str>,
+}
+
+/// Pods, services and nodes by IP address, with owners resolved, kept from add/update/delete
+/// [`Event`]s and read through [`IdentityLookup`].
+///
+/// Readers load an immutable snapshot (one atomic load, no lock); [`KubeIndex::apply`] edits the
+/// objects and publishes a new snapshot once per batch of events, so a reflector should hand
+/// over what it has received together rather than one event at a time. Precedence when objects
+/// share an address, as upstream's lookup order: a pod, then a node, then a service; live objects
+/// before deleted ones. Pods on the host network (and pod IPs equal to the host IP) are not
+/// indexed: their address resolves to the node.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use netobserv_enrich::IdentityLookup;
+/// use netobserv_enrich::kube::{Event, IndexConfig, KubeIndex, Meta, Node, Object, Pod};
+///
+/// let index = KubeIndex::new(IndexConfig::default());
+/// let ip: IpAddr = "10.128.0.7".parse().unwrap();
+/// let node_ip: IpAddr = "10.0.0.1".parse().unwrap();
+/// index.apply([
+///     Event::Apply(Object::Node(Node::new("worker-1", [node_ip]).with_zone("eu-1a"))),
+///     Event::Apply(Object::ReplicaSet(
+///         Meta::new("shop", "web-5d4f", "u1").with_owner("Deployment", "web"),
+///     )),
+///     Event::Apply(Object::Pod(
+///         Pod::new(Meta::new("shop", "web-5d4f-x9", "u2").with_owner("ReplicaSet", "web-5d4f"), [ip])
+///             .on_node("worker-1", node_ip),
+///     )),
+/// ]);
+/// let id = index.identity(ip).unwrap();
+/// assert_eq!(id.owner_name.as_deref(), Some("web"));
+/// assert_eq!(id.owner_type.as_deref(), Some("Deployment"));
+/// assert_eq!(id.zone.as_deref(), Some("eu-1a"));
+/// ```
+pub struct KubeIndex {
+    snapshot: ArcSwap<Snapshot>,
+    objects: Mutex<Objects>,
+    config: IndexConfig,
+    clock: Arc<dyn Clock>,
+    names: Names,
+}
+
+impl fmt::Debug for KubeIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KubeIndex")
+            .field("addresses", &self.len())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KubeIndex {
+    /// An empty index on the system clock.
+    pub fn new(config: IndexConfig) -> Self {
+        Self::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// An empty index reading the time from `clock`.
+    pub fn with_clock(config: IndexConfig, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            objects: Mutex::new(Objects::default()),
+            config,
+            clock,
+            names: Names {
+                pod: "Pod".into(),
+                service: "Service".into(),
+                node: "Node".into(),
+                primary: "primary".into(),
+            },
+        }
+    }
+
+    /// How many addresses the published snapshot knows.
+    pub fn len(&self) -> usize {
+        self.snapshot.load().by_ip.len()
+    }
+
+    /// Whether the published snapshot knows no address.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Applies a batch of events, drops deleted objects past their grace period, and publishes
+    /// one new snapshot.
+    pub fn apply(&self, events: impl IntoIterator<Item = Event>) {
+        let now = self.clock.now();
+        let mut objects = self.lock();
+        for event in events {
+            match event {
+                Event::Apply(object) => objects.insert(object),
+                Event::Delete(object) => objects.delete(&object, now),
+            }
+        }
+        objects.expire(now, self.config.grace);
+        self.publish(&mut objects);
+    }
+
+    /// Drops deleted objects past their grace period, publishing a new snapshot if any was
+    /// dropped; to be called periodically (every few seconds) when no event comes.
+    pub fn expire(&self) {
+        let now = self.clock.now();
+        let mut objects = self.lock();
+        if objects.expire(now, self.config.grace) {
+            self.publish(&mut objects);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Objects> {
+        // A writer that panicked left whole objects (each edit is one map operation): the
+        // objects are consistent, go on with them.
+        self.objects.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn publish(&self, objects: &mut Objects) {
+        objects.strings.retain(|s| Arc::strong_count(s) > 1);
+        let snapshot = self.build(objects);
+        self.snapshot.store(Arc::new(snapshot));
+    }
+
+    fn build(&self, objects: &Objects) -> Snapshot {
+        let mut by_ip = Map::default();
+        by_ip.reserve(objects.pods.len() + objects.services.len() + objects.nodes.len() * 2);
+        // Lowest precedence first: later inserts win.
+        for deleted in [true, false] {
+            for entry in objects.services.values() {
+                if entry.deleted_at.is_some() == deleted {
+                    let s = &entry.object;
+                    let id = Arc::new(self.service_identity(s));
+                    for ip in s.cluster_ips.iter().chain(&s.external_ips) {
+                        by_ip.insert(ip.to_canonical(), id.clone());
+                    }
+                }
+            }
+            for entry in objects.nodes.values() {
+                if entry.deleted_at.is_some() == deleted {
+                    let n = &entry.object;
+                    let id = Arc::new(self.node_identity(n));
+                    for ip in n.internal_ips.iter().chain(&n.external_ips) {
+                        by_ip.insert(ip.to_canonical(), id.clone());
+                    }
+                }
+            }
+            for entry in objects.pods.values() {
+                let p = &entry.object;
+                if entry.deleted_at.is_some() != deleted || p.host_network {
+                    continue;
+                }
+                let mut ips = p.ips.iter().filter(|ip| Some(**ip) != p.host_ip).peekable();
+                if ips.peek().is_none() {
+                    continue;
+                }
+                let id = Arc::new(self.pod_identity(objects, p));
+                for ip in ips {
+                    by_ip.insert(ip.to_canonical(), id.clone());
+                }
+            }
+        }
+        Snapshot { by_ip }
+    }
+
+    fn pod_identity(&self, objects: &Objects, pod: &Pod) -> K8sIdentity {
+        let (owner_name, owner_type) = self.owner(objects, &pod.meta);
+        let node = match &pod.node_name {
+            Some(name) => objects.nodes.get(name).map(|e| &e.object),
+            // Not scheduled by name yet: the node whose address is the host IP, as upstream.
+            None => pod.host_ip.and_then(|ip| {
+                objects
+                    .nodes
+                    .values()
+                    .map(|e| &e.object)
+                    .find(|n| n.internal_ips.contains(&ip) || n.external_ips.contains(&ip))
+            }),
+        };
+        let mut id = K8sIdentity::default();
+        id.name = Some(pod.meta.name.clone());
+        id.namespace = non_empty(&pod.meta.namespace);
+        id.kind = Some(self.names.pod.clone());
+        id.owner_name = Some(owner_name);
+        id.owner_type = Some(owner_type);
+        id.host_ip = pod.host_ip;
+        id.host_name = pod
+            .node_name
+            .clone()
+            .or_else(|| node.map(|n| n.name.clone()));
+        id.zone = node.and_then(|n| n.zone.clone());
+        id.network_name = Some(self.names.primary.clone());
+        id
+    }
+
+    /// Upstream's owner: the first owner reference, one step further for a ReplicaSet (to its
+    /// Deployment) and, unless configured otherwise, a Job (to its CronJob); the pod itself
+    /// without owner.
+    fn owner(&self, objects: &Objects, meta: &Meta) -> (Arc<str>, Arc<str>) {
+        let Some(first) = meta.owners.first() else {
+            return (meta.name.clone(), self.names.pod.clone());
+        };
+        let step = match &*first.kind {
+            "ReplicaSet" => objects.replica_sets.get(&key(&meta.namespace, &first.name)),
+            "Job" if self.config.resolve_cron_jobs => {
+                objects.jobs.get(&key(&meta.namespace, &first.name))
+            }
+            _ => None,
+        };
+        let owner: &OwnerRef = step.and_then(|e| e.object.owners.first()).unwrap_or(first);
+        (owner.name.clone(), owner.kind.clone())
+    }
+
+    fn service_identity(&self, service: &Service) -> K8sIdentity {
+        let mut id = K8sIdentity::default();
+        id.name = Some(service.meta.name.clone());
+        id.namespace = non_empty(&service.meta.namespace);
+        id.kind = Some(self.names.service.clone());
+        id.owner_name = Some(service.meta.name.clone());
+        id.owner_type = Some(self.names.service.clone());
+        id.network_name = Some(self.names.primary.clone());
+        id
+    }
+
+    fn node_identity(&self, node: &Node) -> K8sIdentity {
+        let mut id = K8sIdentity::default();
+        id.name = Some(node.name.clone());
+        id.kind = Some(self.names.node.clone());
+        id.owner_name = Some(node.name.clone());
+        id.owner_type = Some(self.names.node.clone());
+        // Upstream duplicates the node as its own host, so that filtering by host finds
+        // host-to-host flows too.
+        id.host_ip = node.host_ip();
+        id.host_name = Some(node.name.clone());
+        id.zone = node.zone.clone();
+        id.network_name = Some(self.names.primary.clone());
+        id
+    }
+}
+
+impl IdentityLookup for KubeIndex {
+    fn identity(&self, ip: IpAddr) -> Option<Arc<K8sIdentity>> {
+        self.snapshot.load().by_ip.get(&ip.to_canonical()).cloned()
+    }
+}
+
+fn non_empty(s: &Arc<str>) -> Option<Arc<str>> {
+    (!s.is_empty()).then(|| s.clone())
+}
+
+fn key(namespace: &Arc<str>, name: &Arc<str>) -> Key {
+    (namespace.clone(), name.clone())
+}
+
+impl Objects {
+    fn intern(&mut self, s: &mut Arc<str>) {
+        match self.strings.get(s) {
+            Some(shared) => *s = shared.clone(),
+            None => {
+                self.strings.insert(s.clone());
+            }
+        }
+    }
+
+    fn intern_meta(&mut self, meta: &mut Meta) {
+        self.intern(&mut meta.namespace);
+        for owner in &mut meta.owners {
+            self.intern(&mut owner.kind);
+        }
+    }
+
+    fn insert(&mut self, object: Object) {
+        fn live<T>(object: T) -> Entry<T> {
+            Entry {
+                object,
+                deleted_at: None,
+            }
+        }
+        match object {
+            Object::Pod(mut p) => {
+                self.intern_meta(&mut p.meta);
+                if let Some(node) = &mut p.node_name {
+                    self.intern(node);
+                }
+                self.pods
+                    .insert(key(&p.meta.namespace, &p.meta.name), live(p));
+            }
+            Object::Service(mut s) => {
+                self.intern_meta(&mut s.meta);
+                self.services
+                    .insert(key(&s.meta.namespace, &s.meta.name), live(s));
+            }
+            Object::Node(mut n) => {
+                self.intern(&mut n.name);
+                if let Some(zone) = &mut n.zone {
+                    self.intern(zone);
+                }
+                self.nodes.insert(n.name.clone(), live(n));
+            }
+            Object::ReplicaSet(mut m) => {
+                self.intern_meta(&mut m);
+                self.replica_sets
+                    .insert(key(&m.namespace, &m.name), live(m));
+            }
+            Object::Job(mut m) => {
+                self.intern_meta(&mut m);
+                self.jobs.insert(key(&m.namespace, &m.name), live(m));
+            }
+        }
+    }
+
+    /// Marks the object deleted (an unknown one is ignored: nothing to keep answering for).
+    fn delete(&mut self, object: &Object, now: Instant) {
+        let deleted_at = match object {
+            Object::Pod(p) => self
+                .pods
+                .get_mut(&key(&p.meta.namespace, &p.meta.name))
+                .map(|e| &mut e.deleted_at),
+            Object::Service(s) => self
+                .services
+                .get_mut(&key(&s.meta.namespace, &s.meta.name))
+                .map(|e| &mut e.deleted_at),
+            Object::Node(n) => self.nodes.get_mut(&n.name).map(|e| &mut e.deleted_at),
+            Object::ReplicaSet(m) => self
+                .replica_sets
+                .get_mut(&key(&m.namespace, &m.name))
+                .map(|e| &mut e.deleted_at),
+            Object::Job(m) => self
+                .jobs
+                .get_mut(&key(&m.namespace, &m.name))
+                .map(|e| &mut e.deleted_at),
+        };
+        if let Some(at) = deleted_at {
+            at.get_or_insert(now);
+        }
+    }
+
+    /// Drops the objects deleted `grace` or longer ago; whether any was.
+    fn expire(&mut self, now: Instant, grace: Duration) -> bool {
+        fn keep<T>(e: &Entry<T>, now: Instant, grace: Duration) -> bool {
+            e.deleted_at
+                .is_none_or(|at| now.saturating_duration_since(at) < grace)
+        }
+        let before = self.len();
+        self.pods.retain(|_, e| keep(e, now, grace));
+        self.services.retain(|_, e| keep(e, now, grace));
+        self.nodes.retain(|_, e| keep(e, now, grace));
+        self.replica_sets.retain(|_, e| keep(e, now, grace));
+        self.jobs.retain(|_, e| keep(e, now, grace));
+        self.len() != before
+    }
+
+    fn len(&self) -> usize {
+        self.pods.len()
+            + self.services.len()
+            + self.nodes.len()
+            + self.replica_sets.len()
+            + self.jobs.len()
+    }
+}

@@ -1,0 +1,12 @@
+//! The Kubernetes identity index: pods, services and nodes (and the ReplicaSets and Jobs their
+//! owners are resolved through) by IP address, fed with add/update/delete events by the
+//! reflectors of a later slice of issue 11, read by `add_kubernetes` through
+//! [`IdentityLookup`](crate::IdentityLookup).
+
+mod index;
+mod objects;
+#[cfg(test)]
+mod tests;
+
+pub use index::{Clock, Event, IndexConfig, KubeIndex, SystemClock};
+pub use objects::{Meta, Node, Object, OwnerRef, Pod, Service};

@@ -1,0 +1,450 @@
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use netobserv_flow::flow::K8sIdentity;
+
+use super::*;
+use crate::IdentityLookup;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// A clock that moves only when told.
+struct ManualClock(Mutex<Instant>);
+
+impl ManualClock {
+    fn new() -> Arc<Self> {
+        Arc::new(Self(Mutex::new(Instant::now())))
+    }
+    fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        *self.0.lock().unwrap()
+    }
+}
+
+fn owner(id: &K8sIdentity) -> (Option<&str>, Option<&str>) {
+    (id.owner_name.as_deref(), id.owner_type.as_deref())
+}
+
+fn node1() -> Node {
+    Node::new("worker-1", [ip("10.0.0.1"), ip("fd00::1")])
+        .with_external_ips([ip("203.0.113.1")])
+        .with_zone("eu-west-1a")
+}
+
+fn pod(name: &str, owner: Option<(&str, &str)>, ips: &[&str]) -> Pod {
+    let mut meta = Meta::new("shop", name, &format!("uid-{name}"));
+    if let Some((kind, owner)) = owner {
+        meta = meta.with_owner(kind, owner);
+    }
+    Pod::new(meta, ips.iter().map(|s| ip(s))).on_node("worker-1", ip("10.0.0.1"))
+}
+
+fn apply(index: &KubeIndex, objects: Vec<Object>) {
+    index.apply(objects.into_iter().map(Event::Apply));
+}
+
+#[test]
+fn owner_chains_of_each_kind() {
+    let index = KubeIndex::new(IndexConfig::default());
+    apply(
+        &index,
+        vec![
+            Object::Node(node1()),
+            Object::ReplicaSet(Meta::new("shop", "web-7c9", "rs1").with_owner("Deployment", "web")),
+            Object::ReplicaSet(Meta::new("shop", "bare-rs", "rs2")),
+            Object::Job(Meta::new("shop", "report-2891", "j1").with_owner("CronJob", "report")),
+            Object::Job(Meta::new("shop", "once", "j2")),
+            Object::Pod(pod(
+                "web-7c9-a",
+                Some(("ReplicaSet", "web-7c9")),
+                &["10.128.0.1"],
+            )),
+            Object::Pod(pod(
+                "bare-rs-a",
+                Some(("ReplicaSet", "bare-rs")),
+                &["10.128.0.2"],
+            )),
+            Object::Pod(pod(
+                "lost-a",
+                Some(("ReplicaSet", "unknown-rs")),
+                &["10.128.0.3"],
+            )),
+            Object::Pod(pod(
+                "report-2891-a",
+                Some(("Job", "report-2891")),
+                &["10.128.0.4"],
+            )),
+            Object::Pod(pod("once-a", Some(("Job", "once")), &["10.128.0.5"])),
+            Object::Pod(pod("db-0", Some(("StatefulSet", "db")), &["10.128.0.6"])),
+            Object::Pod(pod(
+                "agent-x",
+                Some(("DaemonSet", "agent")),
+                &["10.128.0.7"],
+            )),
+            Object::Pod(pod("lonely", None, &["10.128.0.8"])),
+        ],
+    );
+    let o = |s: &str| index.identity(ip(s)).expect(s);
+    assert_eq!(owner(&o("10.128.0.1")), (Some("web"), Some("Deployment")));
+    // A ReplicaSet without owner, or not known (yet): the ReplicaSet, as upstream.
+    assert_eq!(
+        owner(&o("10.128.0.2")),
+        (Some("bare-rs"), Some("ReplicaSet"))
+    );
+    assert_eq!(
+        owner(&o("10.128.0.3")),
+        (Some("unknown-rs"), Some("ReplicaSet"))
+    );
+    assert_eq!(owner(&o("10.128.0.4")), (Some("report"), Some("CronJob")));
+    assert_eq!(owner(&o("10.128.0.5")), (Some("once"), Some("Job")));
+    assert_eq!(owner(&o("10.128.0.6")), (Some("db"), Some("StatefulSet")));
+    assert_eq!(owner(&o("10.128.0.7")), (Some("agent"), Some("DaemonSet")));
+    assert_eq!(owner(&o("10.128.0.8")), (Some("lonely"), Some("Pod")));
+
+    let web = o("10.128.0.1");
+    assert_eq!(web.name.as_deref(), Some("web-7c9-a"));
+    assert_eq!(web.namespace.as_deref(), Some("shop"));
+    assert_eq!(web.kind.as_deref(), Some("Pod"));
+    assert_eq!(web.host_ip, Some(ip("10.0.0.1")));
+    assert_eq!(web.host_name.as_deref(), Some("worker-1"));
+    assert_eq!(web.zone.as_deref(), Some("eu-west-1a"));
+    assert_eq!(web.network_name.as_deref(), Some("primary"));
+
+    // Upstream's values: a Job stays the owner.
+    let upstream = KubeIndex::new(IndexConfig::default().with_resolve_cron_jobs(false));
+    apply(
+        &upstream,
+        vec![
+            Object::Job(Meta::new("shop", "report-2891", "j1").with_owner("CronJob", "report")),
+            Object::Pod(pod(
+                "report-2891-a",
+                Some(("Job", "report-2891")),
+                &["10.128.0.4"],
+            )),
+        ],
+    );
+    let id = upstream.identity(ip("10.128.0.4")).unwrap();
+    assert_eq!(owner(&id), (Some("report-2891"), Some("Job")));
+}
+
+#[test]
+fn owner_known_after_the_pod_is_resolved_at_the_next_batch() {
+    let index = KubeIndex::new(IndexConfig::default());
+    apply(
+        &index,
+        vec![Object::Pod(pod(
+            "web-1-a",
+            Some(("ReplicaSet", "web-1")),
+            &["10.128.1.1"],
+        ))],
+    );
+    let id = index.identity(ip("10.128.1.1")).unwrap();
+    assert_eq!(owner(&id), (Some("web-1"), Some("ReplicaSet")));
+    apply(
+        &index,
+        vec![Object::ReplicaSet(
+            Meta::new("shop", "web-1", "rs").with_owner("Deployment", "web"),
+        )],
+    );
+    let id = index.identity(ip("10.128.1.1")).unwrap();
+    assert_eq!(owner(&id), (Some("web"), Some("Deployment")));
+}
+
+#[test]
+fn dual_stack_pod_shares_one_identity() {
+    let index = KubeIndex::new(IndexConfig::default());
+    apply(
+        &index,
+        vec![
+            Object::Node(node1()),
+            Object::Pod(pod("web-a", None, &["10.128.0.9", "fd01:0:0:1::9"])),
+        ],
+    );
+    let v4 = index.identity(ip("10.128.0.9")).unwrap();
+    let v6 = index.identity(ip("fd01:0:0:1::9")).unwrap();
+    assert!(Arc::ptr_eq(&v4, &v6), "one shared identity per object");
+    assert_eq!(v6.name.as_deref(), Some("web-a"));
+    // An IPv4-mapped IPv6 address is the IPv4 address.
+    let mapped = index.identity(ip("::ffff:10.128.0.9")).unwrap();
+    assert!(Arc::ptr_eq(&v4, &mapped));
+    assert!(index.identity(ip("fd01:0:0:1::10")).is_none());
+}
+
+#[test]
+fn host_network_pods_resolve_to_their_node() {
+    let index = KubeIndex::new(IndexConfig::default());
+    apply(
+        &index,
+        vec![
+            Object::Node(node1()),
+            Object::Pod(
+                pod(
+                    "ovnkube-node-x",
+                    Some(("DaemonSet", "ovnkube-node")),
+                    &["10.0.0.1"],
+                )
+                .with_host_network(true),
+            ),
+            // Not flagged, but its IP is the host's (as upstream filters them).
+            Object::Pod(pod("other", None, &["10.0.0.1", "10.128.0.10"])),
+        ],
+    );
+    let id = index.identity(ip("10.0.0.1")).unwrap();
+    assert_eq!(id.kind.as_deref(), Some("Node"));
+    assert_eq!(id.name.as_deref(), Some("worker-1"));
+    assert_eq!(owner(&id), (Some("worker-1"), Some("Node")));
+    assert_eq!(id.namespace, None);
+    let other = index.identity(ip("10.128.0.10")).unwrap();
+    assert_eq!(other.name.as_deref(), Some("other"));
+}
+
+#[test]
+fn services_by_cluster_and_external_ips() {
+    let index = KubeIndex::new(IndexConfig::default());
+    apply(
+        &index,
+        vec![Object::Service(
+            Service::new(
+                Meta::new("shop", "front", "s1"),
+                [ip("172.30.0.10"), ip("fd02::a")],
+            )
+            .with_external_ips([ip("198.51.100.7")]),
+        )],
+    );
+    for addr in ["172.30.0.10", "fd02::a", "198.51.100.7"] {
+        let id = index.identity(ip(addr)).expect(addr);
+        assert_eq!(id.name.as_deref(), Some("front"));
+        assert_eq!(id.namespace.as_deref(), Some("shop"));
+        assert_eq!(id.kind.as_deref(), Some("Service"));
+        assert_eq!(owner(&id), (Some("front"), Some("Service")));
+        assert_eq!(id.zone, None);
+        assert_eq!(id.host_ip, None);
+    }
+    assert_eq!(index.len(), 3);
+}
+
+#[test]
+fn nodes_by_internal_and_external_ips_with_zone_and_host() {
+    let index = KubeIndex::new(IndexConfig::default());
+    apply(
+        &index,
+        vec![
+            Object::Node(node1()),
+            Object::Node(Node::new("worker-2", [ip("10.0.0.2")])),
+        ],
+    );
+    for addr in ["10.0.0.1", "fd00::1", "203.0.113.1"] {
+        let id = index.identity(ip(addr)).expect(addr);
+        assert_eq!(id.name.as_deref(), Some("worker-1"));
+        assert_eq!(id.kind.as_deref(), Some("Node"));
+        assert_eq!(id.zone.as_deref(), Some("eu-west-1a"));
+        assert_eq!(id.host_ip, Some(ip("10.0.0.1")));
+        assert_eq!(id.host_name.as_deref(), Some("worker-1"));
+    }
+    let w2 = index.identity(ip("10.0.0.2")).unwrap();
+    assert_eq!(w2.zone, None);
+}
+
+#[test]
+fn pod_zone_and_host_name_come_from_its_node() {
+    let index = KubeIndex::new(IndexConfig::default());
+    let mut unnamed = pod("unnamed", None, &["10.128.0.12"]);
+    unnamed.node_name = None;
+    apply(
+        &index,
+        vec![
+            Object::Node(node1()),
+            Object::Pod(pod("a", None, &["10.128.0.11"])),
+            Object::Pod(unnamed),
+        ],
+    );
+    let a = index.identity(ip("10.128.0.11")).unwrap();
+    assert_eq!(a.zone.as_deref(), Some("eu-west-1a"));
+    // No node name: found by the host IP, as upstream.
+    let u = index.identity(ip("10.128.0.12")).unwrap();
+    assert_eq!(u.host_name.as_deref(), Some("worker-1"));
+    assert_eq!(u.zone.as_deref(), Some("eu-west-1a"));
+    // The node's zone label changes: the pod follows at the next publish.
+    apply(&index, vec![Object::Node(node1().with_zone("eu-west-1b"))]);
+    let a = index.identity(ip("10.128.0.11")).unwrap();
+    assert_eq!(a.zone.as_deref(), Some("eu-west-1b"));
+}
+
+#[test]
+fn pod_beats_node_beats_service_on_a_shared_address() {
+    let index = KubeIndex::new(IndexConfig::default());
+    apply(
+        &index,
+        vec![
+            Object::Service(Service::new(Meta::new("ns", "svc", "s"), [ip("10.9.9.9")])),
+            Object::Node(Node::new("n", [ip("10.9.9.9"), ip("10.9.9.8")])),
+            Object::Pod(Pod::new(Meta::new("ns", "p", "p"), [ip("10.9.9.9")])),
+        ],
+    );
+    assert_eq!(
+        index.identity(ip("10.9.9.9")).unwrap().kind.as_deref(),
+        Some("Pod")
+    );
+    assert_eq!(
+        index.identity(ip("10.9.9.8")).unwrap().kind.as_deref(),
+        Some("Node")
+    );
+}
+
+#[test]
+fn update_moves_an_ip() {
+    let index = KubeIndex::new(IndexConfig::default());
+    apply(&index, vec![Object::Pod(pod("a", None, &["10.128.0.20"]))]);
+    assert_eq!(
+        index.identity(ip("10.128.0.20")).unwrap().name.as_deref(),
+        Some("a")
+    );
+    // The pod gets another address; the old one goes to a new pod, in one batch.
+    apply(
+        &index,
+        vec![
+            Object::Pod(pod("a", None, &["10.128.0.21"])),
+            Object::Pod(pod("b", None, &["10.128.0.20"])),
+        ],
+    );
+    assert_eq!(
+        index.identity(ip("10.128.0.20")).unwrap().name.as_deref(),
+        Some("b")
+    );
+    assert_eq!(
+        index.identity(ip("10.128.0.21")).unwrap().name.as_deref(),
+        Some("a")
+    );
+    assert_eq!(index.len(), 2);
+}
+
+#[test]
+fn deleted_objects_answer_for_the_grace_period_then_go() {
+    let clock = ManualClock::new();
+    let index = KubeIndex::with_clock(
+        IndexConfig::default().with_grace(Duration::from_secs(30)),
+        clock.clone(),
+    );
+    let a = pod("a", None, &["10.128.0.30"]);
+    let svc = Service::new(Meta::new("shop", "s", "s"), [ip("172.30.0.30")]);
+    apply(
+        &index,
+        vec![Object::Pod(a.clone()), Object::Service(svc.clone())],
+    );
+    index.apply([Event::Delete(Object::Pod(a.clone()))]);
+    clock.advance(Duration::from_secs(29));
+    index.expire();
+    assert_eq!(
+        index.identity(ip("10.128.0.30")).unwrap().name.as_deref(),
+        Some("a")
+    );
+
+    // A new pod takes the address during the grace period: live beats deleted.
+    apply(&index, vec![Object::Pod(pod("b", None, &["10.128.0.30"]))]);
+    assert_eq!(
+        index.identity(ip("10.128.0.30")).unwrap().name.as_deref(),
+        Some("b")
+    );
+    index.apply([Event::Delete(Object::Pod(pod("b", None, &["10.128.0.30"])))]);
+
+    clock.advance(Duration::from_secs(1));
+    index.expire();
+    // "a" is gone (30 s); "b" was deleted 1 s ago and still answers.
+    assert_eq!(
+        index.identity(ip("10.128.0.30")).unwrap().name.as_deref(),
+        Some("b")
+    );
+    clock.advance(Duration::from_secs(29));
+    index.expire();
+    assert!(index.identity(ip("10.128.0.30")).is_none());
+    // Untouched objects stay.
+    assert!(index.identity(ip("172.30.0.30")).is_some());
+
+    // Deleting an unknown object is a no-op; deleting twice keeps the first time.
+    index.apply([Event::Delete(Object::Pod(pod(
+        "ghost",
+        None,
+        &["10.128.0.31"],
+    )))]);
+    index.apply([Event::Delete(Object::Service(svc.clone()))]);
+    clock.advance(Duration::from_secs(20));
+    index.apply([Event::Delete(Object::Service(svc))]);
+    clock.advance(Duration::from_secs(10));
+    index.expire();
+    assert!(index.identity(ip("172.30.0.30")).is_none());
+    assert!(index.is_empty());
+}
+
+#[test]
+fn re_added_object_is_live_again() {
+    let clock = ManualClock::new();
+    let index = KubeIndex::with_clock(IndexConfig::default(), clock.clone());
+    let n = node1();
+    apply(&index, vec![Object::Node(n.clone())]);
+    index.apply([Event::Delete(Object::Node(n.clone()))]);
+    apply(&index, vec![Object::Node(n)]);
+    clock.advance(Duration::from_secs(3600));
+    index.expire();
+    assert_eq!(
+        index.identity(ip("10.0.0.1")).unwrap().name.as_deref(),
+        Some("worker-1")
+    );
+}
+
+#[test]
+fn lookups_during_concurrent_updates_never_block_or_miss() {
+    let index = Arc::new(KubeIndex::new(IndexConfig::default()));
+    // A stable pod that every snapshot has, and pods that come and go.
+    apply(
+        &index,
+        vec![Object::Pod(pod("stable", None, &["10.1.0.1"]))],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let lookups = Arc::new(AtomicU64::new(0));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (index, stop, lookups) = (index.clone(), stop.clone(), lookups.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let id = index
+                        .identity(ip("10.1.0.1"))
+                        .expect("stable pod always there");
+                    assert_eq!(id.name.as_deref(), Some("stable"));
+                    if let Some(id) = index.identity(ip("10.2.0.1")) {
+                        assert!(id.name.as_deref().unwrap().starts_with("churn-"));
+                    }
+                    lookups.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for round in 0..200 {
+        let churn: Vec<Object> = (0..50)
+            .map(|i| {
+                Object::Pod(pod(
+                    &format!("churn-{i}"),
+                    None,
+                    &[&format!("10.2.{}.{}", round % 2, i + 1)],
+                ))
+            })
+            .collect();
+        let deletes: Vec<Event> = churn.iter().cloned().map(Event::Delete).collect();
+        index.apply(churn.into_iter().map(Event::Apply));
+        index.apply(deletes);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.join().expect("reader panicked");
+    }
+    assert!(lookups.load(Ordering::Relaxed) > 0);
+    assert!(index.identity(ip("10.1.0.1")).is_some());
+}
