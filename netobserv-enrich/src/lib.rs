@@ -23,6 +23,9 @@
 //! assert!(registry.supports(netobserv_flow::config::StageKind::Transform, "network"));
 //! ```
 //!
+//! [`kube::KubeIndex`] is the Kubernetes identity index behind `add_kubernetes`: fed with
+//! add/update/delete events (by the reflectors of a later slice of issue 11), read without locks.
+//!
 //! This crate has no cargo features yet.
 
 pub mod error;

@@ -220,6 +220,53 @@ directionInfo:
     Ok(())
 }
 
+#[test]
+fn add_kubernetes_over_the_kube_index() -> Result<()> {
+    use netobserv_enrich::kube::{Event, IndexConfig, KubeIndex, Meta, Node, Object, Pod, Service};
+    let ip = |s: &str| -> std::net::IpAddr { s.parse().unwrap() };
+    let index = Arc::new(KubeIndex::new(IndexConfig::default()));
+    index.apply(
+        [
+            Object::Node(Node::new("n1", [ip("10.0.0.1")]).with_zone("z1")),
+            Object::ReplicaSet(Meta::new("shop", "web-7c", "rs").with_owner("Deployment", "web")),
+            Object::Pod(
+                Pod::new(
+                    Meta::new("shop", "web-7c-a", "p").with_owner("ReplicaSet", "web-7c"),
+                    [ip("10.128.0.5")],
+                )
+                .on_node("n1", ip("10.0.0.1")),
+            ),
+            Object::Service(Service::new(Meta::new("shop", "db", "s"), [ip("fd02::7")])),
+        ]
+        .map(Event::Apply),
+    );
+    let cfg: NetworkConfig = serde_yaml_ng::from_str(
+        r#"
+rules:
+  - type: add_kubernetes
+    kubernetes: {ipField: SrcAddr, output: SrcK8S, add_zone: true}
+  - type: add_kubernetes
+    kubernetes: {ipField: DstAddr, output: DstK8S, add_zone: true}
+"#,
+    )?;
+    let lookup: Arc<dyn IdentityLookup> = index;
+    let mut net = network::build(&cfg, "p", "s", &mut FieldRegistry::new(), Some(lookup))?.network;
+    let got = run(
+        &mut net,
+        &serde_json::json!({"SrcAddr": "10.128.0.5", "DstAddr": "fd02::7"}),
+    )?;
+    let want = serde_json::json!({
+        "SrcAddr": "10.128.0.5", "DstAddr": "fd02::7",
+        "SrcK8S_Name": "web-7c-a", "SrcK8S_Namespace": "shop", "SrcK8S_Type": "Pod",
+        "SrcK8S_OwnerName": "web", "SrcK8S_OwnerType": "Deployment", "SrcK8S_NetworkName": "primary",
+        "SrcK8S_HostIP": "10.0.0.1", "SrcK8S_HostName": "n1", "SrcK8S_Zone": "z1",
+        "DstK8S_Name": "db", "DstK8S_Namespace": "shop", "DstK8S_Type": "Service",
+        "DstK8S_OwnerName": "db", "DstK8S_OwnerType": "Service", "DstK8S_NetworkName": "primary",
+    });
+    assert_eq!(got, want);
+    Ok(())
+}
+
 /// Runs `config` with its ingest and write ends replaced by files: `input` lines in, the
 /// output lines back.
 async fn run_pipeline(
