@@ -87,3 +87,94 @@ pub fn process_status_kb(pid: Option<u32>, field: &str) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Sizes of a synthetic cluster for the Kubernetes index benchmarks.
+#[derive(Clone, Copy, Debug)]
+pub struct ClusterSize {
+    /// Pods (IPv4, every fourth one dual-stack), each owned by a ReplicaSet.
+    pub pods: usize,
+    /// Services, one cluster IP each.
+    pub services: usize,
+    /// Nodes, one internal IP each, in 3 zones.
+    pub nodes: usize,
+    /// ReplicaSets, 5 per Deployment.
+    pub replica_sets: usize,
+}
+
+impl ClusterSize {
+    /// The reference cluster: 20,000 pods, 5,000 services, 500 nodes, 10,000
+    /// ReplicaSets.
+    pub const REFERENCE: Self = Self {
+        pods: 20_000,
+        services: 5_000,
+        nodes: 500,
+        replica_sets: 10_000,
+    };
+}
+
+/// A synthetic cluster as add events for [`netobserv_enrich::kube::KubeIndex`], in 100
+/// namespaces with names of realistic lengths, and the addresses it holds (pods, then
+/// services, then nodes).
+pub fn kube_cluster(
+    size: ClusterSize,
+) -> (Vec<netobserv_enrich::kube::Event>, Vec<std::net::IpAddr>) {
+    use netobserv_enrich::kube::{Event, Meta, Node, Object, Pod, Service};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let v4 = |base: u32, i: usize| IpAddr::V4(Ipv4Addr::from(base + i as u32));
+    let ns = |i: usize| format!("team-{:02}-applications", i % 100);
+    let mut events = Vec::new();
+    let mut addresses = Vec::new();
+    let node_ip = |i: usize| v4(0x0a00_0000, i + 1); // 10.0.0.0/16
+    for i in 0..size.nodes {
+        let ip = node_ip(i);
+        addresses.push(ip);
+        let node = Node::new(
+            &format!("ip-10-0-{}-{}.ec2.internal", i / 256, i % 256),
+            [ip],
+        )
+        .with_zone(&format!("us-east-1{}", ["a", "b", "c"][i % 3]));
+        events.push(Event::Apply(Object::Node(node)));
+    }
+    let rs_name = |i: usize| format!("deployment-{:05}-5d4f8b7c{}", i / 5, i % 5);
+    for i in 0..size.replica_sets {
+        let meta = Meta::new(
+            &ns(i / 5),
+            &rs_name(i),
+            &format!("{i:08}-aaaa-bbbb-cccc-dddddddddddd"),
+        )
+        .with_owner("Deployment", &format!("deployment-{:05}", i / 5));
+        events.push(Event::Apply(Object::ReplicaSet(meta)));
+    }
+    let mut services = Vec::new();
+    for i in 0..size.services {
+        let ip = v4(0xac1e_0000, i + 1); // 172.30.0.0/16
+        services.push(ip);
+        let meta = Meta::new(&ns(i), &format!("service-{i:05}"), &format!("s{i:07}"));
+        events.push(Event::Apply(Object::Service(Service::new(meta, [ip]))));
+    }
+    for i in 0..size.pods {
+        let rs = i % size.replica_sets.max(1);
+        let ip = v4(0x0a80_0000, i + 1); // 10.128.0.0/14
+        addresses.push(ip);
+        let mut ips = vec![ip];
+        if i % 4 == 0 {
+            let ip6 = IpAddr::V6(Ipv6Addr::from(0xfd01_u128 << 112 | (i as u128 + 1)));
+            addresses.push(ip6);
+            ips.push(ip6);
+        }
+        let meta = Meta::new(
+            &ns(rs / 5),
+            &format!("{}-{i:05}", rs_name(rs)),
+            &format!("p{i:07}"),
+        )
+        .with_owner("ReplicaSet", &rs_name(rs));
+        let n = i % size.nodes.max(1);
+        let pod = Pod::new(meta, ips).on_node(
+            &format!("ip-10-0-{}-{}.ec2.internal", n / 256, n % 256),
+            node_ip(n),
+        );
+        events.push(Event::Apply(Object::Pod(pod)));
+    }
+    addresses.extend(services);
+    (events, addresses)
+}
