@@ -100,10 +100,33 @@ struct Objects {
     strings: HashSet<Arc<str>, foldhash::fast::RandomState>,
 }
 
-/// What readers see: one identity per object, shared by all its addresses.
+/// What readers see: one identity per object, shared by all its addresses. IPv4 and IPv6 apart:
+/// 4-byte keys make the IPv4 table (most addresses) half the size of one keyed by `IpAddr`,
+/// fewer cache lines per lookup.
 #[derive(Debug, Default)]
 struct Snapshot {
-    by_ip: Map<IpAddr, Arc<K8sIdentity>>,
+    v4: Map<u32, Arc<K8sIdentity>>,
+    v6: Map<u128, Arc<K8sIdentity>>,
+}
+
+impl Snapshot {
+    fn insert(&mut self, ip: IpAddr, id: &Arc<K8sIdentity>) {
+        match ip.to_canonical() {
+            IpAddr::V4(a) => self.v4.insert(a.to_bits(), id.clone()),
+            IpAddr::V6(a) => self.v6.insert(a.to_bits(), id.clone()),
+        };
+    }
+
+    fn get(&self, ip: IpAddr) -> Option<&Arc<K8sIdentity>> {
+        match ip.to_canonical() {
+            IpAddr::V4(a) => self.v4.get(&a.to_bits()),
+            IpAddr::V6(a) => self.v6.get(&a.to_bits()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
 }
 
 /// The strings every identity of a kind shares.
@@ -189,7 +212,7 @@ impl KubeIndex {
 
     /// How many addresses the published snapshot knows.
     pub fn len(&self) -> usize {
-        self.snapshot.load().by_ip.len()
+        self.snapshot.load().len()
     }
 
     /// Whether the published snapshot knows no address.
@@ -235,8 +258,10 @@ impl KubeIndex {
     }
 
     fn build(&self, objects: &Objects) -> Snapshot {
-        let mut by_ip = Map::default();
-        by_ip.reserve(objects.pods.len() + objects.services.len() + objects.nodes.len() * 2);
+        let mut by_ip = Snapshot::default();
+        by_ip
+            .v4
+            .reserve(objects.pods.len() + objects.services.len() + objects.nodes.len() * 2);
         // Lowest precedence first: later inserts win.
         for deleted in [true, false] {
             for entry in objects.services.values() {
@@ -244,7 +269,7 @@ impl KubeIndex {
                     let s = &entry.object;
                     let id = Arc::new(self.service_identity(s));
                     for ip in s.cluster_ips.iter().chain(&s.external_ips) {
-                        by_ip.insert(ip.to_canonical(), id.clone());
+                        by_ip.insert(*ip, &id);
                     }
                 }
             }
@@ -253,7 +278,7 @@ impl KubeIndex {
                     let n = &entry.object;
                     let id = Arc::new(self.node_identity(n));
                     for ip in n.internal_ips.iter().chain(&n.external_ips) {
-                        by_ip.insert(ip.to_canonical(), id.clone());
+                        by_ip.insert(*ip, &id);
                     }
                 }
             }
@@ -268,11 +293,11 @@ impl KubeIndex {
                 }
                 let id = Arc::new(self.pod_identity(objects, p));
                 for ip in ips {
-                    by_ip.insert(ip.to_canonical(), id.clone());
+                    by_ip.insert(*ip, &id);
                 }
             }
         }
-        Snapshot { by_ip }
+        by_ip
     }
 
     fn pod_identity(&self, objects: &Objects, pod: &Pod) -> K8sIdentity {
@@ -351,7 +376,7 @@ impl KubeIndex {
 
 impl IdentityLookup for KubeIndex {
     fn identity(&self, ip: IpAddr) -> Option<Arc<K8sIdentity>> {
-        self.snapshot.load().by_ip.get(&ip.to_canonical()).cloned()
+        self.snapshot.load().get(ip).cloned()
     }
 }
 
