@@ -381,22 +381,26 @@ fn kube_rule(
         KubeOutput::Named(Box::new(kube_keys(cx, &r.output, false)))
     };
     if matches!(output, KubeOutput::Src | KubeOutput::Dst) {
-        for s in [
-            "_Namespace",
-            "_Name",
-            "_Type",
-            "_OwnerName",
-            "_OwnerType",
-            "_NetworkName",
-            "_HostIP",
-            "_HostName",
-            "_Zone",
-        ] {
+        for s in KUBE_SUFFIXES {
             cx.fields.write(&format!("{}{s}", r.output));
         }
     }
     Ok(Rule::Kube(KubeRule::new(ip, output, r.add_zone, lookup)))
 }
+
+/// The fields `add_kubernetes` writes after its output prefix (e.g. `SrcK8S`), in the
+/// order of the rule's outputs.
+const KUBE_SUFFIXES: [&str; 9] = [
+    "_Namespace",
+    "_Name",
+    "_Type",
+    "_OwnerName",
+    "_OwnerType",
+    "_NetworkName",
+    "_HostIP",
+    "_HostName",
+    "_Zone",
+];
 
 fn kube_keys(cx: &mut Cx<'_>, out: &str, otel: bool) -> [FieldPath; 9] {
     let names: [&str; 9] = if otel {
@@ -412,17 +416,7 @@ fn kube_keys(cx: &mut Cx<'_>, out: &str, otel: bool) -> [FieldPath; 9] {
             "k8s.zone",
         ]
     } else {
-        [
-            "_Namespace",
-            "_Name",
-            "_Type",
-            "_OwnerName",
-            "_OwnerType",
-            "_NetworkName",
-            "_HostIP",
-            "_HostName",
-            "_Zone",
-        ]
+        KUBE_SUFFIXES
     };
     names.map(|n| cx.fields.write(&format!("{out}{n}")))
 }

@@ -112,6 +112,27 @@ fn addr(path: &FieldPath, flow: &Flow) -> Addr {
     }
 }
 
+/// The address a rule reads; a present value that is not one is counted as `rule`'s rejection.
+/// Upstream logs a warning for each such flow; an empty string is the usual "no address" and
+/// not worth a log.
+fn reported_ip(
+    path: &FieldPath,
+    flow: &Flow,
+    metrics: Option<&StageMetrics>,
+    rule: &str,
+) -> Option<IpAddr> {
+    match addr(path, flow) {
+        Addr::Ip(ip) => Some(ip),
+        Addr::Absent => None,
+        Addr::NotIp => {
+            if !matches!(path.get_ref(flow), Some(FieldRef::Str(""))) {
+                reject(metrics, rule, path, flow);
+            }
+            None
+        }
+    }
+}
+
 #[derive(Clone)]
 pub(super) struct SubnetRule {
     input: FieldPath,
@@ -131,17 +152,8 @@ impl SubnetRule {
     }
 
     fn apply(&mut self, flow: &mut Flow, metrics: Option<&StageMetrics>) {
-        let ip = match addr(&self.input, flow) {
-            Addr::Ip(ip) => ip,
-            Addr::Absent => return,
-            Addr::NotIp => {
-                // Upstream logs a warning for each such flow; an empty string is the usual
-                // "no address" and not worth a log.
-                if !matches!(self.input.get_ref(flow), Some(FieldRef::Str(""))) {
-                    reject(metrics, "add_subnet", &self.input, flow);
-                }
-                return;
-            }
+        let Some(ip) = reported_ip(&self.input, flow, metrics, "add_subnet") else {
+            return;
         };
         // Go parses the text form, so a mapped address is an IPv4 one.
         let Some(net) = Cidr::new(ip.to_canonical(), self.prefix) else {
@@ -178,15 +190,8 @@ impl LocationRule {
     }
 
     fn apply(&mut self, flow: &mut Flow, metrics: Option<&StageMetrics>) {
-        let ip = match addr(&self.input, flow) {
-            Addr::Ip(ip) => ip,
-            Addr::Absent => return,
-            Addr::NotIp => {
-                if !matches!(self.input.get_ref(flow), Some(FieldRef::Str(""))) {
-                    reject(metrics, "add_location", &self.input, flow);
-                }
-                return;
-            }
+        let Some(ip) = reported_ip(&self.input, flow, metrics, "add_location") else {
+            return;
         };
         if self.cache.len() >= CACHE_MAX {
             self.cache.clear();
