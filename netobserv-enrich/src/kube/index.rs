@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use netobserv_flow::flow::K8sIdentity;
 
-use super::objects::{Meta, Node, Object, OwnerRef, Pod, Service};
+use super::objects::{Kind, Meta, Node, Object, OwnerRef, Pod, Service};
 use crate::identity::IdentityLookup;
 
 /// A source of the current time, injected so that the grace period of deleted objects can be
@@ -40,6 +40,16 @@ pub enum Event {
     /// The object was deleted: it keeps answering lookups for the grace period (flows from a
     /// pod arrive after the pod is gone), then it is dropped.
     Delete(Object),
+    /// The complete set of objects of `kind`, as a (re)list returned them: each replaces its
+    /// namesake, and the live objects of `kind` missing from it are deleted (they went away
+    /// while no watch was open), with the grace period of a delete. Objects of another kind in
+    /// `objects` are applied and do not take part in the replacement.
+    Replace {
+        /// The kind listed.
+        kind: Kind,
+        /// Every object of that kind.
+        objects: Vec<Object>,
+    },
 }
 
 /// Settings of a [`KubeIndex`].
@@ -229,6 +239,10 @@ impl KubeIndex {
             match event {
                 Event::Apply(object) => objects.insert(object),
                 Event::Delete(object) => objects.delete(&object, now),
+                Event::Replace {
+                    kind,
+                    objects: listed,
+                } => objects.replace(kind, listed, now),
             }
         }
         objects.expire(now, self.config.grace);
@@ -243,6 +257,11 @@ impl KubeIndex {
         if objects.expire(now, self.config.grace) {
             self.publish(&mut objects);
         }
+    }
+
+    /// How many objects of `kind` the index holds, deleted ones in their grace period included.
+    pub fn objects(&self, kind: Kind) -> usize {
+        self.lock().count(kind)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Objects> {
@@ -471,6 +490,43 @@ impl Objects {
         }
     }
 
+    /// Applies `listed` and marks deleted the live objects of `kind` not in it.
+    fn replace(&mut self, kind: Kind, listed: Vec<Object>, now: Instant) {
+        fn sweep<K: Eq + std::hash::Hash + Clone, T>(
+            map: &mut Map<K, Entry<T>>,
+            seen: &HashSet<K, foldhash::fast::RandomState>,
+            now: Instant,
+        ) {
+            for (k, e) in map.iter_mut() {
+                if e.deleted_at.is_none() && !seen.contains(k) {
+                    e.deleted_at = Some(now);
+                }
+            }
+        }
+        let mut keys: HashSet<Key, foldhash::fast::RandomState> = HashSet::default();
+        let mut node_names: HashSet<Arc<str>, foldhash::fast::RandomState> = HashSet::default();
+        for object in listed {
+            if object.kind() == kind {
+                match &object {
+                    Object::Pod(p) => keys.insert(key(&p.meta.namespace, &p.meta.name)),
+                    Object::Service(s) => keys.insert(key(&s.meta.namespace, &s.meta.name)),
+                    Object::Node(n) => node_names.insert(n.name.clone()),
+                    Object::ReplicaSet(m) | Object::Job(m) => {
+                        keys.insert(key(&m.namespace, &m.name))
+                    }
+                };
+            }
+            self.insert(object);
+        }
+        match kind {
+            Kind::Pod => sweep(&mut self.pods, &keys, now),
+            Kind::Service => sweep(&mut self.services, &keys, now),
+            Kind::Node => sweep(&mut self.nodes, &node_names, now),
+            Kind::ReplicaSet => sweep(&mut self.replica_sets, &keys, now),
+            Kind::Job => sweep(&mut self.jobs, &keys, now),
+        }
+    }
+
     /// Drops the objects deleted `grace` or longer ago; whether any was.
     fn expire(&mut self, now: Instant, grace: Duration) -> bool {
         fn keep<T>(e: &Entry<T>, now: Instant, grace: Duration) -> bool {
@@ -484,6 +540,16 @@ impl Objects {
         self.replica_sets.retain(|_, e| keep(e, now, grace));
         self.jobs.retain(|_, e| keep(e, now, grace));
         self.len() != before
+    }
+
+    fn count(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Pod => self.pods.len(),
+            Kind::Service => self.services.len(),
+            Kind::Node => self.nodes.len(),
+            Kind::ReplicaSet => self.replica_sets.len(),
+            Kind::Job => self.jobs.len(),
+        }
     }
 
     fn len(&self) -> usize {

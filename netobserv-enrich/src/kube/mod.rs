@@ -7,6 +7,10 @@ mod index;
 mod objects;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "kube")]
+mod watch;
 
 pub use index::{Clock, Event, IndexConfig, KubeIndex, SystemClock};
-pub use objects::{Meta, Node, Object, OwnerRef, Pod, Service};
+pub use objects::{Kind, Meta, Node, Object, OwnerRef, Pod, Service};
+#[cfg(feature = "kube")]
+pub use watch::{CacheConfig, CacheError, CacheStatus, KindStatus, KubeCache, client};

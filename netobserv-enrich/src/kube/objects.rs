@@ -168,6 +168,49 @@ impl Node {
     }
 }
 
+/// The kinds of object the index follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// `Pod`.
+    Pod,
+    /// `Service`.
+    Service,
+    /// `Node`.
+    Node,
+    /// `ReplicaSet`.
+    ReplicaSet,
+    /// `Job`.
+    Job,
+}
+
+impl Kind {
+    /// Every kind, in the order they are reported.
+    pub const ALL: [Kind; 5] = [
+        Kind::Pod,
+        Kind::Service,
+        Kind::Node,
+        Kind::ReplicaSet,
+        Kind::Job,
+    ];
+
+    /// The Kubernetes kind (`Pod`, `ReplicaSet`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Pod => "Pod",
+            Kind::Service => "Service",
+            Kind::Node => "Node",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::Job => "Job",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One object of a kind the index follows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Object {
@@ -181,4 +224,17 @@ pub enum Object {
     ReplicaSet(Meta),
     /// A `Job` (metadata only: the step from a pod to its `CronJob`).
     Job(Meta),
+}
+
+impl Object {
+    /// The object's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Pod(_) => Kind::Pod,
+            Object::Service(_) => Kind::Service,
+            Object::Node(_) => Kind::Node,
+            Object::ReplicaSet(_) => Kind::ReplicaSet,
+            Object::Job(_) => Kind::Job,
+        }
+    }
 }

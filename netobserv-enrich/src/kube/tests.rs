@@ -448,3 +448,42 @@ fn lookups_during_concurrent_updates_never_block_or_miss() {
     assert!(lookups.load(Ordering::Relaxed) > 0);
     assert!(index.identity(ip("10.1.0.1")).is_some());
 }
+
+#[test]
+fn a_relist_deletes_what_it_no_longer_has_after_the_grace_period() {
+    let clock = ManualClock::new();
+    let index = KubeIndex::with_clock(IndexConfig::default(), clock.clone());
+    apply(
+        &index,
+        vec![
+            Object::Node(node1()),
+            Object::Pod(pod("stays", None, &["10.128.0.1"])),
+            Object::Pod(pod("goes", None, &["10.128.0.2"])),
+        ],
+    );
+    // The relist has `stays` (moved to a new address) and a new pod, not `goes`; the node is
+    // of another kind and is not swept.
+    index.apply([Event::Replace {
+        kind: Kind::Pod,
+        objects: vec![
+            Object::Pod(pod("stays", None, &["10.128.0.3"])),
+            Object::Pod(pod("new", None, &["10.128.0.4"])),
+        ],
+    }]);
+    let name = |s: &str| index.identity(ip(s)).and_then(|id| id.name.clone());
+    assert_eq!(name("10.128.0.3").as_deref(), Some("stays"));
+    assert_eq!(name("10.128.0.4").as_deref(), Some("new"));
+    assert_eq!(name("10.128.0.1"), None, "an updated pod's old address");
+    assert_eq!(
+        name("10.128.0.2").as_deref(),
+        Some("goes"),
+        "in its grace period"
+    );
+    assert_eq!(name("10.0.0.1").as_deref(), Some("worker-1"));
+    assert_eq!(index.objects(Kind::Pod), 3);
+    clock.advance(Duration::from_secs(30));
+    index.expire();
+    assert_eq!(name("10.128.0.2"), None);
+    assert_eq!(index.objects(Kind::Pod), 2);
+    assert_eq!(index.objects(Kind::Node), 1);
+}
