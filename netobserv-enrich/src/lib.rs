@@ -26,7 +26,8 @@
 //! [`kube::KubeIndex`] is the Kubernetes identity index behind `add_kubernetes`: fed with
 //! add/update/delete events (by the reflectors of a later slice of issue 11), read without locks.
 //!
-//! This crate has no cargo features yet.
+//! Cargo feature `kube`: [`kube::KubeCache`], the kube-rs watchers feeding the index from a
+//! Kubernetes API server, and [`register_with_kube`], which starts one for `add_kubernetes`.
 
 pub mod error;
 pub mod identity;
@@ -36,7 +37,7 @@ pub mod network;
 use std::sync::Arc;
 
 use netobserv_flow::config::StageKind;
-use netobserv_flow::pipeline::{BuildContext, Component, StageRegistry};
+use netobserv_flow::pipeline::{BuildContext, Component, StageFactory, StageRegistry};
 
 pub use error::{Error, Result};
 pub use identity::{IdentityLookup, StaticIdentities};
@@ -45,29 +46,155 @@ pub use network::{Network, NetworkConfig};
 /// Registers `transform: network`, with no Kubernetes cache: `add_kubernetes` rules are skipped
 /// with a start-up warning.
 pub fn register(registry: &mut StageRegistry) {
-    register_stage(registry, None);
+    registry.register(
+        StageKind::Transform,
+        "network",
+        NetworkFactory {
+            identities: Identities::None,
+        },
+    );
 }
 
 /// Registers `transform: network` with `identities` behind `add_kubernetes`.
 pub fn register_with_identities(registry: &mut StageRegistry, identities: Arc<dyn IdentityLookup>) {
-    register_stage(registry, Some(identities));
-}
-
-fn register_stage(registry: &mut StageRegistry, identities: Option<Arc<dyn IdentityLookup>>) {
     registry.register(
         StageKind::Transform,
         "network",
-        move |cx: &mut BuildContext<'_>| {
-            let cfg: NetworkConfig = cx.settings_or_default()?;
-            let stage = cx.stage().to_string();
-            let base = format!("{}.network", cx.path());
-            let metrics = cx.metrics().clone();
-            let built = network::build(&cfg, &base, &stage, cx.fields(), identities.clone())
-                .map_err(|e| e.into_config_error(&stage))?;
-            for w in &built.warnings {
-                cx.warn(w);
-            }
-            Ok(Component::transform(built.network.with_metrics(metrics)))
+        NetworkFactory {
+            identities: Identities::Fixed(identities),
         },
     );
+}
+
+/// How [`register_with_kube`] gets its Kubernetes cache.
+#[cfg(feature = "kube")]
+#[derive(Clone, Debug, Default)]
+pub struct KubeOptions {
+    /// The cache's settings (sync timeout, grace period...).
+    pub cache: kube::CacheConfig,
+    /// Build only: check that a Kubernetes configuration exists (a warning when none does) but
+    /// do not connect (`--check`); `add_kubernetes` rules are then skipped.
+    pub check_only: bool,
+}
+
+/// Registers `transform: network` with a Kubernetes cache behind `add_kubernetes`: the first
+/// stage with an `add_kubernetes` rule starts it (from `kubeConfig.configPath`, else in-cluster
+/// configuration or `KUBECONFIG` / `~/.kube/config`) and waits for its first sync; every stage
+/// naming the same kubeconfig shares it. No configuration is a configuration error naming what
+/// was looked for; no sync within the timeout fails the stage with the kinds missing.
+#[cfg(feature = "kube")]
+pub fn register_with_kube(registry: &mut StageRegistry, options: KubeOptions) {
+    registry.register(
+        StageKind::Transform,
+        "network",
+        NetworkFactory {
+            identities: Identities::Kube(Arc::new(KubeSource {
+                options,
+                caches: tokio::sync::Mutex::new(Vec::new()),
+            })),
+        },
+    );
+}
+
+/// Where `add_kubernetes` looks addresses up.
+enum Identities {
+    None,
+    Fixed(Arc<dyn IdentityLookup>),
+    #[cfg(feature = "kube")]
+    Kube(Arc<KubeSource>),
+}
+
+/// The caches started by the stages, by kubeconfig path.
+#[cfg(feature = "kube")]
+struct KubeSource {
+    options: KubeOptions,
+    caches: tokio::sync::Mutex<Vec<(Option<String>, Arc<kube::KubeCache>)>>,
+}
+
+#[cfg(feature = "kube")]
+impl KubeSource {
+    async fn get(
+        &self,
+        cfg: &NetworkConfig,
+        cx: &mut BuildContext<'_>,
+    ) -> netobserv_flow::Result<Option<Arc<dyn IdentityLookup>>> {
+        let path = cfg.kube_config.as_ref().and_then(|k| k.config_path.clone());
+        let key = if path.is_some() {
+            format!("{}.network.kubeConfig.configPath", cx.path())
+        } else {
+            format!("{}.network", cx.path())
+        };
+        let mut caches = self.caches.lock().await;
+        if let Some((_, cache)) = caches.iter().find(|(p, _)| *p == path) {
+            return Ok(Some(cache.clone()));
+        }
+        let client = match kube::client(path.as_deref().map(std::path::Path::new)).await {
+            Ok(c) => c,
+            Err(e) if self.options.check_only => {
+                cx.warn(format!("{key}: add_kubernetes will not start here: {e}"));
+                return Ok(None);
+            }
+            Err(e) => {
+                let message = format!("add_kubernetes: {e}");
+                return Err(
+                    netobserv_flow::ConfigError::invalid(cx.stage(), Some(&key), message).into(),
+                );
+            }
+        };
+        if self.options.check_only {
+            return Ok(None);
+        }
+        let started = std::time::Instant::now();
+        let cache = kube::KubeCache::start(client, self.options.cache.clone())
+            .await
+            .map_err(|e| netobserv_flow::Error::Stage {
+                stage: cx.stage().to_string(),
+                source: Box::new(e),
+            })?;
+        tracing::info!(
+            stage = cx.stage(),
+            addresses = cache.index().len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Kubernetes cache synced"
+        );
+        let cache = Arc::new(cache);
+        caches.push((path, cache.clone()));
+        Ok(Some(cache))
+    }
+}
+
+struct NetworkFactory {
+    identities: Identities,
+}
+
+#[async_trait::async_trait]
+impl StageFactory for NetworkFactory {
+    async fn build(&self, cx: &mut BuildContext<'_>) -> netobserv_flow::Result<Component> {
+        let cfg: NetworkConfig = cx.settings_or_default()?;
+        let identities = match &self.identities {
+            Identities::None => None,
+            Identities::Fixed(f) => Some(f.clone()),
+            #[cfg(feature = "kube")]
+            Identities::Kube(source) => {
+                let wanted = cfg
+                    .rules
+                    .iter()
+                    .any(|r| r.r#type == network::config::RuleType::AddKubernetes);
+                if wanted {
+                    source.get(&cfg, cx).await?
+                } else {
+                    None
+                }
+            }
+        };
+        let stage = cx.stage().to_string();
+        let base = format!("{}.network", cx.path());
+        let metrics = cx.metrics().clone();
+        let built = network::build(&cfg, &base, &stage, cx.fields(), identities)
+            .map_err(|e| e.into_config_error(&stage))?;
+        for w in &built.warnings {
+            cx.warn(w);
+        }
+        Ok(Component::transform(built.network.with_metrics(metrics)))
+    }
 }

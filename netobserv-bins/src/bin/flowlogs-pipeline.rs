@@ -63,6 +63,11 @@ struct Args {
     /// (default: the config's `runtime.healthchecks`, else require).
     #[arg(long, value_parser = parse_mode)]
     healthchecks: Option<HealthcheckMode>,
+
+    /// How long start-up waits for the Kubernetes cache of `add_kubernetes` (pods, services,
+    /// nodes, ReplicaSets, Jobs) to be listed, in Go notation.
+    #[arg(long, env = "FLP_KUBE_SYNC_TIMEOUT", value_parser = parse_duration, default_value = "60s")]
+    kube_sync_timeout: Duration,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -183,10 +188,17 @@ fn main() -> ExitCode {
         }
     };
     let check = args.check;
+    let kube_sync_timeout = args.kube_sync_timeout;
     let result = runtime.block_on(async move {
         let mut registry = StageRegistry::with_builtins();
         netobserv_sinks::register(&mut registry);
-        netobserv_enrich::register(&mut registry);
+        // `add_kubernetes`: the Kubernetes cache, started by the first stage that needs it.
+        let mut kube = netobserv_enrich::KubeOptions {
+            check_only: check,
+            ..Default::default()
+        };
+        kube.cache.sync_timeout = kube_sync_timeout;
+        netobserv_enrich::register_with_kube(&mut registry, kube);
         // `ingest: {type: ebpf}`: the agent in-process (its metrics beside the pipeline's).
         match netobserv_ebpf::source::AgentMetrics::new("ebpf_agent_", metrics.registry()) {
             Ok(m) => netobserv_ebpf::source::register(&mut registry, m),

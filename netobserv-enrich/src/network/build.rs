@@ -286,8 +286,9 @@ pub fn build(
     }
     if !skipped_kube.is_empty() {
         let mut msg = format!(
-            "add_kubernetes needs the Kubernetes cache, which this build does not have yet (issue 11): \
-             {} skipped, flows pass without their Kubernetes fields",
+            "add_kubernetes has no source of Kubernetes identities here (a program registering the \
+             stage with `netobserv_enrich::register` rather than `register_with_kube`, or \
+             `--check`, which does not connect): {} skipped, flows pass without their Kubernetes fields",
             skipped_kube.join(", ")
         );
         if cfg.kube_config.is_some() {
