@@ -323,7 +323,7 @@ async fn the_operators_network_stages_run_unchanged() -> Result<()> {
         .to_vec();
     assert!(
         warnings.iter().any(|w| w.starts_with("stage \"enrich\": ")
-            && w.contains("add_kubernetes needs the Kubernetes cache")),
+            && w.contains("add_kubernetes has no source of Kubernetes identities")),
         "{warnings:?}"
     );
     let mut got = run_pipeline(config, &registry, &input).await?;
@@ -363,7 +363,7 @@ async fn the_operators_network_stage_warns_about_the_missing_cache() -> Result<(
     let w = &built.warnings[0];
     for part in [
         "parameters[1].transform.network:",
-        "add_kubernetes needs the Kubernetes cache",
+        "add_kubernetes has no source of Kubernetes identities",
         "parameters[1].transform.network.rules[0], parameters[1].transform.network.rules[1] skipped",
         "`kubeConfig` is not read",
         "reinterpret_direction",
