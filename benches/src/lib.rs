@@ -1,5 +1,9 @@
 //! Inputs shared by the netobserv-rs benchmarks (`benches/`).
 
+mod kube_json;
+
+pub use kube_json::kube_cluster_json;
+
 use netobserv_flow::Flow;
 use netobserv_flow::config::IngestSynthetic;
 use netobserv_flow::stages::synthetic::SyntheticSource;
