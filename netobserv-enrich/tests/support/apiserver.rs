@@ -1,62 +1,66 @@
 //! A stand-in for kube-apiserver in tests: an HTTP/1.1 server on `127.0.0.1` that serves `list`,
 //! `watch` and `get` of pods, services and nodes (`/api/v1`), replicasets (`/apis/apps/v1`) and
-//! jobs (`/apis/batch/v1`) on the wire exactly as the Kubernetes API server does, so that
-//! kube-rs (`kube::Api`, `kube::runtime::watcher`, `kube::runtime::metadata_watcher`) talks to it
-//! unchanged. No kube-apiserver runs where these tests run; this peer is what they talk to.
+//! jobs (`/apis/batch/v1`) on the wire as the Kubernetes API server does, so that kube-rs
+//! (`kube::Api`, `kube::runtime::watcher`, metadata watchers: `Api<PartialObjectMeta<K>>` or the
+//! deprecated `metadata_watcher`) talks to it unchanged. No kube-apiserver runs where these tests
+//! run; this peer is what they talk to.
 //!
 //! Include it with `#[path = "support/apiserver.rs"] mod apiserver;`. It depends only on tokio,
 //! axum (features `tokio`, `http1`), serde_json, bytes, futures-util and std.
 //!
 //! What it implements, each point as the Kubernetes API server (1.33) does it:
-//! - **Paths**: `/api/v1/{plural}`, `/api/v1/namespaces/{ns}/{plural}` (and the `apis/{group}/{version}`
-//!   forms), plus `/{name}` for a get. Any other path answers `404` with a `Status` (reason
-//!   `NotFound`); a method other than GET answers `405` (reason `MethodNotAllowed`).
-//! - **One resourceVersion counter** for every kind, as etcd's revision: each `apply`/`delete` bumps
-//!   it and stamps `metadata.resourceVersion` (plus a `uid` and a `creationTimestamp` when missing).
-//! - **List**: `{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":..},"items":[..]}`
-//!   whose items carry no `kind`/`apiVersion` (the real server leaves them out of typed lists).
-//!   `limit` + `continue` pagination is consistent: every page is served as of the first page's
-//!   resourceVersion (changes made meanwhile are undone from the history), `remainingItemCount` is
-//!   set while more items remain; a continue token older than the last `compact` answers `410`
-//!   (reason `Expired`). `resourceVersion` follows the real table: unset = most recent, `"0"` = any,
-//!   `N` with `limit` = exact (`410` when compacted), `N` without `limit` = not older than; a
-//!   version newer than the store answers `504` ("Too large resource version"). `continue` with a
-//!   non-zero `resourceVersion` answers `400`; `resourceVersionMatch` and `sendInitialEvents` are
-//!   validated as `ListOptions` are (`422` Invalid).
+//! - **Paths**: `/api/v1/{plural}`, `/api/v1/namespaces/{ns}/{plural}`, the
+//!   `/apis/{group}/{version}/...` forms, and `.../{name}` for a get. Any other path answers `404`
+//!   with a `Status` (reason `NotFound`); a method other than GET answers `405`.
+//! - **One resourceVersion counter** for every kind, as etcd's revision: each `apply`/`delete`
+//!   bumps it and stamps `metadata.resourceVersion` (plus a `uid` and a `creationTimestamp` when
+//!   missing; an update keeps the stored ones).
+//! - **List**: `{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":..},"items":..}`
+//!   whose items carry no `kind`/`apiVersion` (the real server leaves them out of typed lists),
+//!   ordered by namespace then name (etcd key order). `limit` + `continue` pagination is
+//!   consistent: every page is served as of the first page's resourceVersion (changes made since
+//!   are undone from the history) and `remainingItemCount` is set while items remain (not with a
+//!   selector). A continue token older than the last `compact` answers `410` (reason `Expired`).
+//!   `resourceVersion` follows the API's table: unset = most recent, `"0"` = any, `N` with `limit`
+//!   = exact (`410` when compacted), `N` without `limit` = not older than; a version newer than the
+//!   store answers `504` ("Too large resource version"). `continue` with a non-zero
+//!   `resourceVersion` answers `400`; `resourceVersionMatch` and `sendInitialEvents` are validated
+//!   as the server validates `ListOptions` (`422` Invalid).
 //! - **Metadata only**: `Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`
 //!   on a list answers a `PartialObjectMetadataList` whose items are
-//!   `{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{..}}`; on a watch or a
-//!   get, `as=PartialObjectMetadata` makes every object such a `PartialObjectMetadata`. The
-//!   response's `Content-Type` echoes the media type chosen. A single-object form asked of a list
-//!   (or anything else the peer cannot produce, e.g. `as=Table` or protobuf alone) answers `406`.
-//! - **Watch** (`watch=true`/`1`): `200`, chunked, one `{"type":..,"object":..}` JSON object per line,
-//!   objects with `kind`/`apiVersion`. `resourceVersion` unset or `"0"`: synthetic `ADDED` events for
-//!   the current state first; `N`: every change newer than `N` replayed from the history, then live
-//!   events. `N` older than the last `compact`: `200` then one `ERROR` event carrying a `Status`
-//!   (code `410`, reason `Expired`, message `too old resource version: N (C)`), then the stream
-//!   ends, as the watch cache does. `DELETED` carries the last state with the deletion's
-//!   resourceVersion. `allowWatchBookmarks=true` lets [`ApiServer::bookmark`] reach the watch; the
-//!   bookmark object is what the real server sends: kind, apiVersion and
-//!   `metadata: {"resourceVersion": .., "creationTimestamp": null}` (for a Pod also the empty
+//!   `{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{..}}`; on a watch
+//!   or a get, `as=PartialObjectMetadata` makes every object such a `PartialObjectMetadata`. The
+//!   response's `Content-Type` echoes the media type chosen. The single-object form asked of a
+//!   list, or anything the peer cannot produce (`as=Table`, protobuf alone), answers `406`.
+//! - **Watch** (`watch=true`/`1`): `200`, chunked, one `{"type":..,"object":..}` JSON object per
+//!   line, objects with `kind`/`apiVersion`. `resourceVersion` unset or `"0"`: synthetic `ADDED`
+//!   events for the current state first; `N`: every change newer than `N` replayed from the
+//!   history; then live events. `N` older than the last `compact`: `200`, one `ERROR` event
+//!   carrying a `Status` (code `410`, reason `Expired`, message `too old resource version: N (C)`),
+//!   then the end of the stream, as the watch cache does. `DELETED` carries the last state with
+//!   the deletion's resourceVersion. With `allowWatchBookmarks=true` the watch gets the bookmarks
+//!   of [`ApiServer::bookmark`], shaped as the real server's: kind, apiVersion and
+//!   `metadata: {"resourceVersion": .., "creationTimestamp": null}` (for a Pod also the
 //!   `"spec":{"containers":null},"status":{}` a Go zero value serialises to). `timeoutSeconds`
-//!   closes the stream after that many seconds (default 1800). `sendInitialEvents` is refused as a
+//!   ends the stream after that many seconds (default 1800). `sendInitialEvents` is refused as a
 //!   server without the `WatchList` feature gate refuses it: `422` Invalid,
 //!   `sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled`
-//!   (kube-rs sends it only with `watcher::Config::streaming_lists()`; its default is list then
-//!   watch).
-//! - **Faults**: [`ApiServer::fail`] makes list, watch and get of one resource answer a status code
-//!   with a `Status` body (403 reads as the RBAC refusal does); [`ApiServer::compact`] forgets the
-//!   history and ends open watches with the `410` ERROR event; [`ApiServer::close_watches`] ends
-//!   them cleanly, as the server does at `timeoutSeconds`.
+//!   (kube-rs sends it only with `watcher::Config::streaming_lists()`; its default lists, then
+//!   watches).
+//! - **Faults**: [`ApiServer::fail`] makes list, watch and get of one resource answer a status
+//!   code with a `Status` body (a 403 worded as the RBAC refusal); [`ApiServer::compact`] forgets
+//!   the history and ends open watches with the `410` ERROR event; [`ApiServer::close_watches`]
+//!   ends them cleanly, as the server does at `timeoutSeconds`.
 //! - Bad parameters (`limit=x`, a bad continue token, a bad boolean) answer `400` with a `Status`;
 //!   nothing a client sends makes the peer panic.
 //!
 //! What it does not do: `labelSelector` and `fieldSelector` are recorded (see
-//! [`ApiServer::requests`]) but not applied; no create/update/patch/delete over HTTP (the test
-//! drives state with [`ApiServer::apply`] and [`ApiServer::delete`]); no discovery, tables,
-//! protobuf, authentication, or the `Status.metadata.continue` of an expired list; a watch asked
-//! for `as=PartialObjectMetadataList` gets `PartialObjectMetadata` objects like one asked for
-//! `as=PartialObjectMetadata`.
+//! [`ApiServer::requests`]) but not applied; no create/update/patch/delete over HTTP (tests drive
+//! the state with [`ApiServer::apply`] and [`ApiServer::delete`]); no discovery, tables, protobuf,
+//! authentication, or the `Status.metadata.continue` of an expired list; a watch asked for
+//! `as=PartialObjectMetadataList` gets `PartialObjectMetadata` objects like one asked for
+//! `as=PartialObjectMetadata` (not checked against a real server). The continue token is the
+//! peer's own (hex of the list's resourceVersion and the last key), opaque as the real one is.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -75,7 +79,8 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 /// `Accept` value kube-rs sends for `Api::list_metadata`.
-pub const METADATA_LIST_ACCEPT: &str = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+pub const METADATA_LIST_ACCEPT: &str =
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
 /// `Accept` value kube-rs sends for `Api::watch_metadata` and `Api::get_metadata`.
 pub const METADATA_ACCEPT: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
 
@@ -94,7 +99,14 @@ struct Kind {
 }
 
 const KINDS: &[Kind] = &[
-    Kind { kind: "Pod", list_kind: "PodList", plural: "pods", group: "", api_version: "v1", namespaced: true },
+    Kind {
+        kind: "Pod",
+        list_kind: "PodList",
+        plural: "pods",
+        group: "",
+        api_version: "v1",
+        namespaced: true,
+    },
     Kind {
         kind: "Service",
         list_kind: "ServiceList",
@@ -103,7 +115,14 @@ const KINDS: &[Kind] = &[
         api_version: "v1",
         namespaced: true,
     },
-    Kind { kind: "Node", list_kind: "NodeList", plural: "nodes", group: "", api_version: "v1", namespaced: false },
+    Kind {
+        kind: "Node",
+        list_kind: "NodeList",
+        plural: "nodes",
+        group: "",
+        api_version: "v1",
+        namespaced: false,
+    },
     Kind {
         kind: "ReplicaSet",
         list_kind: "ReplicaSetList",
@@ -112,7 +131,14 @@ const KINDS: &[Kind] = &[
         api_version: "apps/v1",
         namespaced: true,
     },
-    Kind { kind: "Job", list_kind: "JobList", plural: "jobs", group: "batch", api_version: "batch/v1", namespaced: true },
+    Kind {
+        kind: "Job",
+        list_kind: "JobList",
+        plural: "jobs",
+        group: "batch",
+        api_version: "batch/v1",
+        namespaced: true,
+    },
 ];
 
 /// Why [`ApiServer::try_apply`], [`ApiServer::try_load`] or [`ApiServer::try_start`] refused.
@@ -143,7 +169,10 @@ pub struct Request {
 impl Request {
     /// The first value of query parameter `k`.
     pub fn param(&self, k: &str) -> Option<&str> {
-        self.query.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Whether this is a watch (`watch=true` or `watch=1`).
@@ -166,7 +195,12 @@ impl Stored {
         let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
         let meta = Bytes::from(serde_json::to_vec(&value["metadata"]).unwrap_or_default());
         let namespace = value["metadata"]["namespace"].as_str().map(str::to_owned);
-        Stored { value, json, meta, namespace }
+        Stored {
+            value,
+            json,
+            meta,
+            namespace,
+        }
     }
 }
 
@@ -217,7 +251,8 @@ struct Watcher {
 impl Watcher {
     fn wants(&self, change: &Change) -> bool {
         change.kind == self.kind
-            && (self.namespace.is_none() || self.namespace.as_deref() == change.object.namespace.as_deref())
+            && (self.namespace.is_none()
+                || self.namespace.as_deref() == change.object.namespace.as_deref())
     }
 }
 
@@ -274,7 +309,9 @@ impl Store {
         let first_later = self.history.partition_point(|c| c.rv <= at);
         for change in &self.history[first_later..] {
             if change.kind == kind {
-                overlay.entry(change.key.as_str()).or_insert(change.previous.as_ref());
+                overlay
+                    .entry(change.key.as_str())
+                    .or_insert(change.previous.as_ref());
             }
         }
         let prefix = namespace.map(|ns| format!("{ns}/"));
@@ -283,8 +320,12 @@ impl Store {
             (None, Some(p)) => Bound::Included(p),
             (None, None) => Bound::Unbounded,
         };
-        let current = self.objects[kind].range::<str, _>((lower, Bound::Unbounded)).map(|(k, v)| (k.as_str(), Some(v)));
-        let older = overlay.range::<str, _>((lower, Bound::Unbounded)).map(|(k, v)| (*k, *v));
+        let current = self.objects[kind]
+            .range::<str, _>((lower, Bound::Unbounded))
+            .map(|(k, v)| (k.as_str(), Some(v)));
+        let older = overlay
+            .range::<str, _>((lower, Bound::Unbounded))
+            .map(|(k, v)| (*k, *v));
         let mut items = Vec::new();
         let mut remaining = 0usize;
         for (key, value) in merge_sorted(current, older) {
@@ -340,7 +381,10 @@ impl Shared {
 
 enum Stopper {
     Task(tokio::task::JoinHandle<()>),
-    Thread(Option<oneshot::Sender<()>>, Option<std::thread::JoinHandle<()>>),
+    Thread(
+        Option<oneshot::Sender<()>>,
+        Option<std::thread::JoinHandle<()>>,
+    ),
 }
 
 struct Inner {
@@ -394,7 +438,13 @@ impl ApiServer {
     pub async fn try_start() -> Result<ApiServer, PeerError> {
         let shared = new_shared();
         let (addr, task) = bind(Arc::clone(&shared)).await?;
-        Ok(ApiServer { inner: Arc::new(Inner { shared, addr, stopper: Mutex::new(Stopper::Task(task)) }) })
+        Ok(ApiServer {
+            inner: Arc::new(Inner {
+                shared,
+                addr,
+                stopper: Mutex::new(Stopper::Task(task)),
+            }),
+        })
     }
 
     /// Serves from a thread of its own with its own (current-thread) runtime, for callers without
@@ -418,10 +468,15 @@ impl ApiServer {
         let thread = std::thread::Builder::new()
             .name("apiserver-peer".into())
             .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     Ok(runtime) => runtime,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(PeerError(format!("apiserver peer: cannot build a runtime: {e}"))));
+                        let _ = ready_tx.send(Err(PeerError(format!(
+                            "apiserver peer: cannot build a runtime: {e}"
+                        ))));
                         return;
                     }
                 };
@@ -438,11 +493,17 @@ impl ApiServer {
                 });
             })
             .map_err(|e| PeerError(format!("apiserver peer: cannot spawn its thread: {e}")))?;
-        let addr = ready_rx
-            .recv()
-            .map_err(|_| PeerError("apiserver peer: its thread ended before it was ready".into()))??;
+        let addr = ready_rx.recv().map_err(|_| {
+            PeerError("apiserver peer: its thread ended before it was ready".into())
+        })??;
         let stopper = Mutex::new(Stopper::Thread(Some(stop_tx), Some(thread)));
-        Ok(ApiServer { inner: Arc::new(Inner { shared, addr, stopper }) })
+        Ok(ApiServer {
+            inner: Arc::new(Inner {
+                shared,
+                addr,
+                stopper,
+            }),
+        })
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -469,8 +530,12 @@ impl ApiServer {
              user: peer\n    namespace: default\ncurrent-context: peer\npreferences: {{}}\n",
             self.url()
         );
-        std::fs::write(path, yaml)
-            .map_err(|e| PeerError(format!("apiserver peer: cannot write kubeconfig {}: {e}", path.display())))
+        std::fs::write(path, yaml).map_err(|e| {
+            PeerError(format!(
+                "apiserver peer: cannot write kubeconfig {}: {e}",
+                path.display()
+            ))
+        })
     }
 
     /// Creates or updates (by kind, namespace and name) one object, as the API server stores it.
@@ -493,21 +558,32 @@ impl ApiServer {
     /// Deletes one object: open watches get `DELETED` with its last state and a new
     /// resourceVersion. `false` when there was no such object (or no such kind).
     pub fn delete(&self, kind: &str, namespace: Option<&str>, name: &str) -> bool {
-        let Some(k) = KINDS.iter().position(|k| k.kind == kind) else { return false };
+        let Some(k) = KINDS.iter().position(|k| k.kind == kind) else {
+            return false;
+        };
         let key = object_key(namespace, name);
         let mut store = self.inner.shared.store();
-        let Some(previous) = store.objects[k].remove(&key) else { return false };
+        let Some(previous) = store.objects[k].remove(&key) else {
+            return false;
+        };
         store.rv += 1;
         let rv = store.rv;
         let mut last = previous.value.clone();
         last["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-        let change =
-            Change { rv, kind: k, key, event: EventType::Deleted, object: Arc::new(Stored::new(last)), previous: Some(previous) };
+        let change = Change {
+            rv,
+            kind: k,
+            key,
+            event: EventType::Deleted,
+            object: Arc::new(Stored::new(last)),
+            previous: Some(previous),
+        };
         store.record(change);
         true
     }
 
-    /// Applies every object of a file holding a `v1` `List` (`kind: List`, `items`) or a JSON array.
+    /// Applies every object of a file holding a `v1` `List` (`kind: List`, `items`) or a JSON
+    /// array.
     ///
     /// # Panics
     /// When the file cannot be read or holds an object the peer does not serve (see
@@ -522,22 +598,35 @@ impl ApiServer {
     /// (objects before the refused one stay applied).
     pub fn try_load(&self, path: &Path) -> Result<usize, PeerError> {
         let at = || format!("apiserver peer: {}", path.display());
-        let text = std::fs::read(path).map_err(|e| PeerError(format!("{}: cannot read: {e}", at())))?;
-        let value: Value = serde_json::from_slice(&text).map_err(|e| PeerError(format!("{}: not JSON: {e}", at())))?;
+        let text =
+            std::fs::read(path).map_err(|e| PeerError(format!("{}: cannot read: {e}", at())))?;
+        let value: Value = serde_json::from_slice(&text)
+            .map_err(|e| PeerError(format!("{}: not JSON: {e}", at())))?;
         let items = match value {
             Value::Array(items) => items,
             Value::Object(mut list) if list.get("kind").and_then(Value::as_str) == Some("List") => {
                 match list.remove("items") {
                     Some(Value::Array(items)) => items,
-                    _ => return Err(PeerError(format!("{}: a List without an `items` array", at()))),
+                    _ => {
+                        return Err(PeerError(format!(
+                            "{}: a List without an `items` array",
+                            at()
+                        )));
+                    }
                 }
             }
-            _ => return Err(PeerError(format!("{}: expected a v1 List (kind: List) or a JSON array", at()))),
+            _ => {
+                return Err(PeerError(format!(
+                    "{}: expected a v1 List (kind: List) or a JSON array",
+                    at()
+                )));
+            }
         };
         let count = items.len();
         let mut store = self.inner.shared.store();
         for (i, item) in items.into_iter().enumerate() {
-            apply_locked(&mut store, item).map_err(|e| PeerError(format!("{}: item {i}: {e}", at())))?;
+            apply_locked(&mut store, item)
+                .map_err(|e| PeerError(format!("{}: item {i}: {e}", at())))?;
         }
         Ok(count)
     }
@@ -575,7 +664,11 @@ impl ApiServer {
 
     /// From now on list, watch and get of `plural` answer `code` with a `Status` body.
     pub fn fail(&self, plural: &str, code: u16) {
-        self.inner.shared.store().failures.insert(plural.to_owned(), code);
+        self.inner
+            .shared
+            .store()
+            .failures
+            .insert(plural.to_owned(), code);
     }
 
     /// Undoes [`ApiServer::fail`] for `plural`.
@@ -585,12 +678,23 @@ impl ApiServer {
 
     /// Every request received, in order.
     pub fn requests(&self) -> Vec<Request> {
-        self.inner.shared.requests.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.inner
+            .shared
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// How many objects (of every kind) are stored.
     pub fn object_count(&self) -> usize {
-        self.inner.shared.store().objects.iter().map(BTreeMap::len).sum()
+        self.inner
+            .shared
+            .store()
+            .objects
+            .iter()
+            .map(BTreeMap::len)
+            .sum()
     }
 
     /// The current (global) resourceVersion.
@@ -607,14 +711,21 @@ impl ApiServer {
 }
 
 fn new_shared() -> Arc<Shared> {
-    Arc::new(Shared { store: Mutex::new(Store::new()), requests: Mutex::new(Vec::new()) })
+    Arc::new(Shared {
+        store: Mutex::new(Store::new()),
+        requests: Mutex::new(Vec::new()),
+    })
 }
 
-async fn bind(shared: Arc<Shared>) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), PeerError> {
+async fn bind(
+    shared: Arc<Shared>,
+) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), PeerError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| PeerError(format!("apiserver peer: cannot bind 127.0.0.1:0: {e}")))?;
-    let addr = listener.local_addr().map_err(|e| PeerError(format!("apiserver peer: no local address: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| PeerError(format!("apiserver peer: no local address: {e}")))?;
     let app = axum::Router::new().fallback(handle).with_state(shared);
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -631,9 +742,15 @@ fn object_key(namespace: Option<&str>, name: &str) -> String {
 
 fn apply_locked(store: &mut Store, object: Value) -> Result<u64, PeerError> {
     let Value::Object(mut object) = object else {
-        return Err(PeerError("apiserver peer: an object must be a JSON object".into()));
+        return Err(PeerError(
+            "apiserver peer: an object must be a JSON object".into(),
+        ));
     };
-    let kind_name = object.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let kind_name = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let Some(k) = KINDS.iter().position(|k| k.kind == kind_name) else {
         let served: Vec<&str> = KINDS.iter().map(|k| k.kind).collect();
         return Err(PeerError(format!(
@@ -654,11 +771,19 @@ fn apply_locked(store: &mut Store, object: Value) -> Result<u64, PeerError> {
     }
     object.remove("kind");
     let Some(Value::Object(meta)) = object.get_mut("metadata") else {
-        return Err(PeerError(format!("apiserver peer: {} without a metadata object", kind.kind)));
+        return Err(PeerError(format!(
+            "apiserver peer: {} without a metadata object",
+            kind.kind
+        )));
     };
     let name = match meta.get("name").and_then(Value::as_str) {
         Some(name) if !name.is_empty() && !name.contains('/') => name.to_owned(),
-        _ => return Err(PeerError(format!("apiserver peer: {} without a valid metadata.name", kind.kind))),
+        _ => {
+            return Err(PeerError(format!(
+                "apiserver peer: {} without a valid metadata.name",
+                kind.kind
+            )));
+        }
     };
     let namespace = match (kind.namespaced, meta.get("namespace")) {
         (true, None) => {
@@ -668,7 +793,10 @@ fn apply_locked(store: &mut Store, object: Value) -> Result<u64, PeerError> {
         (true, Some(Value::String(ns))) if !ns.is_empty() && !ns.contains('/') => Some(ns.clone()),
         (false, None) => None,
         (true, Some(_)) => {
-            return Err(PeerError(format!("apiserver peer: {} {name}: metadata.namespace is not a valid name", kind.kind)));
+            return Err(PeerError(format!(
+                "apiserver peer: {} {name}: metadata.namespace is not a valid name",
+                kind.kind
+            )));
         }
         (false, Some(_)) => {
             return Err(PeerError(format!(
@@ -681,7 +809,9 @@ fn apply_locked(store: &mut Store, object: Value) -> Result<u64, PeerError> {
     let previous = store.objects[k].get(&key).cloned();
     let keep = |field: &str, meta: &mut Map<String, Value>| {
         if !meta.contains_key(field)
-            && let Some(old) = previous.as_ref().and_then(|p| p.value["metadata"].get(field))
+            && let Some(old) = previous
+                .as_ref()
+                .and_then(|p| p.value["metadata"].get(field))
         {
             meta.insert(field.to_owned(), old.clone());
         }
@@ -690,7 +820,10 @@ fn apply_locked(store: &mut Store, object: Value) -> Result<u64, PeerError> {
     keep("creationTimestamp", meta);
     if !meta.contains_key("uid") {
         store.uids += 1;
-        meta.insert("uid".into(), Value::String(format!("00000000-0000-4000-8000-{:012x}", store.uids)));
+        meta.insert(
+            "uid".into(),
+            Value::String(format!("00000000-0000-4000-8000-{:012x}", store.uids)),
+        );
     }
     if !meta.contains_key("creationTimestamp") {
         meta.insert("creationTimestamp".into(), Value::String(rfc3339_now()));
@@ -700,14 +833,28 @@ fn apply_locked(store: &mut Store, object: Value) -> Result<u64, PeerError> {
     meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
     let stored = Arc::new(Stored::new(Value::Object(object)));
     store.objects[k].insert(key.clone(), Arc::clone(&stored));
-    let event = if previous.is_some() { EventType::Modified } else { EventType::Added };
-    store.record(Change { rv, kind: k, key, event, object: stored, previous });
+    let event = if previous.is_some() {
+        EventType::Modified
+    } else {
+        EventType::Added
+    };
+    store.record(Change {
+        rv,
+        kind: k,
+        key,
+        event,
+        object: stored,
+        previous,
+    });
     Ok(rv)
 }
 
 /// `now` as RFC 3339 in UTC, second precision (as `metav1.Time` serialises).
 fn rfc3339_now() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -720,7 +867,12 @@ fn rfc3339_now() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 fn too_old(rv: u64, compacted: u64) -> String {
@@ -757,12 +909,19 @@ fn route(path: &str) -> Option<Target> {
         [plural, name] => (None, *plural, Some(*name)),
         _ => return None,
     };
-    let kind = KINDS.iter().position(|k| k.plural == plural && k.api_version == api_version)?;
+    let kind = KINDS
+        .iter()
+        .position(|k| k.plural == plural && k.api_version == api_version)?;
     let namespaced = KINDS[kind].namespaced;
-    if (namespace.is_some() && !namespaced) || (namespace.is_none() && name.is_some() && namespaced) {
+    if (namespace.is_some() && !namespaced) || (namespace.is_none() && name.is_some() && namespaced)
+    {
         return None;
     }
-    Some(Target { kind, namespace: namespace.map(str::to_owned), name: name.map(str::to_owned) })
+    Some(Target {
+        kind,
+        namespace: namespace.map(str::to_owned),
+        name: name.map(str::to_owned),
+    })
 }
 
 /// The representation a request asked for.
@@ -786,7 +945,10 @@ fn negotiate(accept: Option<&str>) -> Option<(Form, String)> {
         if !matches!(media, "application/json" | "application/*" | "*/*") {
             continue;
         }
-        let params: HashMap<&str, &str> = parts.filter_map(|p| p.split_once('=')).map(|(k, v)| (k.trim(), v.trim())).collect();
+        let params: HashMap<&str, &str> = parts
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .collect();
         let Some(as_kind) = params.get("as") else {
             return Some((Form::Full, "application/json".into()));
         };
@@ -803,7 +965,10 @@ fn negotiate(accept: Option<&str>) -> Option<(Form, String)> {
             "PartialObjectMetadataList" => Form::MetaList(version),
             _ => continue,
         };
-        return Some((form, format!("application/json;as={as_kind};g=meta.k8s.io;v={version}")));
+        return Some((
+            form,
+            format!("application/json;as={as_kind};g=meta.k8s.io;v={version}"),
+        ));
     }
     None
 }
@@ -812,18 +977,36 @@ async fn handle(State(shared): State<Arc<Shared>>, req: axum::extract::Request) 
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let query = parse_query(req.uri().query().unwrap_or(""));
-    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    shared.requests.lock().unwrap_or_else(PoisonError::into_inner).push(Request {
-        method: method.clone(),
-        path: path.clone(),
-        query: query.clone().unwrap_or_default(),
-        accept: accept.clone(),
-    });
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    shared
+        .requests
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(Request {
+            method: method.clone(),
+            path: path.clone(),
+            query: query.clone().unwrap_or_default(),
+            accept: accept.clone(),
+        });
     let Some(target) = route(&path) else {
-        return status(404, "NotFound", "the server could not find the requested resource", None);
+        return status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+            None,
+        );
     };
     if method != "GET" {
-        return status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", None);
+        return status(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+            None,
+        );
     }
     let query = match query {
         Ok(query) => Query(query),
@@ -844,7 +1027,12 @@ async fn handle(State(shared): State<Arc<Shared>>, req: axum::extract::Request) 
         return injected_failure(code, verb, kind, target.namespace.as_deref());
     }
     let Some((form, content_type)) = negotiate(accept.as_deref()) else {
-        return status(406, "NotAcceptable", "only the following media types are accepted: application/json", None);
+        return status(
+            406,
+            "NotAcceptable",
+            "only the following media types are accepted: application/json",
+            None,
+        );
     };
     match (&target.name, watch) {
         (Some(name), _) => get(&shared, &target, name, form, &content_type),
@@ -857,7 +1045,10 @@ struct Query(Vec<(String, String)>);
 
 impl Query {
     fn get(&self, k: &str) -> Option<&str> {
-        self.0.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -867,7 +1058,9 @@ fn get(shared: &Shared, target: &Target, name: &str, form: Form, content_type: &
         return not_a_list();
     }
     let store = shared.store();
-    let Some(object) = store.objects[target.kind].get(&object_key(target.namespace.as_deref(), name)) else {
+    let Some(object) =
+        store.objects[target.kind].get(&object_key(target.namespace.as_deref(), name))
+    else {
         let details = json!({"name": name, "group": kind.group, "kind": kind.plural});
         let message = format!("{} \"{name}\" not found", kind.plural);
         return status(404, "NotFound", &message, Some(details));
@@ -877,7 +1070,13 @@ fn get(shared: &Shared, target: &Target, name: &str, form: Form, content_type: &
     ok(content_type, out.freeze())
 }
 
-fn list(shared: &Shared, target: &Target, query: &Query, form: Form, content_type: &str) -> Response {
+fn list(
+    shared: &Shared,
+    target: &Target,
+    query: &Query,
+    form: Form,
+    content_type: &str,
+) -> Response {
     let kind = &KINDS[target.kind];
     if let Form::Meta(_) = form {
         return status(
@@ -888,8 +1087,17 @@ fn list(shared: &Shared, target: &Target, query: &Query, form: Form, content_typ
         );
     }
     let limit = match query.get("limit").map(str::parse::<i64>).transpose() {
-        Ok(limit) => limit.filter(|l| *l > 0).map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
-        Err(_) => return status(400, "BadRequest", "limit: invalid value, expected an integer", None),
+        Ok(limit) => limit
+            .filter(|l| *l > 0)
+            .map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
+        Err(_) => {
+            return status(
+                400,
+                "BadRequest",
+                "limit: invalid value, expected an integer",
+                None,
+            );
+        }
     };
     let rv_param = query.get("resourceVersion").filter(|v| !v.is_empty());
     let rv_match = query.get("resourceVersionMatch").filter(|v| !v.is_empty());
@@ -897,20 +1105,40 @@ fn list(shared: &Shared, target: &Target, query: &Query, form: Form, content_typ
     let mut invalid = Vec::new();
     if let Some(m) = rv_match {
         if rv_param.is_none() {
-            invalid.push(("resourceVersionMatch", "Forbidden", "resourceVersionMatch is forbidden unless resourceVersion is provided".to_owned()));
+            invalid.push((
+                "resourceVersionMatch",
+                "Forbidden",
+                "resourceVersionMatch is forbidden unless resourceVersion is provided".to_owned(),
+            ));
         }
         if continue_token.is_some() {
-            invalid.push(("resourceVersionMatch", "Forbidden", "resourceVersionMatch is forbidden when continue is provided".to_owned()));
+            invalid.push((
+                "resourceVersionMatch",
+                "Forbidden",
+                "resourceVersionMatch is forbidden when continue is provided".to_owned(),
+            ));
         }
         if m != "Exact" && m != "NotOlderThan" {
-            invalid.push(("resourceVersionMatch", "Unsupported value", format!("\"{m}\": supported values: \"Exact\", \"NotOlderThan\", \"\"")));
+            invalid.push((
+                "resourceVersionMatch",
+                "Unsupported value",
+                format!("\"{m}\": supported values: \"Exact\", \"NotOlderThan\", \"\""),
+            ));
         }
         if m == "Exact" && rv_param == Some("0") {
-            invalid.push(("resourceVersionMatch", "Forbidden", "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"".to_owned()));
+            invalid.push((
+                "resourceVersionMatch",
+                "Forbidden",
+                "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"".to_owned(),
+            ));
         }
     }
     if query.get("sendInitialEvents").is_some() {
-        invalid.push(("sendInitialEvents", "Forbidden", "sendInitialEvents is forbidden for list".to_owned()));
+        invalid.push((
+            "sendInitialEvents",
+            "Forbidden",
+            "sendInitialEvents is forbidden for list".to_owned(),
+        ));
     }
     if !invalid.is_empty() {
         return invalid_options(&invalid);
@@ -919,10 +1147,20 @@ fn list(shared: &Shared, target: &Target, query: &Query, form: Form, content_typ
     let (at, start) = match continue_token {
         Some(token) => {
             if rv_param.is_some_and(|rv| rv != "0") {
-                return status(400, "BadRequest", "specifying resource version is not allowed when using continue", None);
+                return status(
+                    400,
+                    "BadRequest",
+                    "specifying resource version is not allowed when using continue",
+                    None,
+                );
             }
             let Some((at, start)) = decode_continue(token) else {
-                return status(400, "BadRequest", "continue key is not valid: malformed token", None);
+                return status(
+                    400,
+                    "BadRequest",
+                    "continue key is not valid: malformed token",
+                    None,
+                );
             };
             if at < store.compacted {
                 let message = "The provided continue parameter is too old to display a consistent list result. \
@@ -930,7 +1168,12 @@ fn list(shared: &Shared, target: &Target, query: &Query, form: Form, content_typ
                 return status(410, "Expired", message, None);
             }
             if at > store.rv {
-                return status(400, "BadRequest", "continue key is not valid: resource version is in the future", None);
+                return status(
+                    400,
+                    "BadRequest",
+                    "continue key is not valid: resource version is in the future",
+                    None,
+                );
             }
             (at, Some(start))
         }
@@ -938,11 +1181,22 @@ fn list(shared: &Shared, target: &Target, query: &Query, form: Form, content_typ
             None | Some("0") => (store.rv, None),
             Some(rv) => {
                 let Ok(rv) = rv.parse::<u64>() else {
-                    return status(400, "BadRequest", &format!("invalid resource version: {rv:?}"), None);
+                    return status(
+                        400,
+                        "BadRequest",
+                        &format!("invalid resource version: {rv:?}"),
+                        None,
+                    );
                 };
                 if rv > store.rv {
-                    let message = format!("Too large resource version: {rv}, current: {}", store.rv);
-                    return status(504, "Timeout", &message, Some(json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1})));
+                    let message =
+                        format!("Too large resource version: {rv}, current: {}", store.rv);
+                    let cause = json!({
+                        "reason": "ResourceVersionTooLarge",
+                        "message": "Too large resource version",
+                    });
+                    let details = json!({"causes": [cause], "retryAfterSeconds": 1});
+                    return status(504, "Timeout", &message, Some(details));
                 }
                 let exact = rv_match == Some("Exact") || (rv_match.is_none() && limit.is_some());
                 if exact {
@@ -956,21 +1210,35 @@ fn list(shared: &Shared, target: &Target, query: &Query, form: Form, content_typ
             }
         },
     };
-    let (items, remaining) = store.page(target.kind, target.namespace.as_deref(), at, start.as_deref(), limit);
+    let (items, remaining) = store.page(
+        target.kind,
+        target.namespace.as_deref(),
+        at,
+        start.as_deref(),
+        limit,
+    );
     drop(store);
     let selectors = query.get("labelSelector").is_some_and(|s| !s.is_empty())
         || query.get("fieldSelector").is_some_and(|s| !s.is_empty());
     let next = remaining.and_then(|_| items.last()).map(|last| {
-        let key = object_key(last.namespace.as_deref(), last.value["metadata"]["name"].as_str().unwrap_or_default());
+        let key = object_key(
+            last.namespace.as_deref(),
+            last.value["metadata"]["name"].as_str().unwrap_or_default(),
+        );
         encode_continue(at, &key)
     });
 
-    let mut out = BytesMut::with_capacity(64 + items.iter().map(|i| i.json.len() + 1).sum::<usize>());
+    let mut out =
+        BytesMut::with_capacity(64 + items.iter().map(|i| i.json.len() + 1).sum::<usize>());
     let (list_kind, api_version) = match form {
         Form::MetaList(v) => ("PartialObjectMetadataList", meta_api_version(v)),
         _ => (kind.list_kind, kind.api_version),
     };
-    out.put_slice(format!("{{\"kind\":\"{list_kind}\",\"apiVersion\":\"{api_version}\",\"metadata\":{{\"resourceVersion\":\"{at}\"").as_bytes());
+    let head = format!(
+        "{{\"kind\":\"{list_kind}\",\"apiVersion\":\"{api_version}\",\
+         \"metadata\":{{\"resourceVersion\":\"{at}\""
+    );
+    out.put_slice(head.as_bytes());
     if let Some(next) = &next {
         out.put_slice(format!(",\"continue\":\"{next}\"").as_bytes());
         if let (Some(remaining), false) = (remaining, selectors) {
@@ -991,23 +1259,48 @@ fn list(shared: &Shared, target: &Target, query: &Query, form: Form, content_typ
     ok(content_type, out.freeze())
 }
 
-fn serve_watch(shared: &Shared, target: &Target, query: &Query, form: Form, content_type: &str) -> Response {
+fn serve_watch(
+    shared: &Shared,
+    target: &Target,
+    query: &Query,
+    form: Form,
+    content_type: &str,
+) -> Response {
     let kind = &KINDS[target.kind];
     let send_initial = query.get("sendInitialEvents");
     let rv_match = query.get("resourceVersionMatch").filter(|v| !v.is_empty());
     let mut invalid = Vec::new();
     if send_initial.is_some() {
         if rv_match != Some("NotOlderThan") {
-            invalid.push(("resourceVersionMatch", "Forbidden", "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan".to_owned()));
+            invalid.push((
+                "resourceVersionMatch",
+                "Forbidden",
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+                    .to_owned(),
+            ));
         }
-        invalid.push(("sendInitialEvents", "Forbidden", "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled".to_owned()));
+        invalid.push((
+            "sendInitialEvents",
+            "Forbidden",
+            "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled"
+                .to_owned(),
+        ));
     }
     if let Some(m) = rv_match {
         if send_initial.is_none() {
-            invalid.push(("resourceVersionMatch", "Forbidden", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided".to_owned()));
+            invalid.push((
+                "resourceVersionMatch",
+                "Forbidden",
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
+                    .to_owned(),
+            ));
         }
         if m != "NotOlderThan" {
-            invalid.push(("resourceVersionMatch", "Unsupported value", format!("\"{m}\": supported values: \"NotOlderThan\"")));
+            invalid.push((
+                "resourceVersionMatch",
+                "Unsupported value",
+                format!("\"{m}\": supported values: \"NotOlderThan\""),
+            ));
         }
     }
     if !invalid.is_empty() {
@@ -1017,15 +1310,36 @@ fn serve_watch(shared: &Shared, target: &Target, query: &Query, form: Form, cont
         Ok(b) => b.unwrap_or(false),
         Err(e) => return status(400, "BadRequest", &e, None),
     };
-    let timeout = match query.get("timeoutSeconds").map(str::parse::<u64>).transpose() {
+    let timeout = match query
+        .get("timeoutSeconds")
+        .map(str::parse::<u64>)
+        .transpose()
+    {
         Ok(t) => t.unwrap_or(DEFAULT_WATCH_TIMEOUT),
-        Err(_) => return status(400, "BadRequest", "timeoutSeconds: invalid value, expected a non-negative integer", None),
+        Err(_) => {
+            return status(
+                400,
+                "BadRequest",
+                "timeoutSeconds: invalid value, expected a non-negative integer",
+                None,
+            );
+        }
     };
-    let from = match query.get("resourceVersion").filter(|v| !v.is_empty() && *v != "0") {
+    let from = match query
+        .get("resourceVersion")
+        .filter(|v| !v.is_empty() && *v != "0")
+    {
         None => None,
         Some(rv) => match rv.parse::<u64>() {
             Ok(rv) => Some(rv),
-            Err(_) => return status(400, "BadRequest", &format!("invalid resource version: {rv:?}"), None),
+            Err(_) => {
+                return status(
+                    400,
+                    "BadRequest",
+                    &format!("invalid resource version: {rv:?}"),
+                    None,
+                );
+            }
         },
     };
 
@@ -1038,7 +1352,13 @@ fn serve_watch(shared: &Shared, target: &Target, query: &Query, form: Form, cont
                 let _ = tx.send(WatchMsg::Expired(too_old(rv, store.compacted)));
             }
             _ => {
-                let mut watcher = Watcher { kind: target.kind, namespace, bookmarks, last_rv: store.rv, tx };
+                let mut watcher = Watcher {
+                    kind: target.kind,
+                    namespace,
+                    bookmarks,
+                    last_rv: store.rv,
+                    tx,
+                };
                 match from {
                     // "Get State and Start at Most Recent/Any": synthetic ADDED for the current
                     // state, each object at its own resourceVersion.
@@ -1078,11 +1398,16 @@ fn serve_watch(shared: &Shared, target: &Target, query: &Query, form: Form, cont
         if done {
             return None;
         }
-        let msg = tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten()?;
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .ok()
+            .flatten()?;
         let mut out = BytesMut::new();
         let done = match msg {
             WatchMsg::Event(change) => {
-                out.put_slice(format!("{{\"type\":\"{}\",\"object\":", change.event.as_str()).as_bytes());
+                out.put_slice(
+                    format!("{{\"type\":\"{}\",\"object\":", change.event.as_str()).as_bytes(),
+                );
                 write_object(&mut out, kind, &change.object, form);
                 false
             }
@@ -1107,21 +1432,38 @@ fn serve_watch(shared: &Shared, target: &Target, query: &Query, form: Form, cont
 }
 
 fn meta_api_version(version: &str) -> &'static str {
-    if version == "v1beta1" { "meta.k8s.io/v1beta1" } else { "meta.k8s.io/v1" }
+    if version == "v1beta1" {
+        "meta.k8s.io/v1beta1"
+    } else {
+        "meta.k8s.io/v1"
+    }
 }
 
 fn write_partial(out: &mut BytesMut, version: &str, meta: &[u8]) {
-    out.put_slice(format!("{{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"{}\",\"metadata\":", meta_api_version(version)).as_bytes());
+    out.put_slice(
+        format!(
+            "{{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"{}\",\"metadata\":",
+            meta_api_version(version)
+        )
+        .as_bytes(),
+    );
     out.put_slice(meta);
     out.put_u8(b'}');
 }
 
-/// One object with `kind`/`apiVersion` (a watch event's or a get's), or its `PartialObjectMetadata`.
+/// One object with `kind`/`apiVersion` (of a watch event or a get), or its
+/// `PartialObjectMetadata`.
 fn write_object(out: &mut BytesMut, kind: &Kind, object: &Stored, form: Form) {
     match form {
         Form::Meta(v) | Form::MetaList(v) => write_partial(out, v, &object.meta),
         Form::Full => {
-            out.put_slice(format!("{{\"kind\":\"{}\",\"apiVersion\":\"{}\"", kind.kind, kind.api_version).as_bytes());
+            out.put_slice(
+                format!(
+                    "{{\"kind\":\"{}\",\"apiVersion\":\"{}\"",
+                    kind.kind, kind.api_version
+                )
+                .as_bytes(),
+            );
             // The stored JSON always holds `metadata`: splice its fields after the type fields.
             if object.json.len() > 2 {
                 out.put_u8(b',');
@@ -1141,10 +1483,17 @@ fn write_bookmark(out: &mut BytesMut, kind: &Kind, form: Form, rv: u64) {
     match form {
         Form::Meta(v) | Form::MetaList(v) => write_partial(out, v, meta.as_bytes()),
         Form::Full => {
-            let extra = if kind.kind == "Pod" { ",\"spec\":{\"containers\":null},\"status\":{}" } else { "" };
+            let extra = if kind.kind == "Pod" {
+                ",\"spec\":{\"containers\":null},\"status\":{}"
+            } else {
+                ""
+            };
             out.put_slice(
-                format!("{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{meta}{extra}}}", kind.kind, kind.api_version)
-                    .as_bytes(),
+                format!(
+                    "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{meta}{extra}}}",
+                    kind.kind, kind.api_version
+                )
+                .as_bytes(),
             );
         }
     }
@@ -1157,7 +1506,8 @@ fn ok(content_type: &str, body: Bytes) -> Response {
 }
 
 fn set_content_type(response: &mut Response, content_type: &str) {
-    let value = HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json"));
+    let value =
+        HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json"));
     response.headers_mut().insert(header::CONTENT_TYPE, value);
 }
 
@@ -1179,13 +1529,19 @@ fn status_body(code: u16, reason: &str, message: &str, details: Option<Value>) -
 
 fn status(code: u16, reason: &str, message: &str, details: Option<Value>) -> Response {
     let mut response = Response::new(Body::from(status_body(code, reason, message, details)));
-    *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     set_content_type(&mut response, "application/json");
     response
 }
 
 fn not_a_list() -> Response {
-    status(406, "NotAcceptable", "you requested PartialObjectMetadataList, but the requested object is not a list", None)
+    status(
+        406,
+        "NotAcceptable",
+        "you requested PartialObjectMetadataList, but the requested object is not a list",
+        None,
+    )
 }
 
 /// `422 Invalid` for `ListOptions`, as the API server words it.
@@ -1193,14 +1549,30 @@ fn invalid_options(errors: &[(&str, &str, String)]) -> Response {
     let causes: Vec<Value> = errors
         .iter()
         .map(|(field, kind, detail)| {
-            let reason = if *kind == "Forbidden" { "FieldValueForbidden" } else { "FieldValueNotSupported" };
+            let reason = if *kind == "Forbidden" {
+                "FieldValueForbidden"
+            } else {
+                "FieldValueNotSupported"
+            };
             json!({"reason": reason, "message": format!("{kind}: {detail}"), "field": field})
         })
         .collect();
-    let listed: Vec<String> = errors.iter().map(|(field, kind, detail)| format!("{field}: {kind}: {detail}")).collect();
-    let joined = if listed.len() == 1 { listed[0].clone() } else { format!("[{}]", listed.join(", ")) };
+    let listed: Vec<String> = errors
+        .iter()
+        .map(|(field, kind, detail)| format!("{field}: {kind}: {detail}"))
+        .collect();
+    let joined = if listed.len() == 1 {
+        listed[0].clone()
+    } else {
+        format!("[{}]", listed.join(", "))
+    };
     let message = format!("ListOptions.meta.k8s.io \"\" is invalid: {joined}");
-    status(422, "Invalid", &message, Some(json!({"group": "meta.k8s.io", "kind": "ListOptions", "causes": causes})))
+    status(
+        422,
+        "Invalid",
+        &message,
+        Some(json!({"group": "meta.k8s.io", "kind": "ListOptions", "causes": causes})),
+    )
 }
 
 fn injected_failure(code: u16, verb: &str, kind: &Kind, namespace: Option<&str>) -> Response {
@@ -1209,7 +1581,10 @@ fn injected_failure(code: u16, verb: &str, kind: &Kind, namespace: Option<&str>)
         None => "at the cluster scope".to_owned(),
     };
     let (reason, message) = match code {
-        400 => ("BadRequest", "the server rejected our request for an unknown reason".to_owned()),
+        400 => (
+            "BadRequest",
+            "the server rejected our request for an unknown reason".to_owned(),
+        ),
         401 => ("Unauthorized", "Unauthorized".to_owned()),
         403 => (
             "Forbidden",
@@ -1218,14 +1593,33 @@ fn injected_failure(code: u16, verb: &str, kind: &Kind, namespace: Option<&str>)
                 kind.plural, kind.plural, kind.group
             ),
         ),
-        404 => ("NotFound", "the server could not find the requested resource".to_owned()),
+        404 => (
+            "NotFound",
+            "the server could not find the requested resource".to_owned(),
+        ),
         409 => ("Conflict", "the server reported a conflict".to_owned()),
         410 => ("Expired", "the resource version is too old".to_owned()),
-        429 => ("TooManyRequests", "the server has received too many requests and has asked us to try again later".to_owned()),
-        500 => ("InternalError", "an error on the server (\"\") has prevented the request from succeeding".to_owned()),
-        503 => ("ServiceUnavailable", "the server is currently unable to handle the request".to_owned()),
-        504 => ("Timeout", "the server was unable to return a response in the time allotted".to_owned()),
-        _ => ("Unknown", format!("the server responded with the status code {code}")),
+        429 => (
+            "TooManyRequests",
+            "the server has received too many requests and has asked us to try again later"
+                .to_owned(),
+        ),
+        500 => (
+            "InternalError",
+            "an error on the server (\"\") has prevented the request from succeeding".to_owned(),
+        ),
+        503 => (
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request".to_owned(),
+        ),
+        504 => (
+            "Timeout",
+            "the server was unable to return a response in the time allotted".to_owned(),
+        ),
+        _ => (
+            "Unknown",
+            format!("the server responded with the status code {code}"),
+        ),
     };
     let details = (code == 403).then(|| json!({"group": kind.group, "kind": kind.plural}));
     status(code, reason, &message, details)
@@ -1258,9 +1652,13 @@ fn percent_decode(s: &str) -> Result<String, String> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
                 let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok());
-                let Some(byte) = byte else { return Err(format!("invalid percent-encoding in query: {s:?}")) };
+                let Some(byte) = byte else {
+                    return Err(format!("invalid percent-encoding in query: {s:?}"));
+                };
                 out.push(byte);
                 i += 2;
             }
@@ -1273,16 +1671,23 @@ fn percent_decode(s: &str) -> Result<String, String> {
 
 /// An opaque continue token: the list's resourceVersion and the last key served, hex-encoded.
 fn encode_continue(rv: u64, last_key: &str) -> String {
-    format!("{rv}:{last_key}").bytes().map(|b| format!("{b:02x}")).collect()
+    format!("{rv}:{last_key}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn decode_continue(token: &str) -> Option<(u64, String)> {
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..token.len())
         .step_by(2)
-        .map(|i| token.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .map(|i| {
+            token
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
         .collect();
     let text = String::from_utf8(bytes?).ok()?;
     let (rv, key) = text.split_once(':')?;
