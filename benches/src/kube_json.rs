@@ -173,7 +173,8 @@ fn replica_set(i: usize) -> Value {
 
 /// The cluster of `size` as API objects: nodes, ReplicaSets, services, then pods (no Jobs).
 pub fn kube_cluster_json(size: ClusterSize) -> Vec<Value> {
-    let mut objects = Vec::with_capacity(size.nodes + size.replica_sets + size.services + size.pods);
+    let mut objects =
+        Vec::with_capacity(size.nodes + size.replica_sets + size.services + size.pods);
     objects.extend((0..size.nodes).map(node));
     objects.extend((0..size.replica_sets).map(replica_set));
     objects.extend((0..size.services).map(service));

@@ -81,7 +81,12 @@ struct Run {
     hwm_kb: u64,
 }
 
-fn run(flp: &PathBuf, dir: &std::path::Path, kubeconfig: &std::path::Path, kube: bool) -> Result<Run> {
+fn run(
+    flp: &PathBuf,
+    dir: &std::path::Path,
+    kubeconfig: &std::path::Path,
+    kube: bool,
+) -> Result<Run> {
     let cfg = dir.join(if kube { "kube.yaml" } else { "base.yaml" });
     std::fs::write(&cfg, config(kube))?;
     let start = Instant::now();
