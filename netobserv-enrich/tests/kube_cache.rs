@@ -4,9 +4,9 @@
 //! objects of `testdata/kube/cluster.json` (its README lists them).
 
 #![cfg(feature = "kube")]
+#![allow(clippy::unwrap_used)]
 
 #[path = "support/apiserver.rs"]
-#[allow(dead_code)]
 mod apiserver;
 
 use std::net::IpAddr;

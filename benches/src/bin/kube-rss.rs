@@ -18,7 +18,6 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
 #[path = "../../../netobserv-enrich/tests/support/apiserver.rs"]
-#[allow(dead_code)]
 mod apiserver;
 
 use std::io::{BufRead, BufReader};
