@@ -79,9 +79,10 @@ impl Default for CacheConfig {
 pub enum CacheError {
     /// Neither in-cluster configuration nor a kubeconfig was found.
     #[error(
-        "no Kubernetes API server is configured: not running in a cluster (KUBERNETES_SERVICE_HOST \
-         and KUBERNETES_SERVICE_PORT unset) and no kubeconfig (set KUBECONFIG, create \
-         ~/.kube/config, or name one in kubeConfig.configPath): {0}"
+        "no Kubernetes API server is configured: neither in-cluster configuration \
+         (KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT and the service account token) nor a \
+         kubeconfig (set KUBECONFIG, create ~/.kube/config, or name one in \
+         kubeConfig.configPath) was found: {0}"
     )]
     NoConfig(String),
     /// The named kubeconfig cannot be read or used.
