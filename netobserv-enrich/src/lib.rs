@@ -11,11 +11,13 @@
 //! | `decode_tcp_flags` | the TCP flags as a list of names (`["SYN","ACK"]`), from agent and JSON input alike | — |
 //! | `reinterpret_direction` | `FlowDirection` at the node level (0 ingress, 1 egress, 2 inner) from the agent's IP and the hosts' IPs | `directionInfo` |
 //! | `add_kubernetes_infra` | `K8S_FlowLayer`: `infra` or `app` from namespaces and names | — |
-//! | `add_kubernetes` | `SrcK8S_*` / `DstK8S_*` identities | an [`IdentityLookup`]; without one (this build has no Kubernetes cache yet) the rule is skipped with a start-up warning |
+//! | `add_kubernetes` | `SrcK8S_*` / `DstK8S_*` identities | an [`IdentityLookup`]: the Kubernetes cache (`register_with_kube`, feature `kube`) or a table of yours ([`register_with_identities`]); without one the rule is skipped with a start-up warning |
 //!
-//! `add_kubernetes` without a cache is a warning, not an error: the operator's default
-//! configuration has it, and must start; flows then pass without Kubernetes fields (or with
-//! those they arrived with, from another pipeline), which the warning says at start-up.
+//! Registered with [`register`] (no identities), `add_kubernetes` is a warning, not an error: a
+//! program embedding the stage without a cluster can still run the operator's configuration;
+//! flows then pass without Kubernetes fields (or with those they arrived with), which the
+//! warning says at start-up. With `register_with_kube`, a missing cluster configuration is an
+//! error.
 //!
 //! ```
 //! let mut registry = netobserv_flow::pipeline::StageRegistry::with_builtins();
@@ -24,10 +26,11 @@
 //! ```
 //!
 //! [`kube::KubeIndex`] is the Kubernetes identity index behind `add_kubernetes`: fed with
-//! add/update/delete events (by the reflectors of a later slice of issue 11), read without locks.
+//! add/update/delete events (by `kube::KubeCache`'s watchers, feature `kube`), read without
+//! locks.
 //!
-//! Cargo feature `kube`: [`kube::KubeCache`], the kube-rs watchers feeding the index from a
-//! Kubernetes API server, and [`register_with_kube`], which starts one for `add_kubernetes`.
+//! Cargo feature `kube`: `kube::KubeCache`, the kube-rs watchers feeding the index from a
+//! Kubernetes API server, and `register_with_kube`, which starts one for `add_kubernetes`.
 
 pub mod error;
 pub mod identity;
@@ -66,7 +69,7 @@ pub fn register_with_identities(registry: &mut StageRegistry, identities: Arc<dy
     );
 }
 
-/// How [`register_with_kube`] gets its Kubernetes cache.
+/// How `register_with_kube` gets its Kubernetes cache.
 #[cfg(feature = "kube")]
 #[derive(Clone, Debug, Default)]
 pub struct KubeOptions {

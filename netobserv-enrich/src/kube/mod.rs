@@ -1,7 +1,7 @@
 //! The Kubernetes identity index: pods, services and nodes (and the ReplicaSets and Jobs their
-//! owners are resolved through) by IP address, fed with add/update/delete events by the
-//! reflectors of a later slice of issue 11, read by `add_kubernetes` through
-//! [`IdentityLookup`](crate::IdentityLookup).
+//! owners are resolved through) by IP address, read by `add_kubernetes` through
+//! [`IdentityLookup`](crate::IdentityLookup); and, with feature `kube`, `KubeCache`: the kube-rs
+//! watchers that feed it from a Kubernetes API server.
 
 mod index;
 mod objects;
