@@ -54,6 +54,7 @@ fn run(mut cmd: Command, input: &str) -> Output {
 fn cluster() -> (ApiServer, tempfile::TempDir) {
     let server = ApiServer::start_in_thread();
     server.load(&repo("netobserv-enrich/testdata/kube/cluster.json"));
+    server.load(&repo("netobserv-enrich/testdata/kube/gateway.json"));
     let dir = tempfile::tempdir().unwrap();
     server.write_kubeconfig(&dir.path().join("kubeconfig"));
     (server, dir)
@@ -80,6 +81,10 @@ fn the_operators_network_stages_enrich_flows_from_the_cluster() {
         // Nobody's.
         json!({"AgentIP": "10.0.0.1", "SrcAddr": "10.128.0.99", "DstAddr": "8.8.8.8",
             "FlowDirection": 1, "Flags": 2, "Bytes": 300}),
+        // The Gateway's pod (ReplicaSet → Deployment → Gateway, as the config's trackedKinds
+        // ask) to the web pod, seen on worker-1 where the web pod runs.
+        json!({"AgentIP": "10.0.0.1", "SrcAddr": "10.129.0.9", "DstAddr": "10.128.0.7",
+            "FlowDirection": 0, "Flags": 16, "Bytes": 400}),
     ];
     let text: String = input.iter().map(|f| format!("{f}\n")).collect();
     let out = run(cmd, &text);
@@ -114,6 +119,16 @@ fn the_operators_network_stages_enrich_flows_from_the_cluster() {
         json!({"AgentIP": "10.0.0.1", "SrcAddr": "10.128.0.99", "DstAddr": "8.8.8.8", "Bytes": 300,
             "FlowDirection": 1, "Flags": ["SYN"], "K8S_FlowLayer": "infra",
             "SrcSubnetLabel": "Pods"}),
+        json!({"AgentIP": "10.0.0.1", "SrcAddr": "10.129.0.9", "DstAddr": "10.128.0.7", "Bytes": 400,
+            "SrcK8S_Name": "edge-istio-6c8b9-t2x4z", "SrcK8S_Namespace": "shop", "SrcK8S_Type": "Pod",
+            "SrcK8S_OwnerName": "edge", "SrcK8S_OwnerType": "Gateway", "SrcK8S_NetworkName": "primary",
+            "SrcK8S_HostIP": "10.0.0.2", "SrcK8S_HostName": "worker-2",
+            "DstK8S_Name": "web-5d4f-x9", "DstK8S_Namespace": "shop", "DstK8S_Type": "Pod",
+            "DstK8S_OwnerName": "web", "DstK8S_OwnerType": "Deployment", "DstK8S_NetworkName": "primary",
+            "DstK8S_HostIP": "10.0.0.1", "DstK8S_HostName": "worker-1",
+            // The agent's node is the destination's: ingress.
+            "FlowDirection": 0, "Flags": ["ACK"], "K8S_FlowLayer": "app",
+            "SrcSubnetLabel": "Pods", "DstSubnetLabel": "Pods"}),
     ];
     assert_eq!(got, want);
 }

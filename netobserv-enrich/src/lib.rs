@@ -107,11 +107,13 @@ enum Identities {
     Kube(Arc<KubeSource>),
 }
 
-/// The caches started by the stages, by kubeconfig path.
+/// The caches started by the stages.
 #[cfg(feature = "kube")]
 struct KubeSource {
     options: KubeOptions,
-    caches: tokio::sync::Mutex<Vec<(Option<String>, Arc<kube::KubeCache>)>>,
+    /// By kubeconfig path and tracked kinds.
+    #[allow(clippy::type_complexity)]
+    caches: tokio::sync::Mutex<Vec<((Option<String>, Vec<String>), Arc<kube::KubeCache>)>>,
 }
 
 #[cfg(feature = "kube")]
@@ -122,13 +124,19 @@ impl KubeSource {
         cx: &mut BuildContext<'_>,
     ) -> netobserv_flow::Result<Option<Arc<dyn IdentityLookup>>> {
         let path = cfg.kube_config.as_ref().and_then(|k| k.config_path.clone());
+        let tracked = cfg
+            .kube_config
+            .as_ref()
+            .map(|k| k.tracked_kinds.clone())
+            .unwrap_or_default();
         let key = if path.is_some() {
             format!("{}.network.kubeConfig.configPath", cx.path())
         } else {
             format!("{}.network", cx.path())
         };
         let mut caches = self.caches.lock().await;
-        if let Some((_, cache)) = caches.iter().find(|(p, _)| *p == path) {
+        let id = (path.clone(), tracked.clone());
+        if let Some((_, cache)) = caches.iter().find(|(k, _)| *k == id) {
             return Ok(Some(cache.clone()));
         }
         let client = match kube::client(path.as_deref().map(std::path::Path::new)).await {
@@ -148,12 +156,14 @@ impl KubeSource {
             return Ok(None);
         }
         let started = std::time::Instant::now();
-        let cache = kube::KubeCache::start(client, self.options.cache.clone())
-            .await
-            .map_err(|e| netobserv_flow::Error::Stage {
+        let mut config = self.options.cache.clone();
+        config.index = config.index.with_tracked_kinds(&tracked);
+        let cache = kube::KubeCache::start(client, config).await.map_err(|e| {
+            netobserv_flow::Error::Stage {
                 stage: cx.stage().to_string(),
                 source: Box::new(e),
-            })?;
+            }
+        })?;
         tracing::info!(
             stage = cx.stage(),
             addresses = cache.index().len(),
@@ -161,7 +171,7 @@ impl KubeSource {
             "Kubernetes cache synced"
         );
         let cache = Arc::new(cache);
-        caches.push((path, cache.clone()));
+        caches.push((id, cache.clone()));
         Ok(Some(cache))
     }
 }

@@ -318,7 +318,19 @@ async fn the_cache_resolves_every_object_of_the_cluster() -> Result<()> {
     assert!(id(&cache, "10.128.0.99").is_none());
 
     let status = cache.status();
-    for kind in Kind::ALL {
+    let watched: Vec<Kind> = status.kinds.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        watched,
+        [
+            Kind::Pod,
+            Kind::Service,
+            Kind::Node,
+            Kind::ReplicaSet,
+            Kind::Job
+        ],
+        "no Deployment watch without trackedKinds naming it"
+    );
+    for kind in watched {
         let s = status.kind(kind);
         assert!(s.synced, "{kind}: {s:?}");
         assert_eq!(
@@ -569,5 +581,78 @@ async fn an_unreadable_kubeconfig_is_a_clear_error() -> Result<()> {
         bail!("a client from a broken file")
     };
     assert!(err.to_string().starts_with("kubeconfig "), "{err}");
+    Ok(())
+}
+
+/// `(owner type, owner name)` of an address.
+fn owner(cache: &KubeCache, addr: &str) -> (Option<String>, Option<String>) {
+    let id = id(cache, addr).unwrap();
+    (
+        id.owner_type.as_deref().map(str::to_string),
+        id.owner_name.as_deref().map(str::to_string),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracked_kinds_walk_the_owner_chain_up_to_a_gateway_as_upstream() -> Result<()> {
+    let server = ApiServer::start().await;
+    let testdata = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kube");
+    server.load(&testdata.join("cluster.json"));
+    server.load(&testdata.join("gateway.json"));
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig);
+    let start = |tracked: &[&str]| {
+        let mut config = config();
+        config.index = config.index.with_tracked_kinds(tracked);
+        let kubeconfig = kubeconfig.clone();
+        async move {
+            KubeCache::start(client(Some(&kubeconfig)).await?, config)
+                .await
+                .map_err(anyhow::Error::from)
+        }
+    };
+    let some = |kind: &str, name: &str| (Some(kind.to_string()), Some(name.to_string()));
+
+    // The operator's trackedKinds: Pod → ReplicaSet → Deployment → Gateway.
+    let cache = start(&["ReplicaSet", "Deployment", "Gateway"]).await?;
+    assert!(cache.status().kind(Kind::Deployment).synced);
+    assert_eq!(cache.index().objects(Kind::Deployment), 2);
+    assert_eq!(owner(&cache, "10.129.0.9"), some("Gateway", "edge"));
+    // A Deployment without owner stays the owner.
+    assert_eq!(owner(&cache, "10.128.0.7"), some("Deployment", "web"));
+    // Kinds this index cannot walk (StatefulSet) stay; Job → CronJob is this build's step.
+    assert_eq!(owner(&cache, "10.129.0.5"), some("StatefulSet", "db"));
+    assert_eq!(owner(&cache, "10.128.0.12"), some("CronJob", "report"));
+    drop(cache);
+
+    // Deployment tracked, Gateway not: stops at the Deployment.
+    let cache = start(&["Deployment"]).await?;
+    assert_eq!(
+        owner(&cache, "10.129.0.9"),
+        some("Deployment", "edge-istio")
+    );
+    drop(cache);
+
+    // No trackedKinds (upstream's default): one step from the ReplicaSet, no Deployment watch.
+    let requests_before = server.requests().len();
+    let cache = start(&[]).await?;
+    assert_eq!(
+        owner(&cache, "10.129.0.9"),
+        some("Deployment", "edge-istio")
+    );
+    assert!(
+        cache
+            .status()
+            .kinds
+            .iter()
+            .all(|(k, _)| *k != Kind::Deployment)
+    );
+    assert!(
+        !server.requests()[requests_before..]
+            .iter()
+            .any(|r| r.path.ends_with("/deployments")),
+        "deployments are not watched without trackedKinds naming them"
+    );
     Ok(())
 }

@@ -61,6 +61,12 @@ pub struct IndexConfig {
     /// `ReplicaSet` gets its `Deployment`). Upstream resolves only ReplicaSets, and reports the
     /// `Job`; `false` gives upstream's values.
     pub resolve_cron_jobs: bool,
+    /// Upstream's `kubeConfig.trackedKinds`: the owner kinds worth reporting. Empty (upstream's
+    /// default): a pod's owner is its first owner reference, one step further for a ReplicaSet.
+    /// Set (the operator sets `[ReplicaSet, Deployment, Gateway]`): the owner chain is walked up
+    /// to 3 steps, through the kinds this index knows (ReplicaSet, Deployment, Job), stopping at
+    /// a tracked owner whose own owner is not tracked, as upstream.
+    pub tracked_kinds: Vec<Arc<str>>,
 }
 
 impl Default for IndexConfig {
@@ -68,6 +74,7 @@ impl Default for IndexConfig {
         Self {
             grace: Duration::from_secs(30),
             resolve_cron_jobs: true,
+            tracked_kinds: Vec::new(),
         }
     }
 }
@@ -77,6 +84,17 @@ impl IndexConfig {
     pub fn with_grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
+    }
+
+    /// Sets the tracked owner kinds (upstream's `trackedKinds`).
+    pub fn with_tracked_kinds<S: AsRef<str>>(mut self, kinds: impl IntoIterator<Item = S>) -> Self {
+        self.tracked_kinds = kinds.into_iter().map(|k| Arc::from(k.as_ref())).collect();
+        self
+    }
+
+    /// Whether `Deployment` objects are needed (a tracked kind may be a Deployment's owner).
+    pub fn follows_deployments(&self) -> bool {
+        self.tracked_kinds.iter().any(|k| &**k == "Deployment")
     }
 
     /// Sets whether Job owners resolve to their CronJob.
@@ -105,6 +123,7 @@ struct Objects {
     nodes: Map<Arc<str>, Entry<Node>>,
     replica_sets: Map<Key, Entry<Meta>>,
     jobs: Map<Key, Entry<Meta>>,
+    deployments: Map<Key, Entry<Meta>>,
     /// One `Arc` per distinct namespace, node name, owner kind: 20,000 pods in 50 namespaces
     /// hold 50 strings, not 20,000.
     strings: HashSet<Arc<str>, foldhash::fast::RandomState>,
@@ -348,21 +367,46 @@ impl KubeIndex {
         id
     }
 
-    /// Upstream's owner: the first owner reference, one step further for a ReplicaSet (to its
-    /// Deployment) and, unless configured otherwise, a Job (to its CronJob); the pod itself
-    /// without owner.
+    /// Upstream's owner: the first owner reference, then up the chain: one step for a
+    /// ReplicaSet (to its Deployment) and, unless configured otherwise, a Job (to its CronJob);
+    /// with tracked kinds, up to 3 steps as upstream's `checkParent`. The pod itself without
+    /// owner.
     fn owner(&self, objects: &Objects, meta: &Meta) -> (Arc<str>, Arc<str>) {
         let Some(first) = meta.owners.first() else {
             return (meta.name.clone(), self.names.pod.clone());
         };
-        let step = match &*first.kind {
-            "ReplicaSet" => objects.replica_sets.get(&key(&meta.namespace, &first.name)),
-            "Job" if self.config.resolve_cron_jobs => {
-                objects.jobs.get(&key(&meta.namespace, &first.name))
-            }
-            _ => None,
+        // The first owner of `owner`, when this index knows `owner`'s kind and has it.
+        let parent = |owner: &OwnerRef| -> Option<&OwnerRef> {
+            let map = match &*owner.kind {
+                "ReplicaSet" => &objects.replica_sets,
+                "Job" if self.config.resolve_cron_jobs => &objects.jobs,
+                "Deployment" => &objects.deployments,
+                _ => return None,
+            };
+            map.get(&key(&meta.namespace, &owner.name))?
+                .object
+                .owners
+                .first()
         };
-        let owner: &OwnerRef = step.and_then(|e| e.object.owners.first()).unwrap_or(first);
+        let tracked = &self.config.tracked_kinds;
+        let mut owner = first;
+        if tracked.is_empty() {
+            if matches!(&*owner.kind, "ReplicaSet" | "Job")
+                && let Some(p) = parent(owner)
+            {
+                owner = p;
+            }
+        } else {
+            let is_tracked = |kind: &str| tracked.iter().any(|t| &**t == kind);
+            for _ in 0..3 {
+                let Some(p) = parent(owner) else { break };
+                // A tracked owner is kept unless its own owner is tracked too.
+                if is_tracked(&owner.kind) && !is_tracked(&p.kind) {
+                    break;
+                }
+                owner = p;
+            }
+        }
         (owner.name.clone(), owner.kind.clone())
     }
 
@@ -461,6 +505,10 @@ impl Objects {
                 self.intern_meta(&mut m);
                 self.jobs.insert(key(&m.namespace, &m.name), live(m));
             }
+            Object::Deployment(mut m) => {
+                self.intern_meta(&mut m);
+                self.deployments.insert(key(&m.namespace, &m.name), live(m));
+            }
         }
     }
 
@@ -482,6 +530,10 @@ impl Objects {
                 .map(|e| &mut e.deleted_at),
             Object::Job(m) => self
                 .jobs
+                .get_mut(&key(&m.namespace, &m.name))
+                .map(|e| &mut e.deleted_at),
+            Object::Deployment(m) => self
+                .deployments
                 .get_mut(&key(&m.namespace, &m.name))
                 .map(|e| &mut e.deleted_at),
         };
@@ -511,7 +563,7 @@ impl Objects {
                     Object::Pod(p) => keys.insert(key(&p.meta.namespace, &p.meta.name)),
                     Object::Service(s) => keys.insert(key(&s.meta.namespace, &s.meta.name)),
                     Object::Node(n) => node_names.insert(n.name.clone()),
-                    Object::ReplicaSet(m) | Object::Job(m) => {
+                    Object::ReplicaSet(m) | Object::Job(m) | Object::Deployment(m) => {
                         keys.insert(key(&m.namespace, &m.name))
                     }
                 };
@@ -524,6 +576,7 @@ impl Objects {
             Kind::Node => sweep(&mut self.nodes, &node_names, now),
             Kind::ReplicaSet => sweep(&mut self.replica_sets, &keys, now),
             Kind::Job => sweep(&mut self.jobs, &keys, now),
+            Kind::Deployment => sweep(&mut self.deployments, &keys, now),
         }
     }
 
@@ -539,6 +592,7 @@ impl Objects {
         self.nodes.retain(|_, e| keep(e, now, grace));
         self.replica_sets.retain(|_, e| keep(e, now, grace));
         self.jobs.retain(|_, e| keep(e, now, grace));
+        self.deployments.retain(|_, e| keep(e, now, grace));
         self.len() != before
     }
 
@@ -549,6 +603,7 @@ impl Objects {
             Kind::Node => self.nodes.len(),
             Kind::ReplicaSet => self.replica_sets.len(),
             Kind::Job => self.jobs.len(),
+            Kind::Deployment => self.deployments.len(),
         }
     }
 
@@ -558,5 +613,6 @@ impl Objects {
             + self.nodes.len()
             + self.replica_sets.len()
             + self.jobs.len()
+            + self.deployments.len()
     }
 }

@@ -23,7 +23,7 @@ impl OwnerRef {
     }
 }
 
-/// Metadata of an object known only as an owner step (`ReplicaSet`, `Job`).
+/// Metadata of an object known only as an owner step (`ReplicaSet`, `Job`, `Deployment`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Meta {
     /// `metadata.namespace`.
@@ -181,16 +181,19 @@ pub enum Kind {
     ReplicaSet,
     /// `Job`.
     Job,
+    /// `Deployment` (followed only when `trackedKinds` names it: the step to a Gateway).
+    Deployment,
 }
 
 impl Kind {
     /// Every kind, in the order they are reported.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Pod,
         Kind::Service,
         Kind::Node,
         Kind::ReplicaSet,
         Kind::Job,
+        Kind::Deployment,
     ];
 
     /// The Kubernetes kind (`Pod`, `ReplicaSet`...).
@@ -201,6 +204,7 @@ impl Kind {
             Kind::Node => "Node",
             Kind::ReplicaSet => "ReplicaSet",
             Kind::Job => "Job",
+            Kind::Deployment => "Deployment",
         }
     }
 }
@@ -224,6 +228,8 @@ pub enum Object {
     ReplicaSet(Meta),
     /// A `Job` (metadata only: the step from a pod to its `CronJob`).
     Job(Meta),
+    /// A `Deployment` (metadata only: the step to its owner, a `Gateway`...).
+    Deployment(Meta),
 }
 
 impl Object {
@@ -235,6 +241,7 @@ impl Object {
             Object::Node(_) => Kind::Node,
             Object::ReplicaSet(_) => Kind::ReplicaSet,
             Object::Job(_) => Kind::Job,
+            Object::Deployment(_) => Kind::Deployment,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The reflectors feeding a [`KubeIndex`]: kube-rs watchers of Pods, Services and Nodes, and
-//! metadata-only watchers of ReplicaSets and Jobs (the owner steps), started from in-cluster
-//! configuration or a kubeconfig.
+//! metadata-only watchers of ReplicaSets and Jobs (the owner steps; Deployments too when the
+//! tracked owner kinds name them), started from in-cluster configuration or a kubeconfig.
 //!
 //! A watcher lists its kind in pages of 500 (the API server's newest state, not its watch
 //! cache: a list at `resourceVersion=0` ignores the page size, and 20,000 pods in one answer is
@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::Api;
@@ -156,7 +156,7 @@ pub struct KindStatus {
 /// What [`KubeCache::status`] reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CacheStatus {
-    /// By kind, in [`Kind::ALL`]'s order.
+    /// By kind watched, in [`Kind::ALL`]'s order (`Deployment` only when `trackedKinds` names it).
     pub kinds: Vec<(Kind, KindStatus)>,
 }
 
@@ -198,10 +198,7 @@ impl Shared {
     fn status(&self) -> CacheStatus {
         let kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
         CacheStatus {
-            kinds: Kind::ALL
-                .iter()
-                .map(|k| (*k, kinds.get(k).cloned().unwrap_or_default()))
-                .collect(),
+            kinds: kinds.iter().map(|(k, s)| (*k, s.clone())).collect(),
         }
     }
 }
@@ -256,13 +253,12 @@ impl KubeCache {
     /// [`KubeCache::spawn`] feeding an index of the caller's (one on an injected clock, in tests).
     pub fn spawn_into(client: kube::Client, config: CacheConfig, index: Arc<KubeIndex>) -> Self {
         let (synced, _) = watch::channel(0);
+        let deployments = config.index.follows_deployments();
+        let watched = Kind::ALL
+            .iter()
+            .filter(|k| **k != Kind::Deployment || deployments);
         let shared = Arc::new(Shared {
-            kinds: Mutex::new(
-                Kind::ALL
-                    .iter()
-                    .map(|k| (*k, KindStatus::default()))
-                    .collect(),
-            ),
+            kinds: Mutex::new(watched.map(|k| (*k, KindStatus::default())).collect()),
             synced,
         });
         let (tx, rx) = mpsc::channel(1024);
@@ -295,9 +291,23 @@ impl KubeCache {
         };
         tasks.push(tokio::spawn(pump(Kind::ReplicaSet, sets, set, t, s)));
         let (t, s) = sink();
-        let jobs = watcher(Api::<PartialObjectMeta<Job>>::all(client), &wc);
+        let jobs = watcher(Api::<PartialObjectMeta<Job>>::all(client.clone()), &wc);
         let job = |m: PartialObjectMeta<Job>, _: &mut u64| meta(m.metadata).map(Object::Job);
         tasks.push(tokio::spawn(pump(Kind::Job, jobs, job, t, s)));
+        if deployments {
+            let (t, s) = sink();
+            let api = Api::<PartialObjectMeta<Deployment>>::all(client);
+            let deploy = |m: PartialObjectMeta<Deployment>, _: &mut u64| {
+                meta(m.metadata).map(Object::Deployment)
+            };
+            tasks.push(tokio::spawn(pump(
+                Kind::Deployment,
+                watcher(api, &wc),
+                deploy,
+                t,
+                s,
+            )));
+        }
         Self {
             index,
             shared,

@@ -1,8 +1,8 @@
 //! A stand-in for kube-apiserver in tests: an HTTP/1.1 server on `127.0.0.1` that serves `list`,
-//! `watch` and `get` of pods, services and nodes (`/api/v1`), replicasets (`/apis/apps/v1`) and
-//! jobs (`/apis/batch/v1`) on the wire as the Kubernetes API server does, so that kube-rs
-//! (`kube::Api`, `kube::runtime::watcher`, metadata watchers: `Api<PartialObjectMeta<K>>` or the
-//! deprecated `metadata_watcher`) talks to it unchanged. No kube-apiserver runs where these tests
+//! `watch` and `get` of pods, services and nodes (`/api/v1`), replicasets and deployments
+//! (`/apis/apps/v1`) and jobs (`/apis/batch/v1`) on the wire as the Kubernetes API server does,
+//! so that kube-rs (`kube::Api`, `kube::runtime::watcher`, metadata watchers:
+//! `Api<PartialObjectMeta<K>>` or the deprecated `metadata_watcher`) talks to it unchanged. No kube-apiserver runs where these tests
 //! run; this peer is what they talk to.
 //!
 //! Include it with `#[path = "support/apiserver.rs"] mod apiserver;`. It depends only on tokio,
@@ -137,6 +137,14 @@ const KINDS: &[Kind] = &[
         plural: "jobs",
         group: "batch",
         api_version: "batch/v1",
+        namespaced: true,
+    },
+    Kind {
+        kind: "Deployment",
+        list_kind: "DeploymentList",
+        plural: "deployments",
+        group: "apps",
+        api_version: "apps/v1",
         namespaced: true,
     },
 ];
