@@ -46,7 +46,7 @@ fn pod(i: usize, size: &ClusterSize) -> Value {
     let n = i % size.nodes.max(1);
     let ip = v4(0x0a80_0000, i + 1);
     let mut ips = vec![json!({"ip": ip})];
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         let ip6 = std::net::Ipv6Addr::from(0xfd01_u128 << 112 | (i as u128 + 1));
         ips.push(json!({"ip": ip6.to_string()}));
     }
