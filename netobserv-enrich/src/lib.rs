@@ -171,6 +171,20 @@ impl KubeSource {
             "Kubernetes cache synced"
         );
         let cache = Arc::new(cache);
+        // Served with the pipeline's metrics; a second cache (another kubeconfig) would repeat
+        // the names: its metrics are left out, with a warning.
+        match kube::CacheMetrics::new(&cache, cx.metrics_prefix()) {
+            Ok(m) => {
+                if let Err(e) = cx.prometheus_registry().register(Box::new(m)) {
+                    cx.warn(format!(
+                        "{key}: the Kubernetes cache's metrics are not served: {e}"
+                    ));
+                }
+            }
+            Err(e) => cx.warn(format!(
+                "{key}: the Kubernetes cache's metrics are not served: {e}"
+            )),
+        }
         caches.push((id, cache.clone()));
         Ok(Some(cache))
     }

@@ -656,3 +656,53 @@ async fn tracked_kinds_walk_the_owner_chain_up_to_a_gateway_as_upstream() -> Res
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_stage_starts_the_cache_from_its_config_path_and_serves_its_metrics()
+-> Result<()> {
+    use netobserv_flow::config::Config;
+    use netobserv_flow::pipeline::{Metrics, Pipeline, StageRegistry};
+
+    let server = ApiServer::start().await;
+    server.load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kube/cluster.json"));
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig);
+    // Two stages naming the same kubeconfig share one cache (one list per kind).
+    let stage = |name: &str| {
+        format!(
+            "  - name: {name}\n    transform:\n      type: network\n      network:\n        rules:\n          - type: add_kubernetes\n            kubernetes: {{ipField: SrcAddr, output: SrcK8S}}\n        kubeConfig: {{configPath: {}}}\n",
+            kubeconfig.display()
+        )
+    };
+    let yaml = format!(
+        "pipeline:\n  - name: in\n  - name: a\n    follows: in\n  - name: b\n    follows: a\n  - name: out\n    follows: b\nparameters:\n  - name: in\n    ingest: {{type: stdin}}\n{}{}  - name: out\n    write: {{type: none}}\n",
+        stage("a"),
+        stage("b")
+    );
+    let config = Config::from_yaml(&yaml)?;
+    let mut registry = StageRegistry::with_builtins();
+    netobserv_enrich::register_with_kube(&mut registry, netobserv_enrich::KubeOptions::default());
+    let metrics = Metrics::new("flp_")?;
+    let pipeline = Pipeline::build(&config, &registry, metrics.clone()).await?;
+    assert!(pipeline.warnings().is_empty(), "{:?}", pipeline.warnings());
+    let lists = server
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v1/pods" && !r.is_watch())
+        .count();
+    assert_eq!(lists, 1, "one cache for both stages");
+    let text = metrics.encode();
+    for line in [
+        "flp_kube_cache_synced{kind=\"Pod\"} 1",
+        "flp_kube_cache_synced{kind=\"Job\"} 1",
+        "flp_kube_cache_lists_total{kind=\"Node\"} 1",
+        "flp_kube_cache_watch_errors_total{kind=\"Pod\"} 0",
+        "flp_kube_cache_objects{kind=\"Pod\"} 6",
+        "flp_kube_cache_objects{kind=\"Service\"} 5",
+        "flp_kube_cache_addresses 14",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
+    }
+    Ok(())
+}

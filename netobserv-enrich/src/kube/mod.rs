@@ -13,4 +13,6 @@ mod watch;
 pub use index::{Clock, Event, IndexConfig, KubeIndex, SystemClock};
 pub use objects::{Kind, Meta, Node, Object, OwnerRef, Pod, Service};
 #[cfg(feature = "kube")]
-pub use watch::{CacheConfig, CacheError, CacheStatus, KindStatus, KubeCache, client};
+pub use watch::{
+    CacheConfig, CacheError, CacheMetrics, CacheStatus, KindStatus, KubeCache, client,
+};

@@ -359,6 +359,111 @@ impl KubeCache {
     }
 }
 
+/// The cache's state as Prometheus metrics, read at each scrape: `kube_cache_synced{kind}`
+/// (1 once listed), `kube_cache_lists_total{kind}`, `kube_cache_watch_errors_total{kind}`,
+/// `kube_cache_rejected_addresses_total{kind}`, `kube_cache_objects{kind}` (deleted ones in
+/// their grace period included) and `kube_cache_addresses`, each name after `prefix`.
+pub struct CacheMetrics {
+    cache: std::sync::Weak<KubeCache>,
+    synced: prometheus::IntGaugeVec,
+    lists: prometheus::IntCounterVec,
+    errors: prometheus::IntCounterVec,
+    rejected: prometheus::IntCounterVec,
+    objects: prometheus::IntGaugeVec,
+    addresses: prometheus::IntGauge,
+}
+
+impl CacheMetrics {
+    /// Metrics of `cache` (held weakly: once it is dropped, they stay at their last values).
+    pub fn new(cache: &Arc<KubeCache>, prefix: &str) -> prometheus::Result<Self> {
+        use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts};
+        let opts = |name: &str, help: &str| Opts::new(format!("{prefix}{name}"), help);
+        Ok(Self {
+            cache: Arc::downgrade(cache),
+            synced: IntGaugeVec::new(
+                opts(
+                    "kube_cache_synced",
+                    "1 once the kind's first list is in the Kubernetes cache",
+                ),
+                &["kind"],
+            )?,
+            lists: IntCounterVec::new(
+                opts(
+                    "kube_cache_lists_total",
+                    "Complete lists of the kind applied to the Kubernetes cache (more than 1: relists after 410 Gone or lost watches)",
+                ),
+                &["kind"],
+            )?,
+            errors: IntCounterVec::new(
+                opts(
+                    "kube_cache_watch_errors_total",
+                    "Errors of the kind's Kubernetes watcher, each retried with backoff",
+                ),
+                &["kind"],
+            )?,
+            rejected: IntCounterVec::new(
+                opts(
+                    "kube_cache_rejected_addresses_total",
+                    "Addresses of the kind's objects that are not IPs, left out of the Kubernetes cache",
+                ),
+                &["kind"],
+            )?,
+            objects: IntGaugeVec::new(
+                opts(
+                    "kube_cache_objects",
+                    "Objects of the kind in the Kubernetes cache, deleted ones in their grace period included",
+                ),
+                &["kind"],
+            )?,
+            addresses: IntGauge::with_opts(opts(
+                "kube_cache_addresses",
+                "Addresses the Kubernetes cache resolves",
+            ))?,
+        })
+    }
+}
+
+impl prometheus::core::Collector for CacheMetrics {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        let mut d = self.synced.desc();
+        d.extend(self.lists.desc());
+        d.extend(self.errors.desc());
+        d.extend(self.rejected.desc());
+        d.extend(self.objects.desc());
+        d.extend(self.addresses.desc());
+        d
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        if let Some(cache) = self.cache.upgrade() {
+            let raise = |c: &prometheus::IntCounterVec, kind: &str, to: u64| {
+                let c = c.with_label_values(&[kind]);
+                c.inc_by(to.saturating_sub(c.get()));
+            };
+            for (kind, s) in cache.status().kinds {
+                let k = kind.as_str();
+                self.synced.with_label_values(&[k]).set(i64::from(s.synced));
+                raise(&self.lists, k, s.lists);
+                raise(&self.errors, k, s.errors);
+                raise(&self.rejected, k, s.rejected_addresses);
+                let n = cache.index().objects(kind);
+                self.objects
+                    .with_label_values(&[k])
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+            self.addresses
+                .set(i64::try_from(cache.index().len()).unwrap_or(i64::MAX));
+        }
+        let mut m = self.synced.collect();
+        m.extend(self.lists.collect());
+        m.extend(self.errors.collect());
+        m.extend(self.rejected.collect());
+        m.extend(self.objects.collect());
+        m.extend(self.addresses.collect());
+        m
+    }
+}
+
 /// What a watcher task hands the applier.
 enum Message {
     Event(Event),

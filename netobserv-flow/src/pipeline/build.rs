@@ -241,6 +241,7 @@ impl Pipeline {
                 fields: &mut fields,
                 metrics: metrics.stage(name),
                 registry: metrics.registry().clone(),
+                metrics_prefix: metrics.prefix().into(),
                 workers: options.workers,
             };
             let component = factory.build(&mut cx).await?;

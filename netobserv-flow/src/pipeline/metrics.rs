@@ -108,6 +108,11 @@ impl Metrics {
         Ok(Metrics::build(prefix))
     }
 
+    /// The prefix of the metric names.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     fn build(prefix: &str) -> Self {
         let registry = Registry::new();
         let name = |n: &str| format!("{prefix}{n}");

@@ -91,6 +91,7 @@ pub struct BuildContext<'a> {
     pub(crate) fields: &'a mut FieldRegistry,
     pub(crate) metrics: StageMetrics,
     pub(crate) registry: prometheus::Registry,
+    pub(crate) metrics_prefix: std::sync::Arc<str>,
     pub(crate) workers: usize,
 }
 
@@ -137,6 +138,12 @@ impl BuildContext<'_> {
     /// address of its own).
     pub fn prometheus_registry(&self) -> &prometheus::Registry {
         &self.registry
+    }
+
+    /// The `metricsSettings.prefix` the pipeline's own metrics are named with, for a stage's
+    /// operational metrics to be named alike.
+    pub fn metrics_prefix(&self) -> &str {
+        &self.metrics_prefix
     }
 
     /// How many workers the pipeline runs: the number of shards a stateful stage with a key
