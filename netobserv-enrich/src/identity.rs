@@ -17,6 +17,14 @@ use netobserv_flow::flow::K8sIdentity;
 pub trait IdentityLookup: Send + Sync + 'static {
     /// The identity owning `ip`, if known.
     fn identity(&self, ip: IpAddr) -> Option<Arc<K8sIdentity>>;
+
+    /// The identities of two addresses (a flow's source and destination), each as
+    /// [`Self::identity`] answers it. A source that changes answers both from one view of its
+    /// state, and one read of it where a read has a cost of its own (the snapshot load of the
+    /// Kubernetes cache); by default, two lookups.
+    fn identities(&self, ips: [Option<IpAddr>; 2]) -> [Option<Arc<K8sIdentity>>; 2] {
+        ips.map(|ip| ip.and_then(|ip| self.identity(ip)))
+    }
 }
 
 /// A fixed table of identities: for tests, and for address plans known in advance.

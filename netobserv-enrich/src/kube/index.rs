@@ -441,6 +441,12 @@ impl IdentityLookup for KubeIndex {
     fn identity(&self, ip: IpAddr) -> Option<Arc<K8sIdentity>> {
         self.snapshot.load().get(ip).cloned()
     }
+
+    fn identities(&self, ips: [Option<IpAddr>; 2]) -> [Option<Arc<K8sIdentity>>; 2] {
+        // One snapshot for both sides: one load (each costs about as much as a table probe).
+        let snapshot = self.snapshot.load();
+        ips.map(|ip| ip.and_then(|ip| snapshot.get(ip).cloned()))
+    }
 }
 
 fn non_empty(s: &Arc<str>) -> Option<Arc<str>> {

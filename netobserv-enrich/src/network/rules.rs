@@ -35,9 +35,23 @@ pub struct Network {
 }
 
 impl Network {
+    /// The rules as configured, with each `add_kubernetes` rule that can share its lookup with
+    /// the one before it fused with it (see [`KubeRule::pairs_with`]).
     pub(super) fn new(rules: Vec<Rule>) -> Self {
+        let mut fused = Vec::with_capacity(rules.len());
+        for rule in rules {
+            match (fused.pop(), rule) {
+                (Some(Rule::Kube(first)), Rule::Kube(next)) if first.pairs_with(&next) => {
+                    fused.push(Rule::KubePair(Box::new([first, next])));
+                }
+                (last, rule) => {
+                    fused.extend(last);
+                    fused.push(rule);
+                }
+            }
+        }
         Network {
-            rules,
+            rules: fused,
             metrics: None,
         }
     }
@@ -52,7 +66,10 @@ impl Network {
 
     /// How many rules run (an `add_kubernetes` rule skipped for want of a cache is not counted).
     pub fn len(&self) -> usize {
-        self.rules.len()
+        self.rules
+            .iter()
+            .map(|r| if matches!(r, Rule::KubePair(_)) { 2 } else { 1 })
+            .sum()
     }
 
     /// Whether no rule runs.
@@ -74,6 +91,9 @@ pub(super) enum Rule {
         empty: Value,
     },
     Kube(KubeRule),
+    /// Two consecutive `add_kubernetes` rules whose addresses are read and looked up together:
+    /// one read of the identity source per flow instead of two.
+    KubePair(Box<[KubeRule; 2]>),
     Infra(Infra),
     Direction {
         reporter: FieldPath,
@@ -230,9 +250,19 @@ pub(super) enum KubeOutput {
     Named(Box<[FieldPath; 9]>),
 }
 
+/// The flow's own address fields, which `add_kubernetes` usually reads: read through their
+/// accessors rather than the generic field access (a good part of the rule's cost otherwise).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AddrField {
+    SrcAddr,
+    DstAddr,
+    Other,
+}
+
 #[derive(Clone)]
 pub(super) struct KubeRule {
     ip: FieldPath,
+    field: AddrField,
     output: KubeOutput,
     zone: bool,
     lookup: Arc<dyn IdentityLookup>,
@@ -248,8 +278,14 @@ impl KubeRule {
         zone: bool,
         lookup: Arc<dyn IdentityLookup>,
     ) -> Self {
+        let field = match ip {
+            FieldPath::Typed(FieldId::SrcAddr) => AddrField::SrcAddr,
+            FieldPath::Typed(FieldId::DstAddr) => AddrField::DstAddr,
+            _ => AddrField::Other,
+        };
         KubeRule {
             ip,
+            field,
             output,
             zone,
             lookup,
@@ -257,13 +293,61 @@ impl KubeRule {
         }
     }
 
+    /// Whether `next`, the rule after this one, may read its address before this rule writes
+    /// its output, so that both addresses are looked up at once: `next` reads the flow's own
+    /// `SrcAddr` or `DstAddr`, which this rule does not write, from the same identity source.
+    fn pairs_with(&self, next: &KubeRule) -> bool {
+        next.field != AddrField::Other
+            && Arc::ptr_eq(&self.lookup, &next.lookup)
+            && match &self.output {
+                KubeOutput::Src | KubeOutput::Dst => true,
+                KubeOutput::Named(keys) => !keys.contains(&next.ip),
+            }
+    }
+
+    /// The address the rule looks up: the generic read of its field (see [`addr`]) as it
+    /// answers, with the flow's own address fields read directly first.
+    fn ip(&self, flow: &Flow) -> Option<IpAddr> {
+        let direct = match self.field {
+            AddrField::SrcAddr => flow.src_addr(),
+            AddrField::DstAddr => flow.dst_addr(),
+            AddrField::Other => None,
+        };
+        // Not in the typed storage: the field may still be held by name (a value of another
+        // type), which only the generic read sees.
+        direct.or_else(|| match addr(&self.ip, flow) {
+            Addr::Ip(ip) => Some(ip),
+            Addr::Absent | Addr::NotIp => None,
+        })
+    }
+
     fn apply(&mut self, flow: &mut Flow) {
-        let Addr::Ip(ip) = addr(&self.ip, flow) else {
+        let Some(ip) = self.ip(flow) else {
             return;
         };
-        let Some(mut id) = self.lookup.identity(ip) else {
-            return;
+        if let Some(id) = self.lookup.identity(ip) {
+            self.write(flow, id);
+        }
+    }
+
+    /// Applies `first` then `next` (see [`Self::pairs_with`]), with one lookup of both
+    /// addresses.
+    fn apply_pair(first: &mut KubeRule, next: &mut KubeRule, flow: &mut Flow) {
+        let ips = [first.ip(flow), next.ip(flow)];
+        let [a, b] = match ips {
+            [None, None] => return,
+            ips => first.lookup.identities(ips),
         };
+        if let Some(id) = a {
+            first.write(flow, id);
+        }
+        if let Some(id) = b {
+            next.write(flow, id);
+        }
+    }
+
+    /// Writes the identity found, without its zone unless the rule adds it.
+    fn write(&mut self, flow: &mut Flow, mut id: Arc<K8sIdentity>) {
         if !self.zone && id.zone.is_some() {
             if self.zoneless.len() >= CACHE_MAX {
                 self.zoneless.clear();
@@ -391,6 +475,10 @@ impl Transform for Network {
                 Rule::Subnet(r) => r.apply(flow, metrics),
                 Rule::Location(r) => r.apply(flow, metrics),
                 Rule::Kube(r) => r.apply(flow),
+                Rule::KubePair(pair) => {
+                    let [first, next] = &mut **pair;
+                    KubeRule::apply_pair(first, next, flow);
+                }
                 Rule::Service {
                     port,
                     protocol,
@@ -535,5 +623,228 @@ impl Transform for Network {
             }
         }
         true
+    }
+}
+
+#[cfg(test)]
+impl Network {
+    /// The rules one by one (pairs split), reading their addresses directly or not.
+    fn split(&self, direct: bool) -> Vec<Rule> {
+        let kube = |r: &KubeRule| {
+            let mut r = r.clone();
+            if !direct {
+                r.field = AddrField::Other;
+            }
+            Rule::Kube(r)
+        };
+        self.rules
+            .iter()
+            .flat_map(|r| match r {
+                Rule::Kube(k) => vec![kube(k)],
+                Rule::KubePair(pair) => pair.iter().map(kube).collect(),
+                other => vec![other.clone()],
+            })
+            .collect()
+    }
+
+    /// The same rules run one by one, each reading its address through the generic field
+    /// access: the reference the fused rules and the direct reads are compared with.
+    fn generic(&self) -> Network {
+        Network {
+            rules: self.split(false),
+            metrics: None,
+        }
+    }
+
+    fn pairs(&self) -> usize {
+        self.rules
+            .iter()
+            .filter(|r| matches!(r, Rule::KubePair(_)))
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::net::IpAddr;
+    use std::sync::Arc;
+
+    use netobserv_flow::field::{FieldPath, FieldRegistry};
+    use netobserv_flow::flow::{Flow, K8sIdentity};
+    use netobserv_flow::pipeline::Transform;
+    use netobserv_flow::value::Value;
+
+    use super::{Network, Rule};
+    use crate::identity::{IdentityLookup, StaticIdentities};
+    use crate::kube::{Event, IndexConfig, KubeIndex, Meta, Node, Object, Pod, Service};
+    use crate::network::{self, NetworkConfig};
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// A rule reading what the one before it writes (2 after 1: not fused), pairs fused (2-3
+    /// and 4-5), zone on and off, the flow's identity slots and named outputs.
+    const RULES: &str = r#"
+rules:
+  - type: add_kubernetes
+    kubernetes: {ipField: SrcAddr, output: SrcK8S}
+  - type: add_kubernetes
+    kubernetes: {ipField: SrcK8S_HostIP, output: SrcNode, add_zone: true}
+  - type: add_kubernetes
+    kubernetes: {ipField: DstAddr, output: DstK8S, add_zone: true}
+  - type: add_kubernetes
+    kubernetes: {ipField: DstAddr, output: Dst2}
+  - type: add_kubernetes
+    kubernetes: {ipField: SrcAddr, output: "src.", assignee: otel, add_zone: true}
+"#;
+
+    /// Every mix of source and destination among: a pod (IPv4, IPv6, IPv4-mapped), a node, a
+    /// service, an unknown address, no address, and text that is no address (kept by name);
+    /// with and without identities already on the flow.
+    fn flows() -> Vec<Flow> {
+        let set = |f: &mut Flow, field: &str, v: &str| match v {
+            "" => {}
+            "text" => FieldPath::resolve(field).set(f, Value::str("not an address")),
+            "empty" => FieldPath::resolve(field).set(f, Value::str("")),
+            a => FieldPath::resolve(field).set(f, Value::Ip(ip(a))),
+        };
+        let addrs = [
+            "10.128.0.5",
+            "fd01::7",
+            "::ffff:10.128.0.5",
+            "10.0.0.1",
+            "172.30.0.9",
+            "8.8.8.8",
+            "",
+            "text",
+            "empty",
+        ];
+        let mut old = K8sIdentity::default();
+        old.name = Some("stale".into());
+        let old = Arc::new(old);
+        let mut flows = Vec::new();
+        for src in addrs {
+            for dst in addrs {
+                for stale in [false, true] {
+                    let mut f = Flow::default();
+                    set(&mut f, "SrcAddr", src);
+                    set(&mut f, "DstAddr", dst);
+                    if stale {
+                        f.set_src_k8s(old.clone());
+                        f.set_dst_k8s(old.clone());
+                    }
+                    flows.push(f);
+                }
+            }
+        }
+        flows
+    }
+
+    fn table() -> StaticIdentities {
+        let id = |name: &str, kind: &str, host: Option<&str>, zone: Option<&str>| {
+            let mut id = K8sIdentity::default();
+            id.name = Some(name.into());
+            id.namespace = Some("shop".into());
+            id.kind = Some(kind.into());
+            id.owner_name = Some(name.into());
+            id.owner_type = Some(kind.into());
+            id.host_ip = host.map(ip);
+            id.host_name = host.map(|_| "n1".into());
+            id.zone = zone.map(Into::into);
+            id
+        };
+        StaticIdentities::new()
+            .with(
+                ip("10.128.0.5"),
+                id("web", "Pod", Some("10.0.0.1"), Some("z1")),
+            )
+            .with(ip("fd01::7"), id("db", "Pod", Some("10.0.0.1"), None))
+            .with(
+                ip("10.0.0.1"),
+                id("n1", "Node", Some("10.0.0.1"), Some("z1")),
+            )
+            .with(ip("172.30.0.9"), id("api", "Service", None, None))
+    }
+
+    fn index() -> KubeIndex {
+        let index = KubeIndex::new(IndexConfig::default());
+        index.apply(
+            [
+                Object::Node(Node::new("n1", [ip("10.0.0.1")]).with_zone("z1")),
+                Object::Pod(
+                    Pod::new(
+                        Meta::new("shop", "web", "p1"),
+                        [ip("10.128.0.5"), ip("fd01::7")],
+                    )
+                    .on_node("n1", ip("10.0.0.1")),
+                ),
+                Object::Service(Service::new(
+                    Meta::new("shop", "api", "s1"),
+                    [ip("172.30.0.9")],
+                )),
+            ]
+            .map(Event::Apply),
+        );
+        index
+    }
+
+    fn json(f: &Flow) -> String {
+        let mut out = Vec::new();
+        netobserv_flow::codec::json::encode(f, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn same_output_as_generic(lookup: Arc<dyn IdentityLookup>) {
+        let cfg: NetworkConfig = serde_yaml_ng::from_str(RULES).unwrap();
+        let mut fast = network::build(&cfg, "p", "s", &mut FieldRegistry::new(), Some(lookup))
+            .unwrap()
+            .network;
+        let mut generic = fast.generic();
+        assert_eq!(fast.pairs(), 2);
+        assert_eq!((fast.len(), generic.len()), (5, 5));
+        let mut found = 0;
+        for flow in flows() {
+            let (mut a, mut b) = (flow.clone(), flow);
+            assert!(fast.transform(&mut a));
+            assert!(generic.transform(&mut b));
+            assert_eq!(json(&a), json(&b));
+            assert_eq!(a.src_k8s(), b.src_k8s());
+            assert_eq!(a.dst_k8s(), b.dst_k8s());
+            found += usize::from(
+                a.dst_k8s()
+                    .is_some_and(|id| id.name.as_deref() != Some("stale")),
+            );
+        }
+        // Not a comparison of two flows left alone.
+        assert!(found > 50, "{found}");
+    }
+
+    #[test]
+    fn fused_rules_and_direct_reads_write_what_the_generic_rules_write() {
+        same_output_as_generic(Arc::new(table()));
+        same_output_as_generic(Arc::new(index()));
+    }
+
+    #[test]
+    fn rules_over_different_sources_are_not_fused() {
+        let cfg: NetworkConfig = serde_yaml_ng::from_str(RULES).unwrap();
+        let built = |lookup: Arc<dyn IdentityLookup>| {
+            network::build(&cfg, "p", "s", &mut FieldRegistry::new(), Some(lookup))
+                .unwrap()
+                .network
+        };
+        let one = built(Arc::new(table()));
+        let mut rules = one.split(true);
+        assert_eq!(Network::new(rules.clone()).pairs(), 2);
+        // The second rule asks another table.
+        if let Rule::Kube(r) = &mut rules[1] {
+            r.lookup = Arc::new(table());
+        }
+        let net = Network::new(rules);
+        // 4-5 only.
+        assert_eq!((net.pairs(), net.len()), (1, 5));
     }
 }
