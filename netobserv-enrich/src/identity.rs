@@ -1,5 +1,5 @@
 //! Who an address belongs to: the interface between the `network` transform and a source of
-//! Kubernetes identities (the reflector cache of a later slice of issue 11, or a fixed table).
+//! Kubernetes identities (the Kubernetes cache, `kube::KubeCache`, or a fixed table).
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -316,6 +316,10 @@ async fn the_cache_resolves_every_object_of_the_cluster() -> Result<()> {
     // ExternalName services have none.
     assert_eq!(cache.index().len(), 14);
     assert!(id(&cache, "10.128.0.99").is_none());
+    // Both sides of a flow from one snapshot: the same identities as one by one.
+    let [a, b] = cache.identities([Some(ip("10.128.0.7")), Some(ip("10.128.0.99"))]);
+    assert!(Arc::ptr_eq(&a.unwrap(), &id(&cache, "10.128.0.7").unwrap()));
+    assert!(b.is_none());
 
     let status = cache.status();
     let watched: Vec<Kind> = status.kinds.iter().map(|(k, _)| *k).collect();

@@ -233,6 +233,13 @@ impl IdentityLookup for KubeCache {
     fn identity(&self, ip: IpAddr) -> Option<Arc<netobserv_flow::flow::K8sIdentity>> {
         self.index.identity(ip)
     }
+
+    fn identities(
+        &self,
+        ips: [Option<IpAddr>; 2],
+    ) -> [Option<Arc<netobserv_flow::flow::K8sIdentity>>; 2] {
+        self.index.identities(ips)
+    }
 }
 
 impl KubeCache {
