@@ -25,12 +25,36 @@ pub trait IdentityLookup: Send + Sync + 'static {
     fn identities(&self, ips: [Option<IpAddr>; 2]) -> [Option<Arc<K8sIdentity>>; 2] {
         ips.map(|ip| ip.and_then(|ip| self.identity(ip)))
     }
+
+    /// The labels and annotations of the object owning `ip`, for the rules that copy them
+    /// (`labels_prefix`, `annotations_prefix`); `None` when unknown or not kept (the default).
+    fn tags(&self, ip: IpAddr) -> Option<Arc<ObjectTags>> {
+        let _ = ip;
+        None
+    }
+}
+
+/// The labels and annotations of a pod, service or node, as `add_kubernetes` copies them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectTags {
+    /// `metadata.labels`, by key.
+    pub labels: Vec<(Arc<str>, Arc<str>)>,
+    /// `metadata.annotations`, by key.
+    pub annotations: Vec<(Arc<str>, Arc<str>)>,
+}
+
+impl ObjectTags {
+    /// Whether there is neither label nor annotation.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.annotations.is_empty()
+    }
 }
 
 /// A fixed table of identities: for tests, and for address plans known in advance.
 #[derive(Debug, Default, Clone)]
 pub struct StaticIdentities {
     by_ip: HashMap<IpAddr, Arc<K8sIdentity>>,
+    tags: HashMap<IpAddr, Arc<ObjectTags>>,
 }
 
 impl StaticIdentities {
@@ -42,6 +66,12 @@ impl StaticIdentities {
     /// Adds (or replaces) the identity of `ip`.
     pub fn with(mut self, ip: IpAddr, identity: K8sIdentity) -> Self {
         self.by_ip.insert(ip, Arc::new(identity));
+        self
+    }
+
+    /// Sets the labels and annotations of the object owning `ip`.
+    pub fn with_tags(mut self, ip: IpAddr, tags: ObjectTags) -> Self {
+        self.tags.insert(ip, Arc::new(tags));
         self
     }
 
@@ -59,5 +89,9 @@ impl StaticIdentities {
 impl IdentityLookup for StaticIdentities {
     fn identity(&self, ip: IpAddr) -> Option<Arc<K8sIdentity>> {
         self.by_ip.get(&ip.to_canonical()).cloned()
+    }
+
+    fn tags(&self, ip: IpAddr) -> Option<Arc<ObjectTags>> {
+        self.tags.get(&ip.to_canonical()).cloned()
     }
 }

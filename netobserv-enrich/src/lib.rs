@@ -43,7 +43,7 @@ use netobserv_flow::config::StageKind;
 use netobserv_flow::pipeline::{BuildContext, Component, StageFactory, StageRegistry};
 
 pub use error::{Error, Result};
-pub use identity::{IdentityLookup, StaticIdentities};
+pub use identity::{IdentityLookup, ObjectTags, StaticIdentities};
 pub use network::{Network, NetworkConfig};
 
 /// Registers `transform: network`, with no Kubernetes cache: `add_kubernetes` rules are skipped
@@ -111,9 +111,14 @@ enum Identities {
 #[cfg(feature = "kube")]
 struct KubeSource {
     options: KubeOptions,
-    /// By kubeconfig path and tracked kinds.
+    /// By kubeconfig path, tracked kinds and what metadata is kept.
     #[allow(clippy::type_complexity)]
-    caches: tokio::sync::Mutex<Vec<((Option<String>, Vec<String>), Arc<kube::KubeCache>)>>,
+    caches: tokio::sync::Mutex<
+        Vec<(
+            (Option<String>, Vec<String>, bool, bool),
+            Arc<kube::KubeCache>,
+        )>,
+    >,
 }
 
 #[cfg(feature = "kube")]
@@ -135,7 +140,18 @@ impl KubeSource {
             format!("{}.network", cx.path())
         };
         let mut caches = self.caches.lock().await;
-        let id = (path.clone(), tracked.clone());
+        // Labels and annotations are kept only when a rule copies them.
+        let kube_rules = || {
+            cfg.rules
+                .iter()
+                .filter(|r| r.r#type == network::config::RuleType::AddKubernetes)
+                .filter_map(|r| r.kubernetes.as_ref())
+        };
+        let keep_labels =
+            kube_rules().any(|k| k.labels_prefix.as_ref().is_some_and(|p| !p.is_empty()));
+        let keep_annotations =
+            kube_rules().any(|k| k.annotations_prefix.as_ref().is_some_and(|p| !p.is_empty()));
+        let id = (path.clone(), tracked.clone(), keep_labels, keep_annotations);
         if let Some((_, cache)) = caches.iter().find(|(k, _)| *k == id) {
             return Ok(Some(cache.clone()));
         }
@@ -158,6 +174,8 @@ impl KubeSource {
         let started = std::time::Instant::now();
         let mut config = self.options.cache.clone();
         config.index = config.index.with_tracked_kinds(&tracked);
+        config.index.keep_labels = keep_labels;
+        config.index.keep_annotations = keep_annotations;
         let cache = kube::KubeCache::start(client, config).await.map_err(|e| {
             netobserv_flow::Error::Stage {
                 stage: cx.stage().to_string(),

@@ -710,3 +710,72 @@ async fn the_network_stage_starts_the_cache_from_its_config_path_and_serves_its_
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_and_annotations_are_kept_only_when_asked_for() -> Result<()> {
+    let server = ApiServer::start().await;
+    server.load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kube/cluster.json"));
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig);
+    let start = |labels: bool, annotations: bool| {
+        let mut config = config();
+        config.index.keep_labels = labels;
+        config.index.keep_annotations = annotations;
+        let kubeconfig = kubeconfig.clone();
+        async move {
+            KubeCache::start(client(Some(&kubeconfig)).await?, config)
+                .await
+                .map_err(anyhow::Error::from)
+        }
+    };
+    let pairs = |v: &[(Arc<str>, Arc<str>)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let owned = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+
+    let cache = start(true, false).await?;
+    let web = cache
+        .tags(ip("10.128.0.7"))
+        .context("the web pod's labels")?;
+    assert_eq!(
+        pairs(&web.labels),
+        owned(&[("app", "web"), ("pod-template-hash", "5d4f")])
+    );
+    assert!(web.annotations.is_empty());
+    // A node's labels, its zone still read.
+    let node = cache.tags(ip("10.0.0.1")).context("worker-1's labels")?;
+    assert!(pairs(&node.labels).contains(&("topology.kubernetes.io/zone".into(), "eu-1a".into())));
+    assert_eq!(
+        id(&cache, "10.0.0.1").unwrap().zone.as_deref(),
+        Some("eu-1a")
+    );
+    // The gateway service has annotations only: nothing kept.
+    assert!(cache.tags(ip("172.30.0.20")).is_none());
+    drop(cache);
+
+    let cache = start(false, true).await?;
+    let gateway = cache
+        .tags(ip("198.51.100.7"))
+        .context("the gateway's annotations")?;
+    assert_eq!(
+        pairs(&gateway.annotations),
+        owned(&[("example.com/owner", "team-edge")])
+    );
+    assert!(gateway.labels.is_empty());
+    drop(cache);
+
+    let cache = start(false, false).await?;
+    assert!(cache.tags(ip("10.128.0.7")).is_none());
+    assert_eq!(
+        id(&cache, "10.0.0.1").unwrap().zone.as_deref(),
+        Some("eu-1a")
+    );
+    Ok(())
+}

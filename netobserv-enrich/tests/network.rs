@@ -506,7 +506,7 @@ fn what_this_build_does_not_do_is_warned_about() -> Result<()> {
         r#"
 rules:
   - type: add_kubernetes
-    kubernetes: {ipField: SrcAddr, output: SrcK8S, labels_prefix: SrcK8S_Labels}
+    kubernetes: {ipField: SrcAddr, output: SrcK8S, label_inclusions: [app]}
   - type: add_subnet
     add_subnet: {input: SrcAddr, output: s, subnet_mask: /64}
     add_service: {input: SrcPort, output: x, protocol: Proto}
@@ -523,7 +523,7 @@ kubeConfig:
     let w = network::build(&cfg, "n", "s", &mut FieldRegistry::new(), Some(lookup))?.warnings;
     let want = [
         "n.servicesFile: read by `add_service` rules only",
-        "n.rules[0].kubernetes.labels_prefix: not implemented yet",
+        "n.rules[0].kubernetes.label_inclusions: has no effect without a non-empty `labels_prefix`",
         "n.rules[1].add_service: ignored: a rule of type add_subnet does not read it",
         "n.rules[1].add_subnet.subnet_mask: /64 applies to IPv6 addresses only",
         "n.rules[2]: add_subnet_label labels nothing",

@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use netobserv_flow::flow::K8sIdentity;
 
 use super::objects::{Kind, Meta, Node, Object, OwnerRef, Pod, Service};
-use crate::identity::IdentityLookup;
+use crate::identity::{IdentityLookup, ObjectTags};
 
 /// A source of the current time, injected so that the grace period of deleted objects can be
 /// tested without sleeping.
@@ -67,6 +67,11 @@ pub struct IndexConfig {
     /// to 3 steps, through the kinds this index knows (ReplicaSet, Deployment, Job), stopping at
     /// a tracked owner whose own owner is not tracked, as upstream.
     pub tracked_kinds: Vec<Arc<str>>,
+    /// Whether the reflectors keep the labels of pods, services and nodes (a rule copies them:
+    /// `labels_prefix`); off, they cost no memory.
+    pub keep_labels: bool,
+    /// Whether the reflectors keep their annotations (`annotations_prefix`).
+    pub keep_annotations: bool,
 }
 
 impl Default for IndexConfig {
@@ -75,6 +80,8 @@ impl Default for IndexConfig {
             grace: Duration::from_secs(30),
             resolve_cron_jobs: true,
             tracked_kinds: Vec::new(),
+            keep_labels: false,
+            keep_annotations: false,
         }
     }
 }
@@ -136,14 +143,28 @@ struct Objects {
 struct Snapshot {
     v4: Map<u32, Arc<K8sIdentity>>,
     v6: Map<u128, Arc<K8sIdentity>>,
+    /// Labels and annotations by address, of the objects that have some kept (only when a rule
+    /// copies them): apart, so that the identity tables stay as small.
+    tags: Map<IpAddr, Arc<ObjectTags>>,
 }
 
 impl Snapshot {
-    fn insert(&mut self, ip: IpAddr, id: &Arc<K8sIdentity>) {
-        match ip.to_canonical() {
+    fn insert(&mut self, ip: IpAddr, id: &Arc<K8sIdentity>, tags: Option<&Arc<ObjectTags>>) {
+        let ip = ip.to_canonical();
+        match ip {
             IpAddr::V4(a) => self.v4.insert(a.to_bits(), id.clone()),
             IpAddr::V6(a) => self.v6.insert(a.to_bits(), id.clone()),
         };
+        // The address's object changes: so do its tags (none for an object without).
+        match tags {
+            Some(t) => {
+                self.tags.insert(ip, t.clone());
+            }
+            None if !self.tags.is_empty() => {
+                self.tags.remove(&ip);
+            }
+            None => {}
+        }
     }
 
     fn get(&self, ip: IpAddr) -> Option<&Arc<K8sIdentity>> {
@@ -307,7 +328,7 @@ impl KubeIndex {
                     let s = &entry.object;
                     let id = Arc::new(self.service_identity(s));
                     for ip in s.cluster_ips.iter().chain(&s.external_ips) {
-                        by_ip.insert(*ip, &id);
+                        by_ip.insert(*ip, &id, s.tags.as_ref());
                     }
                 }
             }
@@ -316,7 +337,7 @@ impl KubeIndex {
                     let n = &entry.object;
                     let id = Arc::new(self.node_identity(n));
                     for ip in n.internal_ips.iter().chain(&n.external_ips) {
-                        by_ip.insert(*ip, &id);
+                        by_ip.insert(*ip, &id, n.tags.as_ref());
                     }
                 }
             }
@@ -331,7 +352,7 @@ impl KubeIndex {
                 }
                 let id = Arc::new(self.pod_identity(objects, p));
                 for ip in ips {
-                    by_ip.insert(*ip, &id);
+                    by_ip.insert(*ip, &id, p.tags.as_ref());
                 }
             }
         }
@@ -446,6 +467,10 @@ impl IdentityLookup for KubeIndex {
         // One snapshot for both sides: one load (each costs about as much as a table probe).
         let snapshot = self.snapshot.load();
         ips.map(|ip| ip.and_then(|ip| snapshot.get(ip).cloned()))
+    }
+
+    fn tags(&self, ip: IpAddr) -> Option<Arc<ObjectTags>> {
+        self.snapshot.load().tags.get(&ip.to_canonical()).cloned()
     }
 }
 

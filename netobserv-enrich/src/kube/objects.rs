@@ -4,6 +4,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::identity::ObjectTags;
+
 /// One entry of `metadata.ownerReferences`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnerRef {
@@ -67,6 +69,8 @@ pub struct Pod {
     pub node_name: Option<Arc<str>>,
     /// `spec.hostNetwork`: the pod's IPs are its node's, and resolve to the node.
     pub host_network: bool,
+    /// Labels and annotations, when kept (a rule copies them).
+    pub tags: Option<Arc<ObjectTags>>,
 }
 
 impl Pod {
@@ -102,6 +106,8 @@ pub struct Service {
     pub cluster_ips: Vec<IpAddr>,
     /// `spec.externalIPs`.
     pub external_ips: Vec<IpAddr>,
+    /// Labels and annotations, when kept (a rule copies them).
+    pub tags: Option<Arc<ObjectTags>>,
 }
 
 impl Service {
@@ -111,6 +117,7 @@ impl Service {
             meta,
             cluster_ips: cluster_ips.into_iter().collect(),
             external_ips: Vec::new(),
+            tags: None,
         }
     }
 
@@ -134,6 +141,8 @@ pub struct Node {
     pub external_ips: Vec<IpAddr>,
     /// The `topology.kubernetes.io/zone` label.
     pub zone: Option<Arc<str>>,
+    /// Labels and annotations, when kept (a rule copies them).
+    pub tags: Option<Arc<ObjectTags>>,
 }
 
 impl Node {

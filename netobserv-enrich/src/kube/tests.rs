@@ -487,3 +487,40 @@ fn a_relist_deletes_what_it_no_longer_has_after_the_grace_period() {
     assert_eq!(index.objects(Kind::Pod), 2);
     assert_eq!(index.objects(Kind::Node), 1);
 }
+
+#[test]
+fn tags_follow_the_object_an_address_resolves_to() {
+    use crate::identity::ObjectTags;
+    let tags = |k: &str| {
+        Some(Arc::new(ObjectTags {
+            labels: vec![(Arc::from("app"), Arc::from(k))],
+            annotations: Vec::new(),
+        }))
+    };
+    let index = KubeIndex::new(IndexConfig::default());
+    // A service and a pod on the same address: the pod wins, with its tags (none), not the
+    // service's.
+    let mut svc = Service::new(Meta::new("shop", "svc", "s1"), [ip("10.128.0.9")]);
+    svc.tags = tags("svc");
+    let mut p = pod("p", None, &["10.128.0.9"]);
+    let mut tagged = pod("q", None, &["10.128.0.10"]);
+    tagged.tags = tags("q");
+    apply(
+        &index,
+        vec![
+            Object::Service(svc),
+            Object::Pod(p.clone()),
+            Object::Pod(tagged),
+        ],
+    );
+    assert_eq!(
+        index.identity(ip("10.128.0.9")).unwrap().name.as_deref(),
+        Some("p")
+    );
+    assert_eq!(index.tags(ip("10.128.0.9")), None);
+    assert_eq!(&*index.tags(ip("10.128.0.10")).unwrap().labels[0].1, "q");
+    // The pod gets tags later: they are found.
+    p.tags = tags("p");
+    apply(&index, vec![Object::Pod(p)]);
+    assert_eq!(&*index.tags(ip("10.128.0.9")).unwrap().labels[0].1, "p");
+}

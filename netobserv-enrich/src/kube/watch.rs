@@ -40,7 +40,7 @@ use tokio::task::JoinHandle;
 
 use super::index::{Event, IndexConfig, KubeIndex};
 use super::objects::{Kind, Meta, Node, Object, OwnerRef, Pod, Service};
-use crate::identity::IdentityLookup;
+use crate::identity::{IdentityLookup, ObjectTags};
 
 /// The zone label of nodes.
 const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
@@ -240,6 +240,10 @@ impl IdentityLookup for KubeCache {
     ) -> [Option<Arc<netobserv_flow::flow::K8sIdentity>>; 2] {
         self.index.identities(ips)
     }
+
+    fn tags(&self, ip: IpAddr) -> Option<Arc<ObjectTags>> {
+        self.index.tags(ip)
+    }
 }
 
 impl KubeCache {
@@ -279,14 +283,21 @@ impl KubeCache {
         ))];
         let sink = || (tx.clone(), shared.clone());
         let (t, s) = sink();
+        let keep = Keep {
+            labels: config.index.keep_labels,
+            annotations: config.index.keep_annotations,
+        };
         let pods = watcher(Api::<SlimPod>::all(client.clone()), &wc);
-        tasks.push(tokio::spawn(pump(Kind::Pod, pods, pod, t, s)));
+        let convert = move |p, r: &mut u64| pod(p, r, keep);
+        tasks.push(tokio::spawn(pump(Kind::Pod, pods, convert, t, s)));
         let (t, s) = sink();
         let services = watcher(Api::<SlimService>::all(client.clone()), &wc);
-        tasks.push(tokio::spawn(pump(Kind::Service, services, service, t, s)));
+        let convert = move |v, r: &mut u64| service(v, r, keep);
+        tasks.push(tokio::spawn(pump(Kind::Service, services, convert, t, s)));
         let (t, s) = sink();
         let nodes = watcher(Api::<SlimNode>::all(client.clone()), &wc);
-        tasks.push(tokio::spawn(pump(Kind::Node, nodes, node, t, s)));
+        let convert = move |n, r: &mut u64| node(n, r, keep);
+        tasks.push(tokio::spawn(pump(Kind::Node, nodes, convert, t, s)));
         let (t, s) = sink();
         // Metadata only (`Accept: ...;as=PartialObjectMetadataList`): owners, nothing else.
         let sets = watcher(
@@ -497,7 +508,7 @@ where
 async fn pump<K: Send + 'static>(
     kind: Kind,
     mut events: Events<K>,
-    f: fn(K, &mut u64) -> Option<Object>,
+    mut f: impl FnMut(K, &mut u64) -> Option<Object> + Send + 'static,
     tx: mpsc::Sender<Message>,
     shared: Arc<Shared>,
 ) {
@@ -608,6 +619,7 @@ fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
         uid: Option<String>,
         resource_version: Option<String>,
         labels: Option<BTreeMap<String, String>>,
+        annotations: Option<BTreeMap<String, String>>,
         owner_references: Option<Vec<SlimOwner>>,
     }
     let m = SlimMeta::deserialize(d)?;
@@ -617,6 +629,7 @@ fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
         uid: m.uid,
         resource_version: m.resource_version,
         labels: m.labels,
+        annotations: m.annotations,
         owner_references: m.owner_references.map(|o| {
             o.into_iter()
                 .map(|o| OwnerReference {
@@ -787,7 +800,38 @@ fn addresses<'a>(
     ips
 }
 
-fn pod(p: SlimPod, rejected: &mut u64) -> Option<Object> {
+/// What of an object's metadata is kept besides what identities need.
+#[derive(Clone, Copy, Debug, Default)]
+struct Keep {
+    labels: bool,
+    annotations: bool,
+}
+
+/// The labels and annotations `keep` asks for, taken out of `m`; `None` when there are none.
+fn tags(m: &mut ObjectMeta, keep: Keep) -> Option<Arc<ObjectTags>> {
+    let pairs = |map: Option<BTreeMap<String, String>>| -> Vec<(Arc<str>, Arc<str>)> {
+        map.into_iter()
+            .flatten()
+            .map(|(k, v)| (Arc::from(k), Arc::from(v)))
+            .collect()
+    };
+    let t = ObjectTags {
+        labels: if keep.labels {
+            pairs(m.labels.take())
+        } else {
+            Vec::new()
+        },
+        annotations: if keep.annotations {
+            pairs(m.annotations.take())
+        } else {
+            Vec::new()
+        },
+    };
+    (!t.is_empty()).then(|| Arc::new(t))
+}
+
+fn pod(mut p: SlimPod, rejected: &mut u64, keep: Keep) -> Option<Object> {
+    let tags = tags(&mut p.metadata, keep);
     let meta = meta(p.metadata)?;
     let status = p.status;
     // A pod that ended (Succeeded, Failed) has given its addresses back: a new pod may hold them.
@@ -813,11 +857,13 @@ fn pod(p: SlimPod, rejected: &mut u64) -> Option<Object> {
     .copied();
     let mut pod = Pod::new(meta, ips).with_host_network(p.spec.host_network.unwrap_or(false));
     pod.host_ip = host_ip;
+    pod.tags = tags;
     pod.node_name = p.spec.node_name.as_deref().map(Arc::from);
     Some(Object::Pod(pod))
 }
 
-fn service(s: SlimService, rejected: &mut u64) -> Option<Object> {
+fn service(mut s: SlimService, rejected: &mut u64, keep: Keep) -> Option<Object> {
+    let tags = tags(&mut s.metadata, keep);
     let meta = meta(s.metadata)?;
     let spec = s.spec;
     let cluster = addresses(
@@ -836,13 +882,21 @@ fn service(s: SlimService, rejected: &mut u64) -> Option<Object> {
         &meta.name,
         rejected,
     );
-    Some(Object::Service(
-        Service::new(meta, cluster).with_external_ips(external),
-    ))
+    let mut service = Service::new(meta, cluster).with_external_ips(external);
+    service.tags = tags;
+    Some(Object::Service(service))
 }
 
-fn node(n: SlimNode, rejected: &mut u64) -> Option<Object> {
-    let name = n.metadata.name?;
+fn node(n: SlimNode, rejected: &mut u64, keep: Keep) -> Option<Object> {
+    let mut metadata = n.metadata;
+    // The zone is read from the labels before they are (maybe) taken.
+    let zone = metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(ZONE_LABEL))
+        .cloned();
+    let tags = tags(&mut metadata, keep);
+    let name = metadata.name?;
     let of_type = |t: &str| -> Vec<&str> {
         n.status
             .addresses
@@ -855,10 +909,11 @@ fn node(n: SlimNode, rejected: &mut u64) -> Option<Object> {
     let internal = addresses(of_type("InternalIP"), "status.addresses", &name, rejected);
     let external = addresses(of_type("ExternalIP"), "status.addresses", &name, rejected);
     let mut node = Node::new(&name, internal).with_external_ips(external);
-    node.uid = n.metadata.uid.as_deref().unwrap_or("").into();
-    if let Some(zone) = n.metadata.labels.as_ref().and_then(|l| l.get(ZONE_LABEL)) {
-        node = node.with_zone(zone);
+    node.uid = metadata.uid.as_deref().unwrap_or("").into();
+    if let Some(zone) = zone {
+        node = node.with_zone(&zone);
     }
+    node.tags = tags;
     Some(Object::Node(node))
 }
 
@@ -881,7 +936,7 @@ mod tests {
                 "podIPs": [{"ip": "10.128.0.7"}, {"ip": "fd01::7"}, {"ip": "bogus"}]}
         }));
         let mut rejected = 0;
-        let Some(Object::Pod(pod)) = pod(p, &mut rejected) else {
+        let Some(Object::Pod(pod)) = pod(p, &mut rejected, Keep::default()) else {
             panic!("not a pod")
         };
         assert_eq!(rejected, 1);
@@ -904,7 +959,7 @@ mod tests {
             "metadata": {"name": "job-1", "namespace": "shop"},
             "status": {"phase": "Succeeded", "podIP": "10.128.0.9", "podIPs": [{"ip": "10.128.0.9"}]}
         }));
-        let Some(Object::Pod(pod)) = pod(p, &mut 0) else {
+        let Some(Object::Pod(pod)) = pod(p, &mut 0, Keep::default()) else {
             panic!("not a pod")
         };
         assert!(pod.ips.is_empty());
@@ -916,7 +971,7 @@ mod tests {
             "metadata": {"name": "db", "namespace": "shop"},
             "spec": {"clusterIP": "None", "clusterIPs": ["None"], "externalIPs": ["198.51.100.4"]}
         }));
-        let Some(Object::Service(s)) = service(s, &mut 0) else {
+        let Some(Object::Service(s)) = service(s, &mut 0, Keep::default()) else {
             panic!("not a service")
         };
         assert!(s.cluster_ips.is_empty());
@@ -934,7 +989,7 @@ mod tests {
                 {"type": "InternalIP", "address": "fd00::1"}
             ]}
         }));
-        let Some(Object::Node(n)) = node(n, &mut 0) else {
+        let Some(Object::Node(n)) = node(n, &mut 0, Keep::default()) else {
             panic!("not a node")
         };
         assert_eq!(
@@ -955,6 +1010,6 @@ mod tests {
     #[test]
     fn an_object_without_a_name_is_not_used() {
         let p: SlimPod = decode(serde_json::json!({"metadata": {"namespace": "shop"}}));
-        assert!(pod(p, &mut 0).is_none());
+        assert!(pod(p, &mut 0, Keep::default()).is_none());
     }
 }

@@ -10,7 +10,7 @@ use netobserv_flow::value::Value;
 
 use super::config::{NetworkConfig, NetworkRule, RuleType};
 use super::location::{LocationDb, OpenError};
-use super::rules::{Infra, KubeOutput, KubeRule, Network, Rule, SubnetRule};
+use super::rules::{Infra, KubeOutput, KubeRule, Network, Rule, SubnetRule, TagCopy, TagFilter};
 use super::services::{EMBEDDED_PROTOCOLS, EMBEDDED_SERVICES, ServiceNames};
 use super::subnet::{Cidr, SubnetLabels};
 use crate::error::{Error, Result};
@@ -346,24 +346,61 @@ fn kube_rule(
             ));
         }
     };
-    for (key, set) in [
-        ("labels_prefix", r.labels_prefix.is_some()),
-        ("label_inclusions", !r.label_inclusions.is_empty()),
-        ("label_exclusions", !r.label_exclusions.is_empty()),
-        ("label_value_max_length", r.label_value_max_length.is_some()),
-        ("annotations_prefix", r.annotations_prefix.is_some()),
-        ("annotation_inclusions", !r.annotation_inclusions.is_empty()),
-        ("annotation_exclusions", !r.annotation_exclusions.is_empty()),
+    // As upstream: an empty prefix copies nothing, and the filters only act with a prefix.
+    let filter =
+        |prefix: &Option<String>, include: &[String], exclude: &[String], max_len: Option<i64>| {
+            prefix
+                .as_deref()
+                .filter(|p| !p.is_empty())
+                .map(|prefix| TagFilter {
+                    prefix: prefix.to_string(),
+                    include: include.to_vec(),
+                    exclude: exclude.to_vec(),
+                    max_len,
+                })
+        };
+    let labels = filter(
+        &r.labels_prefix,
+        &r.label_inclusions,
+        &r.label_exclusions,
+        r.label_value_max_length,
+    );
+    let annotations = filter(
+        &r.annotations_prefix,
+        &r.annotation_inclusions,
+        &r.annotation_exclusions,
+        r.annotation_value_max_length,
+    );
+    for (what, on, keys) in [
         (
-            "annotation_value_max_length",
-            r.annotation_value_max_length.is_some(),
+            "labels_prefix",
+            labels.is_some(),
+            [
+                ("label_inclusions", !r.label_inclusions.is_empty()),
+                ("label_exclusions", !r.label_exclusions.is_empty()),
+                ("label_value_max_length", r.label_value_max_length.is_some()),
+            ],
+        ),
+        (
+            "annotations_prefix",
+            annotations.is_some(),
+            [
+                ("annotation_inclusions", !r.annotation_inclusions.is_empty()),
+                ("annotation_exclusions", !r.annotation_exclusions.is_empty()),
+                (
+                    "annotation_value_max_length",
+                    r.annotation_value_max_length.is_some(),
+                ),
+            ],
         ),
     ] {
-        if set {
-            cx.warn(
-                &format!("{p}.{key}"),
-                "not implemented yet (issue 11): labels and annotations are not copied",
-            );
+        for (key, set) in keys {
+            if set && !on {
+                cx.warn(
+                    &format!("{p}.{key}"),
+                    format!("has no effect without a non-empty `{what}`"),
+                );
+            }
         }
     }
     if otel {
@@ -386,7 +423,11 @@ fn kube_rule(
             cx.fields.write(&format!("{}{s}", r.output));
         }
     }
-    Ok(Rule::Kube(KubeRule::new(ip, output, r.add_zone, lookup)))
+    let mut rule = KubeRule::new(ip, output, r.add_zone, lookup);
+    if labels.is_some() || annotations.is_some() {
+        rule = rule.with_tags(TagCopy::new(labels, annotations));
+    }
+    Ok(Rule::Kube(rule))
 }
 
 /// The fields `add_kubernetes` writes after its output prefix (e.g. `SrcK8S`), in the

@@ -13,7 +13,7 @@ use netobserv_flow::value::Value;
 use super::location::LocationDb;
 use super::services::ServiceNames;
 use super::subnet::{Cidr, SubnetLabels};
-use crate::identity::IdentityLookup;
+use crate::identity::{IdentityLookup, ObjectTags};
 
 type Hasher = foldhash::fast::FixedState;
 
@@ -259,6 +259,104 @@ enum AddrField {
     Other,
 }
 
+/// Which labels (or annotations) `add_kubernetes` copies, and as what: upstream's
+/// `labels_prefix`, `label_inclusions`, `label_exclusions`, `label_value_max_length`.
+#[derive(Clone, Debug)]
+pub(super) struct TagFilter {
+    /// The field names are `<prefix>_<key>`.
+    pub(super) prefix: String,
+    /// Only these keys, when not empty.
+    pub(super) include: Vec<String>,
+    /// Never these keys (before `include`).
+    pub(super) exclude: Vec<String>,
+    /// Values longer than this many characters are cut to it, `...` included; 0 or less
+    /// writes empty values, as upstream.
+    pub(super) max_len: Option<i64>,
+}
+
+impl TagFilter {
+    fn fields(&self, tags: &[(Arc<str>, Arc<str>)], out: &mut Vec<(Arc<str>, Value)>) {
+        for (key, value) in tags {
+            let key: &str = key;
+            if self.exclude.iter().any(|e| e == key)
+                || (!self.include.is_empty() && !self.include.iter().any(|i| i == key))
+            {
+                continue;
+            }
+            let value = match self.max_len {
+                Some(max) => Value::str(truncate(value, max)),
+                None => Value::Str(value.clone()),
+            };
+            out.push((format!("{}_{key}", self.prefix).into(), value));
+        }
+    }
+}
+
+/// Upstream's cut of a label value: at most `max` characters with the suffix `...` included.
+fn truncate(s: &str, max: i64) -> String {
+    const SUFFIX: &str = "...";
+    let Ok(max) = usize::try_from(max) else {
+        return String::new();
+    };
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    if max <= SUFFIX.len() {
+        return SUFFIX[..max].to_string();
+    }
+    let mut cut: String = s.chars().take(max - SUFFIX.len()).collect();
+    cut.push_str(SUFFIX);
+    cut
+}
+
+/// The fields an object's tags give: `(<prefix>_<key>, value)`.
+type TagFields = Arc<[(Arc<str>, Value)]>;
+
+/// The labels and annotations an `add_kubernetes` rule copies.
+#[derive(Clone)]
+pub(super) struct TagCopy {
+    pub(super) labels: Option<TagFilter>,
+    pub(super) annotations: Option<TagFilter>,
+    /// The fields written for an object's tags, by the tags they come from (held, so that the
+    /// address is not reused while cached).
+    cache: HashMap<usize, (Arc<ObjectTags>, TagFields), Hasher>,
+}
+
+impl TagCopy {
+    pub(super) fn new(labels: Option<TagFilter>, annotations: Option<TagFilter>) -> Self {
+        Self {
+            labels,
+            annotations,
+            cache: HashMap::default(),
+        }
+    }
+
+    fn write(&mut self, flow: &mut Flow, tags: Arc<ObjectTags>) {
+        if self.cache.len() >= CACHE_MAX {
+            self.cache.clear();
+        }
+        let key = Arc::as_ptr(&tags) as usize;
+        let fields = match self.cache.get(&key) {
+            Some((held, fields)) if Arc::ptr_eq(held, &tags) => fields.clone(),
+            _ => {
+                let mut fields = Vec::new();
+                if let Some(f) = &self.labels {
+                    f.fields(&tags.labels, &mut fields);
+                }
+                if let Some(f) = &self.annotations {
+                    f.fields(&tags.annotations, &mut fields);
+                }
+                let fields: TagFields = fields.into();
+                self.cache.insert(key, (tags, fields.clone()));
+                fields
+            }
+        };
+        for (name, value) in fields.iter() {
+            flow.extra_insert(name.clone(), value.clone());
+        }
+    }
+}
+
 #[derive(Clone)]
 pub(super) struct KubeRule {
     ip: FieldPath,
@@ -266,6 +364,8 @@ pub(super) struct KubeRule {
     output: KubeOutput,
     zone: bool,
     lookup: Arc<dyn IdentityLookup>,
+    /// Labels and annotations copied (`labels_prefix`, `annotations_prefix`).
+    tags: Option<Box<TagCopy>>,
     /// Identities without their zone (`add_zone: false`), by the identity they come from; the
     /// key is held so that its address is not reused while cached.
     zoneless: HashMap<usize, (Arc<K8sIdentity>, Arc<K8sIdentity>), Hasher>,
@@ -289,8 +389,15 @@ impl KubeRule {
             output,
             zone,
             lookup,
+            tags: None,
             zoneless: HashMap::default(),
         }
+    }
+
+    /// Copies the looked-up object's labels and annotations too.
+    pub(super) fn with_tags(mut self, tags: TagCopy) -> Self {
+        self.tags = Some(Box::new(tags));
+        self
     }
 
     /// Whether `next`, the rule after this one, may read its address before this rule writes
@@ -326,7 +433,7 @@ impl KubeRule {
             return;
         };
         if let Some(id) = self.lookup.identity(ip) {
-            self.write(flow, id);
+            self.write(flow, id, ip);
         }
     }
 
@@ -338,16 +445,22 @@ impl KubeRule {
             [None, None] => return,
             ips => first.lookup.identities(ips),
         };
-        if let Some(id) = a {
-            first.write(flow, id);
+        if let (Some(id), Some(ip)) = (a, ips[0]) {
+            first.write(flow, id, ip);
         }
-        if let Some(id) = b {
-            next.write(flow, id);
+        if let (Some(id), Some(ip)) = (b, ips[1]) {
+            next.write(flow, id, ip);
         }
     }
 
-    /// Writes the identity found, without its zone unless the rule adds it.
-    fn write(&mut self, flow: &mut Flow, mut id: Arc<K8sIdentity>) {
+    /// Writes the identity found for `ip`, without its zone unless the rule adds it, and the
+    /// labels and annotations the rule copies.
+    fn write(&mut self, flow: &mut Flow, mut id: Arc<K8sIdentity>, ip: IpAddr) {
+        if let Some(copy) = &mut self.tags
+            && let Some(tags) = self.lookup.tags(ip)
+        {
+            copy.write(flow, tags);
+        }
         if !self.zone && id.zone.is_some() {
             if self.zoneless.len() >= CACHE_MAX {
                 self.zoneless.clear();
@@ -846,5 +959,122 @@ rules:
         let net = Network::new(rules);
         // 4-5 only.
         assert_eq!((net.pairs(), net.len()), (1, 5));
+    }
+
+    #[test]
+    fn labels_and_annotations_are_copied_filtered_and_cut_as_upstream() {
+        use crate::identity::ObjectTags;
+        let t = |pairs: &[(&str, &str)]| -> Vec<(Arc<str>, Arc<str>)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (Arc::from(*k), Arc::from(*v)))
+                .collect()
+        };
+        let mut pod = K8sIdentity::default();
+        pod.name = Some("web-1".into());
+        let lookup = StaticIdentities::new()
+            .with(ip("10.128.0.5"), pod.clone())
+            .with_tags(
+                ip("10.128.0.5"),
+                ObjectTags {
+                    labels: t(&[
+                        ("app", "web"),
+                        ("team", "shop"),
+                        ("secret", "x"),
+                        ("long", "abcdefghij"),
+                    ]),
+                    annotations: t(&[("note", "hello world")]),
+                },
+            )
+            .with(ip("10.128.0.6"), pod);
+        // Source: labels (not `secret`, values cut at 6 characters); destination: all
+        // annotations (cut at 2 characters: the suffix alone, as upstream), only the `app` label.
+        // The pair is fused (one lookup of both sides).
+        let cfg: NetworkConfig = serde_yaml_ng::from_str(
+            r#"
+rules:
+  - type: add_kubernetes
+    kubernetes: {ipField: SrcAddr, output: SrcK8S, labels_prefix: SrcK8S_labels, label_exclusions: [secret], label_value_max_length: 6}
+  - type: add_kubernetes
+    kubernetes: {ipField: DstAddr, output: DstK8S, labels_prefix: DstK8S_labels, label_inclusions: [app], annotations_prefix: DstK8S_annotations, annotation_value_max_length: 2}
+  - type: add_kubernetes
+    kubernetes: {ipField: SrcAddr, output: Other, labels_prefix: ""}
+"#,
+        )
+        .unwrap();
+        let lookup: Arc<dyn IdentityLookup> = Arc::new(lookup);
+        let built =
+            network::build(&cfg, "t", "t", &mut FieldRegistry::new(), Some(lookup)).unwrap();
+        assert!(built.warnings.is_empty(), "{:?}", built.warnings);
+        let mut net = built.network;
+        assert!(net.rules.iter().any(|r| matches!(r, Rule::KubePair(_))));
+        let mut flow = Flow::default();
+        flow.set_src_addr(ip("10.128.0.5"));
+        flow.set_dst_addr(ip("10.128.0.5"));
+        for _ in 0..2 {
+            // Twice: the second time from the rule's cache of prepared fields.
+            let mut f = flow.clone();
+            assert!(net.transform(&mut f));
+            let mut extra: Vec<(String, String)> = f
+                .extra_iter()
+                .filter(|(k, _)| k.contains("_labels_") || k.contains("_annotations_"))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            extra.sort();
+            let want = [
+                ("DstK8S_annotations_note", ".."),
+                ("DstK8S_labels_app", "web"),
+                ("SrcK8S_labels_app", "web"),
+                ("SrcK8S_labels_long", "abc..."),
+                ("SrcK8S_labels_team", "shop"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+            assert_eq!(extra, want);
+        }
+        // An object without tags writes none.
+        let mut f = Flow::default();
+        f.set_src_addr(ip("10.128.0.6"));
+        assert!(net.transform(&mut f));
+        assert_eq!(
+            f.src_k8s().and_then(|k| k.name.clone()).as_deref(),
+            Some("web-1")
+        );
+        assert_eq!(
+            f.extra_iter()
+                .filter(|(k, _)| k.contains("_labels_"))
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn label_filters_without_a_prefix_are_a_warning() {
+        let cfg: NetworkConfig = serde_yaml_ng::from_str(
+            "rules:\n  - type: add_kubernetes\n    kubernetes: {ipField: SrcAddr, output: SrcK8S, label_inclusions: [app], annotations_prefix: '', annotation_value_max_length: 3}\n",
+        )
+        .unwrap();
+        let lookup: Arc<dyn IdentityLookup> = Arc::new(StaticIdentities::new());
+        let built =
+            network::build(&cfg, "t", "t", &mut FieldRegistry::new(), Some(lookup)).unwrap();
+        assert_eq!(
+            built.warnings,
+            [
+                "t.rules[0].kubernetes.label_inclusions: has no effect without a non-empty `labels_prefix`",
+                "t.rules[0].kubernetes.annotation_value_max_length: has no effect without a non-empty `annotations_prefix`",
+            ]
+        );
+    }
+
+    #[test]
+    fn upstreams_cut_of_values() {
+        use super::truncate;
+        assert_eq!(truncate("abcdef", 6), "abcdef");
+        assert_eq!(truncate("abcdefg", 6), "abc...");
+        assert_eq!(truncate("abcdefg", 3), "...");
+        assert_eq!(truncate("abcdefg", 2), "..");
+        assert_eq!(truncate("abcdefg", 0), "");
+        assert_eq!(truncate("abcdefg", -1), "");
+        // Characters, not bytes.
+        assert_eq!(truncate("éééééé", 5), "éé...");
     }
 }
