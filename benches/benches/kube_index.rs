@@ -9,11 +9,10 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use benches::{ClusterSize, agent_flows, kube_cluster};
+use benches::{ClusterSize, cluster_flows, kube_cluster};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use netobserv_enrich::IdentityLookup;
 use netobserv_enrich::kube::{IndexConfig, KubeIndex};
@@ -32,25 +31,7 @@ fn kube_index(c: &mut Criterion) {
     let (events, addresses) = kube_cluster(ClusterSize::REFERENCE);
     let index = Arc::new(KubeIndex::new(IndexConfig::default()));
     index.apply(events);
-    // Flows between random cluster addresses (a fixed-seed LCG), one in ten unknown.
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    let mut pick = || {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        let r = (seed >> 33) as usize;
-        if r.is_multiple_of(10) {
-            IpAddr::V4(Ipv4Addr::new(8, 8, (r >> 8) as u8, r as u8))
-        } else {
-            addresses[r % addresses.len()]
-        }
-    };
-    let flows: Vec<_> = agent_flows(N)
-        .into_iter()
-        .map(|mut f| {
-            f.set_src_addr(pick());
-            f.set_dst_addr(pick());
-            f
-        })
-        .collect();
+    let flows = cluster_flows(N, &addresses);
 
     let cfg: NetworkConfig = serde_yaml_ng::from_str(
         r#"

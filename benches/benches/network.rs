@@ -1,9 +1,11 @@
 //! Cost of `transform: network` in flows per CPU-second of one thread (criterion's time is the
 //! thread's CPU time here). Two rule sets: subnet + decode_tcp_flags + add_service (the comparison
 //! with upstream, which does about 60k flows per CPU-second on a subnet + decode_tcp_flags
-//! config), and the operator's default network stages without the Kubernetes cache
-//! (`testdata/configs/operator-network.yaml`: reinterpret_direction, decode_tcp_flags,
-//! add_kubernetes_infra, then add_subnet_label on both addresses).
+//! config), and the operator's default network stages (`testdata/configs/operator-network.yaml`:
+//! add_kubernetes on both addresses, reinterpret_direction, decode_tcp_flags,
+//! add_kubernetes_infra, then add_subnet_label on both addresses) without the Kubernetes cache
+//! (add_kubernetes skipped), and with it: the identity index holding the reference cluster
+//! (20,000 pods, 5,000 services, 500 nodes, 10,000 ReplicaSets), flows between its addresses.
 //!
 //! Run: `cargo bench -p benches --bench network`
 
@@ -12,9 +14,14 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use benches::enriched_flows;
+use std::sync::Arc;
+
+use benches::{ClusterSize, cluster_flows, enriched_flows, kube_cluster};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use netobserv_enrich::IdentityLookup;
+use netobserv_enrich::kube::{IndexConfig, KubeIndex};
 use netobserv_enrich::network::{self, Network, NetworkConfig};
+use netobserv_flow::Flow;
 use netobserv_flow::config::Config;
 use netobserv_flow::field::FieldRegistry;
 use netobserv_flow::pipeline::Transform;
@@ -38,13 +45,13 @@ fn thread_cpu() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
-fn build(cfg: &NetworkConfig) -> Network {
-    network::build(cfg, "bench", "bench", &mut FieldRegistry::new(), None)
+fn build(cfg: &NetworkConfig, lookup: Option<Arc<dyn IdentityLookup>>) -> Network {
+    network::build(cfg, "bench", "bench", &mut FieldRegistry::new(), lookup)
         .unwrap()
         .network
 }
 
-fn operator_stages() -> Vec<Network> {
+fn operator_stages(lookup: Option<Arc<dyn IdentityLookup>>) -> Vec<Network> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../testdata/configs/operator-network.yaml"
@@ -60,7 +67,7 @@ fn operator_stages() -> Vec<Network> {
                 .parse("bench", "network")
                 .unwrap()
                 .unwrap();
-            build(&cfg)
+            build(&cfg, lookup.clone())
         })
         .collect()
 }
@@ -70,23 +77,39 @@ fn network(c: &mut Criterion) {
     let flows = enriched_flows(N);
     let mut g = c.benchmark_group("netobserv_enrich::network::Network::transform");
     g.throughput(Throughput::Elements(N as u64));
-    let cases: [(&str, Vec<Network>); 2] = [
+    // The reference cluster in the identity index, and agent flows between its addresses.
+    let (events, addresses) = kube_cluster(ClusterSize::REFERENCE);
+    let index = Arc::new(KubeIndex::new(IndexConfig::default()));
+    index.apply(events);
+    let cluster = cluster_flows(N, &addresses);
+    let cases: [(&str, Vec<Network>, &[Flow]); 3] = [
         (
             "subnet_flags_service",
             vec![build(
                 &serde_yaml_ng::from_str(SUBNET_FLAGS_SERVICE).unwrap(),
+                None,
             )],
+            &flows,
         ),
-        ("operator_default_without_cache", operator_stages()),
+        (
+            "operator_default_without_cache",
+            operator_stages(None),
+            &flows,
+        ),
+        (
+            "operator_default_with_cache",
+            operator_stages(Some(index.clone())),
+            &cluster,
+        ),
     ];
-    for (name, mut stages) in cases {
+    for (name, mut stages, flows) in cases {
         // Timed in this thread's CPU time, not wall time: the figure is flows per CPU-second
         // whatever else the machine runs. Copying the input flows is not timed.
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut spent = Duration::ZERO;
                 for _ in 0..iters {
-                    let mut batch = flows.clone();
+                    let mut batch = flows.to_vec();
                     let start = thread_cpu();
                     for f in batch.iter_mut() {
                         for s in stages.iter_mut() {

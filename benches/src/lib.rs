@@ -21,6 +21,30 @@ pub fn enriched_flows(n: usize) -> Vec<Flow> {
         .collect()
 }
 
+/// `n` agent flows between random addresses of `cluster` (a fixed-seed LCG), one address in ten
+/// unknown (`8.8.x.y`): the input of the Kubernetes enrichment benches.
+pub fn cluster_flows(n: usize, cluster: &[std::net::IpAddr]) -> Vec<Flow> {
+    use std::net::{IpAddr, Ipv4Addr};
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut pick = || {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let r = (seed >> 33) as usize;
+        if r.is_multiple_of(10) || cluster.is_empty() {
+            IpAddr::V4(Ipv4Addr::new(8, 8, (r >> 8) as u8, r as u8))
+        } else {
+            cluster[r % cluster.len()]
+        }
+    };
+    agent_flows(n)
+        .into_iter()
+        .map(|mut f| {
+            f.set_src_addr(pick());
+            f.set_dst_addr(pick());
+            f
+        })
+        .collect()
+}
+
 /// `n` flows as the eBPF agent exports them (no Kubernetes fields; about 450 bytes of JSON).
 pub fn agent_flows(n: usize) -> Vec<Flow> {
     enriched_flows(n)
