@@ -1,19 +1,22 @@
 //! The per-flow work of the `network` transform: each rule with upstream's semantics
 //! (flowlogs-pipeline `pkg/pipeline/transform/transform_network.go`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use netobserv_flow::field::FieldPath;
-use netobserv_flow::flow::{FieldId, FieldRef, Flow, K8sIdentity, TCP_FLAG_NAMES, TcpFlags};
+use netobserv_flow::flow::{
+    FieldId, FieldRef, Flow, K8sIdentity, MacAddr, TCP_FLAG_NAMES, TcpFlags,
+};
 use netobserv_flow::pipeline::{StageMetrics, Transform};
 use netobserv_flow::value::Value;
 
 use super::location::LocationDb;
 use super::services::ServiceNames;
 use super::subnet::{Cidr, SubnetLabels};
-use crate::identity::{IdentityLookup, ObjectTags};
+use crate::identity::{IdentityLookup, ObjectTags, SecondaryIndex, SecondaryKey};
 
 type Hasher = foldhash::fast::FixedState;
 
@@ -357,6 +360,104 @@ impl TagCopy {
     }
 }
 
+/// The flow's side of upstream's Multus lookup: the keys a flow gives for the secondary
+/// networks, from the rule's address and its `macField` and `interfacesField`.
+#[derive(Clone)]
+pub(super) struct SecondaryFields {
+    /// The Multus part of each `kubeConfig.secondaryNetworks` index, in order.
+    networks: Arc<[SecondaryIndex]>,
+    /// `macField`.
+    mac: Option<FieldPath>,
+    /// `interfacesField`.
+    interfaces: Option<FieldPath>,
+    /// The flow's keys (reused from flow to flow).
+    keys: Vec<SecondaryKey>,
+}
+
+/// A flow's MAC as the keys read it: `Err` when the network gives no key (absent, or not a
+/// MAC), `Ok(None)` for an empty string (upstream's empty part).
+fn flow_mac(path: &FieldPath, flow: &Flow) -> Result<Option<MacAddr>, ()> {
+    match path.get_ref(flow) {
+        Some(FieldRef::Other(Value::Mac(m))) => Ok(Some(m)),
+        Some(FieldRef::Str("")) => Ok(None),
+        Some(FieldRef::Str(s)) => s.parse().map(Some).map_err(|_| ()),
+        _ => Err(()),
+    }
+}
+
+/// A flow's interface names: `None` when the network gives no key (absent, or not a list of
+/// strings). The flow's own `Interfaces` is borrowed.
+fn flow_interfaces<'a>(path: &FieldPath, flow: &'a Flow) -> Option<Cow<'a, [Arc<str>]>> {
+    if *path == FieldPath::Typed(FieldId::Interfaces)
+        && let Some(list) = flow.interface_list().and_then(|l| l.interfaces.as_ref())
+    {
+        return Some(Cow::Borrowed(list));
+    }
+    match path.get_ref(flow)? {
+        FieldRef::Other(Value::List(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::Str(s) => Some(s),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(Cow::Owned),
+        _ => None,
+    }
+}
+
+impl SecondaryFields {
+    pub(super) fn new(
+        networks: Arc<[SecondaryIndex]>,
+        mac: Option<FieldPath>,
+        interfaces: Option<FieldPath>,
+    ) -> Self {
+        Self {
+            networks,
+            mac,
+            interfaces,
+            keys: Vec::new(),
+        }
+    }
+
+    /// Upstream's keys of a flow whose address is `ip`, network by network: the parts its
+    /// index names and the rule has a field for (`~ip~mac`), once per interface of the list
+    /// when it names `interface`; none for a network whose named field is missing, or when no
+    /// part is set.
+    fn keys(&mut self, flow: &Flow, ip: IpAddr) -> &[SecondaryKey] {
+        self.keys.clear();
+        let mac = self.mac.as_ref().map(|p| flow_mac(p, flow));
+        let interfaces = self.interfaces.as_ref().map(|p| flow_interfaces(p, flow));
+        for net in self.networks.iter() {
+            let ip = net.ip.then(|| ip.to_canonical());
+            let mac = match (&mac, net.mac) {
+                (Some(Err(())), true) => continue,
+                (Some(Ok(m)), true) => *m,
+                _ => None,
+            };
+            let list = match (&interfaces, net.interface) {
+                (Some(None), true) => continue,
+                (Some(Some(list)), true) => Some(list),
+                _ => None,
+            };
+            match list {
+                None if ip.is_none() && mac.is_none() => {}
+                None => self.keys.push(SecondaryKey {
+                    interface: None,
+                    ip,
+                    mac,
+                }),
+                Some(list) => self.keys.extend(list.iter().map(|i| SecondaryKey {
+                    interface: (!i.is_empty()).then(|| i.clone()),
+                    ip,
+                    mac,
+                })),
+            }
+        }
+        &self.keys
+    }
+}
+
 #[derive(Clone)]
 pub(super) struct KubeRule {
     ip: FieldPath,
@@ -366,6 +467,8 @@ pub(super) struct KubeRule {
     lookup: Arc<dyn IdentityLookup>,
     /// Labels and annotations copied (`labels_prefix`, `annotations_prefix`).
     tags: Option<Box<TagCopy>>,
+    /// The secondary network keys looked up first, when secondary networks are configured.
+    secondary: Option<Box<SecondaryFields>>,
     /// Identities without their zone (`add_zone: false`), by the identity they come from; the
     /// key is held so that its address is not reused while cached.
     zoneless: HashMap<usize, (Arc<K8sIdentity>, Arc<K8sIdentity>), Hasher>,
@@ -390,8 +493,15 @@ impl KubeRule {
             zone,
             lookup,
             tags: None,
+            secondary: None,
             zoneless: HashMap::default(),
         }
+    }
+
+    /// Looks the flow's secondary network keys up first (upstream's Multus lookup).
+    pub(super) fn with_secondary(mut self, secondary: SecondaryFields) -> Self {
+        self.secondary = Some(Box::new(secondary));
+        self
     }
 
     /// Copies the looked-up object's labels and annotations too.
@@ -403,8 +513,11 @@ impl KubeRule {
     /// Whether `next`, the rule after this one, may read its address before this rule writes
     /// its output, so that both addresses are looked up at once: `next` reads the flow's own
     /// `SrcAddr` or `DstAddr`, which this rule does not write, from the same identity source.
+    /// Rules looking secondary keys up are not fused (their lookup is not by address alone).
     fn pairs_with(&self, next: &KubeRule) -> bool {
         next.field != AddrField::Other
+            && self.secondary.is_none()
+            && next.secondary.is_none()
             && Arc::ptr_eq(&self.lookup, &next.lookup)
             && match &self.output {
                 KubeOutput::Src | KubeOutput::Dst => true,
@@ -428,13 +541,28 @@ impl KubeRule {
         })
     }
 
+    /// As upstream: without an address, nothing; then the flow's secondary network keys, the
+    /// first known one winning; then the address.
     fn apply(&mut self, flow: &mut Flow) {
         let Some(ip) = self.ip(flow) else {
             return;
         };
-        if let Some(id) = self.lookup.identity(ip) {
-            self.write(flow, id, ip);
+        if let Some(secondary) = &mut self.secondary {
+            let keys = secondary.keys(flow, ip);
+            if let Some(found) = self.lookup.secondary(keys) {
+                self.write(flow, found.identity, found.tags);
+                return;
+            }
         }
+        if let Some(id) = self.lookup.identity(ip) {
+            let tags = self.tags_of(ip);
+            self.write(flow, id, tags);
+        }
+    }
+
+    /// The labels and annotations of `ip`'s object, when the rule copies them.
+    fn tags_of(&self, ip: IpAddr) -> Option<Arc<ObjectTags>> {
+        self.tags.as_ref().and_then(|_| self.lookup.tags(ip))
     }
 
     /// Applies `first` then `next` (see [`Self::pairs_with`]), with one lookup of both
@@ -446,18 +574,20 @@ impl KubeRule {
             ips => first.lookup.identities(ips),
         };
         if let (Some(id), Some(ip)) = (a, ips[0]) {
-            first.write(flow, id, ip);
+            let tags = first.tags_of(ip);
+            first.write(flow, id, tags);
         }
         if let (Some(id), Some(ip)) = (b, ips[1]) {
-            next.write(flow, id, ip);
+            let tags = next.tags_of(ip);
+            next.write(flow, id, tags);
         }
     }
 
-    /// Writes the identity found for `ip`, without its zone unless the rule adds it, and the
-    /// labels and annotations the rule copies.
-    fn write(&mut self, flow: &mut Flow, mut id: Arc<K8sIdentity>, ip: IpAddr) {
+    /// Writes the identity found, without its zone unless the rule adds it, and the labels and
+    /// annotations the rule copies (`tags`: the object's).
+    fn write(&mut self, flow: &mut Flow, mut id: Arc<K8sIdentity>, tags: Option<Arc<ObjectTags>>) {
         if let Some(copy) = &mut self.tags
-            && let Some(tags) = self.lookup.tags(ip)
+            && let Some(tags) = tags
         {
             copy.write(flow, tags);
         }
