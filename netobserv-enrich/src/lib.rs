@@ -11,7 +11,7 @@
 //! | `decode_tcp_flags` | the TCP flags as a list of names (`["SYN","ACK"]`), from agent and JSON input alike | — |
 //! | `reinterpret_direction` | `FlowDirection` at the node level (0 ingress, 1 egress, 2 inner) from the agent's IP and the hosts' IPs | `directionInfo` |
 //! | `add_kubernetes_infra` | `K8S_FlowLayer`: `infra` or `app` from namespaces and names | — |
-//! | `add_kubernetes` | `SrcK8S_*` / `DstK8S_*` identities | an [`IdentityLookup`]: the Kubernetes cache (`register_with_kube`, feature `kube`) or a table of yours ([`register_with_identities`]); without one the rule is skipped with a start-up warning |
+//! | `add_kubernetes` | `SrcK8S_*` / `DstK8S_*` identities, by address; first by a pod interface's secondary network (Multus) keys when `kubeConfig.secondaryNetworks` is set | an [`IdentityLookup`]: the Kubernetes cache (`register_with_kube`, feature `kube`) or a table of yours ([`register_with_identities`]); without one the rule is skipped with a start-up warning |
 //!
 //! Registered with [`register`] (no identities), `add_kubernetes` is a warning, not an error: a
 //! program embedding the stage without a cluster can still run the operator's configuration;

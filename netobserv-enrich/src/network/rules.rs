@@ -1207,4 +1207,184 @@ rules:
         // Characters, not bytes.
         assert_eq!(truncate("éééééé", 5), "éé...");
     }
+    /// The kube rules of a built network, pairs split.
+    fn kube_rules(net: &Network) -> Vec<super::KubeRule> {
+        net.split(true)
+            .into_iter()
+            .filter_map(|r| match r {
+                Rule::Kube(k) => Some(k),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const SECONDARY: &str = r#"
+rules:
+  - type: add_kubernetes
+    kubernetes: {ipField: SrcAddr, macField: SrcMac, interfacesField: Interfaces, output: SrcK8S}
+  - type: add_kubernetes
+    kubernetes: {ipField: DstAddr, macField: Mac2, output: DstK8S}
+kubeConfig:
+  secondaryNetworks:
+    - index: {mac: null, interface: null}
+    - index: {ip: null, mac: null}
+    - index: {udn: null}
+"#;
+
+    fn secondary_flow(interfaces: &[&str]) -> Flow {
+        use netobserv_flow::flow::Interfaces;
+        let mut f = Flow::default();
+        FieldPath::resolve("SrcAddr").set(&mut f, Value::Ip(ip("::ffff:192.168.10.5")));
+        FieldPath::resolve("DstAddr").set(&mut f, Value::Ip(ip("fd10::5")));
+        f.set_src_mac("86:1D:96:FF:55:0D".parse().unwrap());
+        f.set_interface_list(Arc::new(Interfaces::new(
+            interfaces.iter().map(|i| Arc::from(*i)).collect(),
+            vec![0; interfaces.len()],
+            vec![Arc::from(""); interfaces.len()],
+        )));
+        f
+    }
+
+    #[test]
+    fn a_flow_gives_upstreams_secondary_keys() {
+        let cfg: NetworkConfig = serde_yaml_ng::from_str(SECONDARY).unwrap();
+        let lookup: Arc<dyn IdentityLookup> = Arc::new(StaticIdentities::new());
+        let net = network::build(&cfg, "t", "t", &mut FieldRegistry::new(), Some(lookup))
+            .unwrap()
+            .network;
+        assert_eq!(net.pairs(), 0, "rules with secondary lookups are not fused");
+        let [mut src, mut dst] = <[_; 2]>::try_from(kube_rules(&net)).ok().unwrap();
+        let keys = |rule: &mut super::KubeRule, flow: &Flow| -> Vec<String> {
+            let ip = rule.ip(flow).unwrap();
+            let fields = rule.secondary.as_mut().unwrap();
+            fields
+                .keys(flow, ip)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        let flow = secondary_flow(&["eth0", "net1"]);
+        // One key per interface for the first network, `~ip~mac` for the second; the MAC in
+        // lower case, the IPv4-mapped address as IPv4; nothing for the `udn` one.
+        assert_eq!(
+            keys(&mut src, &flow),
+            [
+                "eth0~~86:1d:96:ff:55:0d",
+                "net1~~86:1d:96:ff:55:0d",
+                "~192.168.10.5~86:1d:96:ff:55:0d"
+            ]
+        );
+        // No `Mac2`: both networks name `mac`, no key.
+        assert!(keys(&mut dst, &flow).is_empty());
+        let mut with_mac2 = flow.clone();
+        FieldPath::resolve("Mac2").set(&mut with_mac2, Value::str("A2-4C-11-9E-00-07"));
+        assert_eq!(
+            keys(&mut dst, &with_mac2),
+            ["~~a2:4c:11:9e:00:07", "~fd10::5~a2:4c:11:9e:00:07"]
+        );
+        // A MAC field holding no MAC: no key; an empty one: the empty part.
+        FieldPath::resolve("Mac2").set(&mut with_mac2, Value::str("not a mac"));
+        assert!(keys(&mut dst, &with_mac2).is_empty());
+        FieldPath::resolve("Mac2").set(&mut with_mac2, Value::str(""));
+        assert_eq!(keys(&mut dst, &with_mac2), ["~fd10::5~"]);
+        // No interface list: the first network gives nothing.
+        let mut bare = flow.clone();
+        bare.set_interface_list(Arc::new(netobserv_flow::flow::Interfaces::default()));
+        assert_eq!(keys(&mut src, &bare), ["~192.168.10.5~86:1d:96:ff:55:0d"]);
+        // An interface list read by name (not the flow's own `Interfaces`).
+        let cfg: NetworkConfig = serde_yaml_ng::from_str(
+            &SECONDARY.replace("interfacesField: Interfaces", "interfacesField: MyIfs"),
+        )
+        .unwrap();
+        let lookup: Arc<dyn IdentityLookup> = Arc::new(StaticIdentities::new());
+        let net = network::build(&cfg, "t", "t", &mut FieldRegistry::new(), Some(lookup))
+            .unwrap()
+            .network;
+        let mut src = kube_rules(&net).remove(0);
+        let mut named = flow.clone();
+        FieldPath::resolve("MyIfs").set(&mut named, Value::List(vec![Value::str("net9")]));
+        assert_eq!(
+            keys(&mut src, &named),
+            ["net9~~86:1d:96:ff:55:0d", "~192.168.10.5~86:1d:96:ff:55:0d"]
+        );
+        // Not a list of strings: no key from that network.
+        FieldPath::resolve("MyIfs").set(&mut named, Value::List(vec![Value::UInt(3)]));
+        assert_eq!(keys(&mut src, &named), ["~192.168.10.5~86:1d:96:ff:55:0d"]);
+    }
+
+    #[test]
+    fn without_secondary_networks_no_key_is_built_and_rules_are_fused() {
+        let cfg: NetworkConfig =
+            serde_yaml_ng::from_str(SECONDARY.split("kubeConfig").next().unwrap()).unwrap();
+        let lookup: Arc<dyn IdentityLookup> = Arc::new(StaticIdentities::new());
+        let net = network::build(&cfg, "t", "t", &mut FieldRegistry::new(), Some(lookup))
+            .unwrap()
+            .network;
+        assert_eq!(net.pairs(), 1);
+        assert!(kube_rules(&net).iter().all(|r| r.secondary.is_none()));
+        // An index of `udn` only is no Multus network either.
+        let cfg: NetworkConfig = serde_yaml_ng::from_str(
+            &SECONDARY
+                .replace("    - index: {mac: null, interface: null}\n", "")
+                .replace("    - index: {ip: null, mac: null}\n", ""),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.kube_config.as_ref().unwrap().secondary_networks.len(),
+            1
+        );
+        let lookup: Arc<dyn IdentityLookup> = Arc::new(StaticIdentities::new());
+        let net = network::build(&cfg, "t", "t", &mut FieldRegistry::new(), Some(lookup))
+            .unwrap()
+            .network;
+        assert!(kube_rules(&net).iter().all(|r| r.secondary.is_none()));
+    }
+
+    #[test]
+    fn secondary_keys_are_looked_up_first_then_the_address() {
+        use crate::identity::SecondaryKey;
+        let named = |name: &str, network: &str| {
+            let mut id = K8sIdentity::default();
+            id.name = Some(name.into());
+            id.kind = Some("Pod".into());
+            id.network_name = Some(network.into());
+            id
+        };
+        let mac = "86:1d:96:ff:55:0d".parse().unwrap();
+        let lookup: Arc<dyn IdentityLookup> = Arc::new(
+            StaticIdentities::new()
+                .with(ip("192.168.10.5"), named("by-ip", "primary"))
+                .with_secondary(
+                    SecondaryKey::new("net1", None, Some(mac)),
+                    named("storage-0", "shop/macvlan-storage"),
+                )
+                .with_secondary(
+                    SecondaryKey::new("", Some(ip("192.168.10.5")), Some(mac)),
+                    named("storage-1", "shop/other"),
+                ),
+        );
+        let cfg: NetworkConfig = serde_yaml_ng::from_str(SECONDARY).unwrap();
+        let mut net = network::build(&cfg, "t", "t", &mut FieldRegistry::new(), Some(lookup))
+            .unwrap()
+            .network;
+        let src = |flow: &Flow| {
+            let id = flow.src_k8s().unwrap();
+            (id.name.clone().unwrap(), id.network_name.clone().unwrap())
+        };
+        // The keys in order: `net1~~mac` comes before `~ip~mac`.
+        let mut flow = secondary_flow(&["eth0", "net1"]);
+        net.transform(&mut flow);
+        assert_eq!(
+            src(&flow),
+            ("storage-0".into(), "shop/macvlan-storage".into())
+        );
+        let mut flow = secondary_flow(&["eth0"]);
+        net.transform(&mut flow);
+        assert_eq!(src(&flow), ("storage-1".into(), "shop/other".into()));
+        // Another MAC: no key known, the address.
+        let mut flow = secondary_flow(&["net1"]);
+        flow.set_src_mac("02:00:00:00:00:01".parse().unwrap());
+        net.transform(&mut flow);
+        assert_eq!(src(&flow), ("by-ip".into(), "primary".into()));
+    }
 }
