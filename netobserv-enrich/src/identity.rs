@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use netobserv_flow::flow::K8sIdentity;
+use netobserv_flow::flow::{K8sIdentity, MacAddr};
 
 /// A source of Kubernetes identities by IP address, as `add_kubernetes` reads it.
 ///
@@ -32,6 +32,85 @@ pub trait IdentityLookup: Send + Sync + 'static {
         let _ = ip;
         None
     }
+
+    /// The pod interface on a secondary network known by the first of `keys` that is known
+    /// (upstream's Multus lookup, tried before the lookup by IP): its pod's identity with the
+    /// network's name as `network_name`, and the pod's labels and annotations when kept. `None`
+    /// by default: a source without secondary networks.
+    fn secondary(&self, keys: &[SecondaryKey]) -> Option<SecondaryMatch> {
+        let _ = keys;
+        None
+    }
+}
+
+/// The parts of a secondary network's index (`kubeConfig.secondaryNetworks[].index`) that
+/// Multus' `k8s.v1.cni.cncf.io/network-status` annotation gives: which of an interface's IP,
+/// MAC and name identify it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SecondaryIndex {
+    /// `ip`: one key per address of the interface.
+    pub ip: bool,
+    /// `mac`.
+    pub mac: bool,
+    /// `interface`: the interface's name in the pod (`net1`).
+    pub interface: bool,
+}
+
+impl SecondaryIndex {
+    /// Whether no part is indexed (an index of `udn` only, say): it gives no Multus key.
+    pub fn is_empty(&self) -> bool {
+        !(self.ip || self.mac || self.interface)
+    }
+}
+
+/// A key a pod's interface on a secondary network is known by, as upstream's `interface~ip~mac`
+/// (its [`Display`](std::fmt::Display) form): each part set only when the network's index
+/// names it. Parts are compared as values (an address, a MAC in any case), not as text.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SecondaryKey {
+    /// The interface name; `None` for upstream's empty name.
+    pub interface: Option<Arc<str>>,
+    /// The address (IPv4-mapped IPv6 addresses as IPv4).
+    pub ip: Option<IpAddr>,
+    /// The MAC address.
+    pub mac: Option<MacAddr>,
+}
+
+impl SecondaryKey {
+    /// The key of `interface` (empty: none), `ip` and `mac`.
+    pub fn new(interface: &str, ip: Option<IpAddr>, mac: Option<MacAddr>) -> Self {
+        Self {
+            interface: (!interface.is_empty()).then(|| Arc::from(interface)),
+            ip: ip.map(|ip| ip.to_canonical()),
+            mac,
+        }
+    }
+}
+
+impl std::fmt::Display for SecondaryKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(i) = &self.interface {
+            f.write_str(i)?;
+        }
+        f.write_str("~")?;
+        if let Some(ip) = &self.ip {
+            write!(f, "{ip}")?;
+        }
+        f.write_str("~")?;
+        if let Some(mac) = &self.mac {
+            write!(f, "{mac}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a [`SecondaryKey`] leads to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SecondaryMatch {
+    /// The pod's identity, with the secondary network's name as `network_name`.
+    pub identity: Arc<K8sIdentity>,
+    /// The pod's labels and annotations, when kept (a rule copies them).
+    pub tags: Option<Arc<ObjectTags>>,
 }
 
 /// The labels and annotations of a pod, service or node, as `add_kubernetes` copies them.
@@ -55,6 +134,7 @@ impl ObjectTags {
 pub struct StaticIdentities {
     by_ip: HashMap<IpAddr, Arc<K8sIdentity>>,
     tags: HashMap<IpAddr, Arc<ObjectTags>>,
+    secondary: HashMap<SecondaryKey, SecondaryMatch>,
 }
 
 impl StaticIdentities {
@@ -72,6 +152,17 @@ impl StaticIdentities {
     /// Sets the labels and annotations of the object owning `ip`.
     pub fn with_tags(mut self, ip: IpAddr, tags: ObjectTags) -> Self {
         self.tags.insert(ip, Arc::new(tags));
+        self
+    }
+
+    /// Adds (or replaces) the identity of a pod interface on a secondary network, known by
+    /// `key` (`identity.network_name` is the network's name).
+    pub fn with_secondary(mut self, key: SecondaryKey, identity: K8sIdentity) -> Self {
+        let found = SecondaryMatch {
+            identity: Arc::new(identity),
+            tags: None,
+        };
+        self.secondary.insert(key, found);
         self
     }
 
@@ -93,5 +184,9 @@ impl IdentityLookup for StaticIdentities {
 
     fn tags(&self, ip: IpAddr) -> Option<Arc<ObjectTags>> {
         self.tags.get(&ip.to_canonical()).cloned()
+    }
+
+    fn secondary(&self, keys: &[SecondaryKey]) -> Option<SecondaryMatch> {
+        keys.iter().find_map(|k| self.secondary.get(k).cloned())
     }
 }

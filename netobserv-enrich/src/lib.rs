@@ -11,7 +11,7 @@
 //! | `decode_tcp_flags` | the TCP flags as a list of names (`["SYN","ACK"]`), from agent and JSON input alike | — |
 //! | `reinterpret_direction` | `FlowDirection` at the node level (0 ingress, 1 egress, 2 inner) from the agent's IP and the hosts' IPs | `directionInfo` |
 //! | `add_kubernetes_infra` | `K8S_FlowLayer`: `infra` or `app` from namespaces and names | — |
-//! | `add_kubernetes` | `SrcK8S_*` / `DstK8S_*` identities | an [`IdentityLookup`]: the Kubernetes cache (`register_with_kube`, feature `kube`) or a table of yours ([`register_with_identities`]); without one the rule is skipped with a start-up warning |
+//! | `add_kubernetes` | `SrcK8S_*` / `DstK8S_*` identities, by address; first by a pod interface's secondary network (Multus) keys when `kubeConfig.secondaryNetworks` is set | an [`IdentityLookup`]: the Kubernetes cache (`register_with_kube`, feature `kube`) or a table of yours ([`register_with_identities`]); without one the rule is skipped with a start-up warning |
 //!
 //! Registered with [`register`] (no identities), `add_kubernetes` is a warning, not an error: a
 //! program embedding the stage without a cluster can still run the operator's configuration;
@@ -43,7 +43,9 @@ use netobserv_flow::config::StageKind;
 use netobserv_flow::pipeline::{BuildContext, Component, StageFactory, StageRegistry};
 
 pub use error::{Error, Result};
-pub use identity::{IdentityLookup, ObjectTags, StaticIdentities};
+pub use identity::{
+    IdentityLookup, ObjectTags, SecondaryIndex, SecondaryKey, SecondaryMatch, StaticIdentities,
+};
 pub use network::{Network, NetworkConfig};
 
 /// Registers `transform: network`, with no Kubernetes cache: `add_kubernetes` rules are skipped
@@ -111,15 +113,20 @@ enum Identities {
 #[cfg(feature = "kube")]
 struct KubeSource {
     options: KubeOptions,
-    /// By kubeconfig path, tracked kinds and what metadata is kept.
-    #[allow(clippy::type_complexity)]
-    caches: tokio::sync::Mutex<
-        Vec<(
-            (Option<String>, Vec<String>, bool, bool),
-            Arc<kube::KubeCache>,
-        )>,
-    >,
+    /// By the settings of their index (see [`CacheKey`]).
+    caches: tokio::sync::Mutex<Vec<(CacheKey, Arc<kube::KubeCache>)>>,
 }
+
+/// What tells two stages' caches apart: kubeconfig path, tracked kinds, whether labels and
+/// annotations are kept, and the secondary network indexes.
+#[cfg(feature = "kube")]
+type CacheKey = (
+    Option<String>,
+    Vec<String>,
+    bool,
+    bool,
+    Vec<identity::SecondaryIndex>,
+);
 
 #[cfg(feature = "kube")]
 impl KubeSource {
@@ -151,7 +158,19 @@ impl KubeSource {
             kube_rules().any(|k| k.labels_prefix.as_ref().is_some_and(|p| !p.is_empty()));
         let keep_annotations =
             kube_rules().any(|k| k.annotations_prefix.as_ref().is_some_and(|p| !p.is_empty()));
-        let id = (path.clone(), tracked.clone(), keep_labels, keep_annotations);
+        // Pods' secondary interfaces are read only when secondary networks are configured.
+        let secondary = cfg
+            .kube_config
+            .as_ref()
+            .map(|k| k.multus_indexes())
+            .unwrap_or_default();
+        let id: CacheKey = (
+            path.clone(),
+            tracked.clone(),
+            keep_labels,
+            keep_annotations,
+            secondary.clone(),
+        );
         if let Some((_, cache)) = caches.iter().find(|(k, _)| *k == id) {
             return Ok(Some(cache.clone()));
         }
@@ -176,6 +195,7 @@ impl KubeSource {
         config.index = config.index.with_tracked_kinds(&tracked);
         config.index.keep_labels = keep_labels;
         config.index.keep_annotations = keep_annotations;
+        config.index = config.index.with_secondary_networks(secondary);
         let cache = kube::KubeCache::start(client, config).await.map_err(|e| {
             netobserv_flow::Error::Stage {
                 stage: cx.stage().to_string(),

@@ -779,3 +779,165 @@ async fn labels_and_annotations_are_kept_only_when_asked_for() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_secondary_interfaces_are_indexed_from_the_network_status_annotation() -> Result<()> {
+    use netobserv_enrich::{SecondaryIndex, SecondaryKey};
+    let server = ApiServer::start().await;
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kube");
+    server.load(&data.join("cluster.json"));
+    server.load(&data.join("multus.json"));
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig);
+    let start = |indexes: Vec<SecondaryIndex>| {
+        let mut config = config();
+        config.index = config.index.with_secondary_networks(indexes);
+        let kubeconfig = kubeconfig.clone();
+        async move {
+            KubeCache::start(client(Some(&kubeconfig)).await?, config)
+                .await
+                .map_err(anyhow::Error::from)
+        }
+    };
+    let mac = |s: &str| Some(s.parse().unwrap());
+    let network = |cache: &KubeCache, key: SecondaryKey| -> Option<(String, String)> {
+        let id = cache.secondary(&[key])?.identity;
+        Some((
+            id.name.as_deref()?.into(),
+            id.network_name.as_deref()?.into(),
+        ))
+    };
+    let storage = |n: &str| Some(("storage-gw-0".to_string(), n.to_string()));
+
+    let cache = start(vec![
+        SecondaryIndex {
+            ip: true,
+            mac: true,
+            interface: true,
+        },
+        SecondaryIndex {
+            ip: false,
+            mac: true,
+            interface: false,
+        },
+    ])
+    .await?;
+    // macvlan-storage: 2 addresses under the first index, its MAC under the second; sriov-data
+    // (no address): its MAC only.
+    assert_eq!(cache.index().secondary_keys(), 4);
+    let macvlan = "86:1d:96:ff:55:0d";
+    assert_eq!(
+        network(
+            &cache,
+            SecondaryKey::new("net1", Some(ip("fd10::5")), mac(macvlan))
+        ),
+        storage("shop/macvlan-storage")
+    );
+    assert_eq!(
+        network(
+            &cache,
+            SecondaryKey::new("net1", Some(ip("192.168.10.5")), mac(macvlan))
+        ),
+        storage("shop/macvlan-storage")
+    );
+    assert_eq!(
+        network(
+            &cache,
+            SecondaryKey::new("", None, mac("A2:4C:11:9E:00:07"))
+        ),
+        storage("shop/sriov-data")
+    );
+    // The default network's entry is not a secondary interface.
+    assert_eq!(
+        network(
+            &cache,
+            SecondaryKey::new("", None, mac("0a:58:0a:80:00:1e"))
+        ),
+        None
+    );
+    let primary = id(&cache, "10.128.0.30").context("storage-gw-0 by its address")?;
+    assert_eq!(
+        (primary.name.as_deref(), primary.network_name.as_deref()),
+        (Some("storage-gw-0"), Some("primary"))
+    );
+    assert_eq!(
+        (primary.owner_type.as_deref(), primary.owner_name.as_deref()),
+        (Some("StatefulSet"), Some("storage-gw"))
+    );
+    // The cut-short annotation: one rejection, the pod still known by its address.
+    assert_eq!(cache.status().kind(Kind::Pod).rejected_addresses, 1);
+    assert_eq!(
+        id(&cache, "10.128.0.31")
+            .and_then(|i| i.name.clone())
+            .as_deref(),
+        Some("broken-status")
+    );
+    drop(cache);
+
+    // Without secondary networks the annotation is not read: no key, no rejection.
+    let cache = start(Vec::new()).await?;
+    assert_eq!(cache.index().secondary_keys(), 0);
+    assert_eq!(cache.status().kind(Kind::Pod).rejected_addresses, 0);
+    assert_eq!(
+        network(
+            &cache,
+            SecondaryKey::new("", None, mac("a2:4c:11:9e:00:07"))
+        ),
+        None
+    );
+    assert_eq!(
+        id(&cache, "10.128.0.31")
+            .and_then(|i| i.name.clone())
+            .as_deref(),
+        Some("broken-status")
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stages_with_other_secondary_networks_get_their_own_cache() -> Result<()> {
+    use netobserv_flow::config::Config;
+    use netobserv_flow::pipeline::{Metrics, Pipeline, StageRegistry};
+
+    let server = ApiServer::start().await;
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kube");
+    server.load(&data.join("cluster.json"));
+    server.load(&data.join("multus.json"));
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig);
+    let stage = |name: &str, secondary: &str| {
+        format!(
+            "  - name: {name}\n    transform:\n      type: network\n      network:\n        rules:\n          - type: add_kubernetes\n            kubernetes: {{ipField: SrcAddr, macField: SrcMac, output: SrcK8S}}\n        kubeConfig: {{configPath: {}{secondary}}}\n",
+            kubeconfig.display()
+        )
+    };
+    let yaml = format!(
+        "pipeline:\n  - name: in\n  - name: a\n    follows: in\n  - name: b\n    follows: a\n  - name: c\n    follows: b\n  - name: out\n    follows: c\nparameters:\n  - name: in\n    ingest: {{type: stdin}}\n{}{}{}  - name: out\n    write: {{type: none}}\n",
+        stage("a", ""),
+        stage("b", ", secondaryNetworks: [{index: {mac: null}}]"),
+        stage(
+            "c",
+            ", secondaryNetworks: [{name: again, index: {mac: null}}]"
+        ),
+    );
+    let config = Config::from_yaml(&yaml)?;
+    let mut registry = StageRegistry::with_builtins();
+    netobserv_enrich::register_with_kube(&mut registry, netobserv_enrich::KubeOptions::default());
+    let pipeline = Pipeline::build(&config, &registry, Metrics::new("flp_")?).await?;
+    // Only the second cache's metrics are left out (the names are taken).
+    let warnings = pipeline.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("the Kubernetes cache's metrics are not served"),
+        "{warnings:?}"
+    );
+    let lists = server
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v1/pods" && !r.is_watch())
+        .count();
+    assert_eq!(lists, 2, "a: one cache; b and c (same index): another");
+    Ok(())
+}

@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use netobserv_flow::flow::K8sIdentity;
 
 use super::objects::{Kind, Meta, Node, Object, OwnerRef, Pod, Service};
-use crate::identity::{IdentityLookup, ObjectTags};
+use crate::identity::{IdentityLookup, ObjectTags, SecondaryIndex, SecondaryKey, SecondaryMatch};
 
 /// A source of the current time, injected so that the grace period of deleted objects can be
 /// tested without sleeping.
@@ -72,6 +72,11 @@ pub struct IndexConfig {
     pub keep_labels: bool,
     /// Whether the reflectors keep their annotations (`annotations_prefix`).
     pub keep_annotations: bool,
+    /// The Multus part of each `kubeConfig.secondaryNetworks` index (those naming none of
+    /// `ip`, `mac`, `interface` left out): pods' interfaces on secondary networks are indexed
+    /// by the keys each gives. Empty: pods' `k8s.v1.cni.cncf.io/network-status` annotations
+    /// are not read.
+    pub secondary_networks: Vec<SecondaryIndex>,
 }
 
 impl Default for IndexConfig {
@@ -82,6 +87,7 @@ impl Default for IndexConfig {
             tracked_kinds: Vec::new(),
             keep_labels: false,
             keep_annotations: false,
+            secondary_networks: Vec::new(),
         }
     }
 }
@@ -96,6 +102,15 @@ impl IndexConfig {
     /// Sets the tracked owner kinds (upstream's `trackedKinds`).
     pub fn with_tracked_kinds<S: AsRef<str>>(mut self, kinds: impl IntoIterator<Item = S>) -> Self {
         self.tracked_kinds = kinds.into_iter().map(|k| Arc::from(k.as_ref())).collect();
+        self
+    }
+
+    /// Sets the secondary network indexes (empty ones are left out).
+    pub fn with_secondary_networks(
+        mut self,
+        indexes: impl IntoIterator<Item = SecondaryIndex>,
+    ) -> Self {
+        self.secondary_networks = indexes.into_iter().filter(|i| !i.is_empty()).collect();
         self
     }
 
@@ -146,6 +161,9 @@ struct Snapshot {
     /// Labels and annotations by address, of the objects that have some kept (only when a rule
     /// copies them): apart, so that the identity tables stay as small.
     tags: Map<IpAddr, Arc<ObjectTags>>,
+    /// Pods' interfaces on secondary networks by their keys (only with secondary networks
+    /// configured): one identity per pod and network, shared by that network's keys.
+    secondary: Map<SecondaryKey, SecondaryMatch>,
 }
 
 impl Snapshot {
@@ -270,6 +288,11 @@ impl KubeIndex {
         self.len() == 0
     }
 
+    /// How many keys of pods' secondary interfaces the published snapshot knows.
+    pub fn secondary_keys(&self) -> usize {
+        self.snapshot.load().secondary.len()
+    }
+
     /// Applies a batch of events, drops deleted objects past their grace period, and publishes
     /// one new snapshot.
     pub fn apply(&self, events: impl IntoIterator<Item = Event>) {
@@ -318,6 +341,7 @@ impl KubeIndex {
 
     fn build(&self, objects: &Objects) -> Snapshot {
         let mut by_ip = Snapshot::default();
+        let mut keys = Vec::new();
         by_ip
             .v4
             .reserve(objects.pods.len() + objects.services.len() + objects.nodes.len() * 2);
@@ -343,20 +367,59 @@ impl KubeIndex {
             }
             for entry in objects.pods.values() {
                 let p = &entry.object;
-                if entry.deleted_at.is_some() != deleted || p.host_network {
+                if entry.deleted_at.is_some() != deleted {
                     continue;
                 }
-                let mut ips = p.ips.iter().filter(|ip| Some(**ip) != p.host_ip).peekable();
-                if ips.peek().is_none() {
+                let mut ips = p
+                    .ips
+                    .iter()
+                    .filter(|ip| !p.host_network && Some(**ip) != p.host_ip)
+                    .peekable();
+                // As upstream, a pod's secondary interfaces are indexed whatever its own IPs.
+                let networks = !self.config.secondary_networks.is_empty() && !p.networks.is_empty();
+                if ips.peek().is_none() && !networks {
                     continue;
                 }
                 let id = Arc::new(self.pod_identity(objects, p));
                 for ip in ips {
                     by_ip.insert(*ip, &id, p.tags.as_ref());
                 }
+                if networks {
+                    self.index_networks(&mut by_ip, p, &id, &mut keys);
+                }
             }
         }
         by_ip
+    }
+
+    /// Indexes the keys of `pod`'s secondary interfaces: for each, one identity (`id` with the
+    /// network's name), shared by its keys. A key given twice is the last one's (upstream's
+    /// order: the annotation's entries, then the configured indexes).
+    fn index_networks(
+        &self,
+        by_ip: &mut Snapshot,
+        pod: &Pod,
+        id: &K8sIdentity,
+        keys: &mut Vec<SecondaryKey>,
+    ) {
+        for network in &pod.networks {
+            keys.clear();
+            for index in &self.config.secondary_networks {
+                network.keys(*index, keys);
+            }
+            if keys.is_empty() {
+                continue;
+            }
+            let mut named = id.clone();
+            named.network_name = Some(network.name.clone());
+            let found = SecondaryMatch {
+                identity: Arc::new(named),
+                tags: pod.tags.clone(),
+            };
+            for key in keys.drain(..) {
+                by_ip.secondary.insert(key, found.clone());
+            }
+        }
     }
 
     fn pod_identity(&self, objects: &Objects, pod: &Pod) -> K8sIdentity {
@@ -472,6 +535,14 @@ impl IdentityLookup for KubeIndex {
     fn tags(&self, ip: IpAddr) -> Option<Arc<ObjectTags>> {
         self.snapshot.load().tags.get(&ip.to_canonical()).cloned()
     }
+
+    fn secondary(&self, keys: &[SecondaryKey]) -> Option<SecondaryMatch> {
+        if keys.is_empty() {
+            return None;
+        }
+        let snapshot = self.snapshot.load();
+        keys.iter().find_map(|k| snapshot.secondary.get(k).cloned())
+    }
 }
 
 fn non_empty(s: &Arc<str>) -> Option<Arc<str>> {
@@ -511,6 +582,9 @@ impl Objects {
                 self.intern_meta(&mut p.meta);
                 if let Some(node) = &mut p.node_name {
                     self.intern(node);
+                }
+                for network in &mut p.networks {
+                    self.intern(&mut network.name);
                 }
                 self.pods
                     .insert(key(&p.meta.namespace, &p.meta.name), live(p));

@@ -11,7 +11,7 @@ mod tests;
 mod watch;
 
 pub use index::{Clock, Event, IndexConfig, KubeIndex, SystemClock};
-pub use objects::{Kind, Meta, Node, Object, OwnerRef, Pod, Service};
+pub use objects::{Kind, Meta, Node, Object, OwnerRef, Pod, PodNetwork, Service};
 #[cfg(feature = "kube")]
 pub use watch::{
     CacheConfig, CacheError, CacheMetrics, CacheStatus, KindStatus, KubeCache, client,

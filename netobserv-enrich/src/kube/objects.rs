@@ -4,7 +4,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::identity::ObjectTags;
+use netobserv_flow::flow::MacAddr;
+
+use crate::identity::{ObjectTags, SecondaryIndex, SecondaryKey};
 
 /// One entry of `metadata.ownerReferences`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +73,9 @@ pub struct Pod {
     pub host_network: bool,
     /// Labels and annotations, when kept (a rule copies them).
     pub tags: Option<Arc<ObjectTags>>,
+    /// Its interfaces on secondary networks (Multus), when read (secondary networks are
+    /// configured).
+    pub networks: Vec<PodNetwork>,
 }
 
 impl Pod {
@@ -94,6 +99,74 @@ impl Pod {
     pub fn with_host_network(mut self, host_network: bool) -> Self {
         self.host_network = host_network;
         self
+    }
+
+    /// Adds an interface on a secondary network.
+    pub fn with_network(mut self, network: PodNetwork) -> Self {
+        self.networks.push(network);
+        self
+    }
+}
+
+/// A pod's interface on a secondary network: an entry of its
+/// `k8s.v1.cni.cncf.io/network-status` annotation (Multus) that is not the default network.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodNetwork {
+    /// `name`: the network (`namespace/network-attachment-definition`), written as the flow's
+    /// `<output>_NetworkName`.
+    pub name: Arc<str>,
+    /// `interface`: the interface's name in the pod (`net1`).
+    pub interface: Option<Arc<str>>,
+    /// `ips`.
+    pub ips: Vec<IpAddr>,
+    /// `mac`.
+    pub mac: Option<MacAddr>,
+}
+
+impl PodNetwork {
+    /// The interface `interface` on network `name`, with no address yet.
+    pub fn new(name: &str, interface: &str) -> Self {
+        Self {
+            name: name.into(),
+            interface: (!interface.is_empty()).then(|| Arc::from(interface)),
+            ips: Vec::new(),
+            mac: None,
+        }
+    }
+
+    /// Sets the addresses.
+    pub fn with_ips(mut self, ips: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.ips = ips.into_iter().collect();
+        self
+    }
+
+    /// Sets the MAC address.
+    pub fn with_mac(mut self, mac: MacAddr) -> Self {
+        self.mac = Some(mac);
+        self
+    }
+
+    /// Appends the keys `index` gives this interface, as upstream's Multus handler: the parts
+    /// `index` names, one key per address when it names `ip`; none when the interface lacks a
+    /// part `index` names.
+    pub fn keys(&self, index: SecondaryIndex, out: &mut Vec<SecondaryKey>) {
+        if index.is_empty()
+            || (index.mac && self.mac.is_none())
+            || (index.interface && self.interface.is_none())
+            || (index.ip && self.ips.is_empty())
+        {
+            return;
+        }
+        let key = |ip: Option<IpAddr>| SecondaryKey {
+            interface: self.interface.clone().filter(|_| index.interface),
+            ip: ip.map(|ip| ip.to_canonical()),
+            mac: self.mac.filter(|_| index.mac),
+        };
+        if index.ip {
+            out.extend(self.ips.iter().map(|ip| key(Some(*ip))));
+        } else {
+            out.push(key(None));
+        }
     }
 }
 

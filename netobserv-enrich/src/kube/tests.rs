@@ -7,6 +7,7 @@ use netobserv_flow::flow::K8sIdentity;
 
 use super::*;
 use crate::IdentityLookup;
+use crate::identity::{SecondaryIndex, SecondaryKey};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -523,4 +524,195 @@ fn tags_follow_the_object_an_address_resolves_to() {
     p.tags = tags("p");
     apply(&index, vec![Object::Pod(p)]);
     assert_eq!(&*index.tags(ip("10.128.0.9")).unwrap().labels[0].1, "p");
+}
+
+fn mac(s: &str) -> netobserv_flow::flow::MacAddr {
+    s.parse().unwrap()
+}
+
+fn index_of(ip: bool, mac: bool, interface: bool) -> SecondaryIndex {
+    SecondaryIndex { ip, mac, interface }
+}
+
+/// upstream's `TestExtractNetStatusKeys` entry: `macvlan-conf` on `net1`.
+fn macvlan() -> PodNetwork {
+    PodNetwork::new("macvlan-conf", "net1")
+        .with_ips([ip("192.168.1.205")])
+        .with_mac(mac("86:1D:96:FF:55:0D"))
+}
+
+fn keys_of(network: &PodNetwork, index: SecondaryIndex) -> Vec<String> {
+    let mut keys = Vec::new();
+    network.keys(index, &mut keys);
+    keys.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn secondary_keys_of_a_pod_interface_as_upstream() {
+    // Upstream's two cases: mac only, and all three parts; the MAC lower-cased.
+    assert_eq!(
+        keys_of(&macvlan(), index_of(false, true, false)),
+        ["~~86:1d:96:ff:55:0d"]
+    );
+    assert_eq!(
+        keys_of(&macvlan(), index_of(true, true, true)),
+        ["net1~192.168.1.205~86:1d:96:ff:55:0d"]
+    );
+    // One key per address; IPv4-mapped addresses as IPv4.
+    let dual =
+        PodNetwork::new("storage", "net1").with_ips([ip("::ffff:192.168.10.5"), ip("fd10::5")]);
+    assert_eq!(
+        keys_of(&dual, index_of(true, false, true)),
+        ["net1~192.168.10.5~", "net1~fd10::5~"]
+    );
+    // An interface missing a part its index names gives no key.
+    assert!(keys_of(&dual, index_of(false, true, false)).is_empty());
+    let no_ip = PodNetwork::new("l2", "net2").with_mac(mac("a2:4c:11:9e:00:07"));
+    assert!(keys_of(&no_ip, index_of(true, true, false)).is_empty());
+    assert!(
+        keys_of(
+            &PodNetwork::new("x", "").with_ips([ip("192.168.1.9")]),
+            index_of(true, false, true)
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        keys_of(&no_ip, index_of(false, true, true)),
+        ["net2~~a2:4c:11:9e:00:07"]
+    );
+    // An index naming none of the parts (`udn` only) gives nothing.
+    assert!(keys_of(&macvlan(), SecondaryIndex::default()).is_empty());
+}
+
+fn storage_pod() -> Pod {
+    pod(
+        "storage-0",
+        Some(("StatefulSet", "storage")),
+        &["10.128.0.30"],
+    )
+    .with_network(
+        PodNetwork::new("shop/macvlan-storage", "net1")
+            .with_ips([ip("192.168.10.5"), ip("fd10::5")])
+            .with_mac(mac("86:1d:96:ff:55:0d")),
+    )
+    .with_network(PodNetwork::new("shop/sriov-data", "net2").with_mac(mac("a2:4c:11:9e:00:07")))
+}
+
+fn key(interface: &str, addr: Option<&str>, m: Option<&str>) -> SecondaryKey {
+    SecondaryKey::new(interface, addr.map(ip), m.map(mac))
+}
+
+#[test]
+fn secondary_interfaces_are_indexed_with_their_network_name() {
+    let config = IndexConfig::default().with_secondary_networks([
+        index_of(true, true, false),
+        index_of(false, true, true),
+        SecondaryIndex::default(),
+    ]);
+    assert_eq!(
+        config.secondary_networks.len(),
+        2,
+        "the empty index is left out"
+    );
+    let index = KubeIndex::new(config);
+    apply(
+        &index,
+        vec![Object::Node(node1()), Object::Pod(storage_pod())],
+    );
+    // macvlan-storage: 2 addresses under index 1, 1 key under index 2; sriov-data: index 2.
+    assert_eq!(index.secondary_keys(), 4);
+    let primary = index.identity(ip("10.128.0.30")).unwrap();
+    assert_eq!(primary.network_name.as_deref(), Some("primary"));
+    let found = |k: SecondaryKey| index.secondary(&[k]).map(|m| m.identity);
+    let storage = found(key("", Some("fd10::5"), Some("86:1D:96:FF:55:0D"))).unwrap();
+    assert_eq!(
+        storage.network_name.as_deref(),
+        Some("shop/macvlan-storage")
+    );
+    // The pod's identity otherwise, shared by the network's keys.
+    let mut expected = (*primary).clone();
+    expected.network_name = Some("shop/macvlan-storage".into());
+    assert_eq!(*storage, expected);
+    let by_v4 = found(key("", Some("192.168.10.5"), Some("86:1d:96:ff:55:0d"))).unwrap();
+    let by_intf = found(key("net1", None, Some("86:1d:96:ff:55:0d"))).unwrap();
+    assert!(Arc::ptr_eq(&storage, &by_v4) && Arc::ptr_eq(&storage, &by_intf));
+    let sriov = found(key("net2", None, Some("a2:4c:11:9e:00:07"))).unwrap();
+    assert_eq!(sriov.network_name.as_deref(), Some("shop/sriov-data"));
+    assert_eq!(sriov.name.as_deref(), Some("storage-0"));
+    assert_eq!(owner(&sriov), (Some("storage"), Some("StatefulSet")));
+    // Keys not indexed: a part missing, or a part not indexed.
+    assert!(found(key("", Some("192.168.10.5"), None)).is_none());
+    assert!(found(key("net2", Some("192.168.10.5"), Some("a2:4c:11:9e:00:07"))).is_none());
+    // The first known key of several wins; the secondary address is not a primary one.
+    let first = index
+        .secondary(&[
+            key("eth9", None, Some("a2:4c:11:9e:00:07")),
+            key("net2", None, Some("a2:4c:11:9e:00:07")),
+            key("net1", None, Some("86:1d:96:ff:55:0d")),
+        ])
+        .unwrap();
+    assert!(Arc::ptr_eq(&first.identity, &sriov));
+    assert!(index.identity(ip("192.168.10.5")).is_none());
+    assert!(index.secondary(&[]).is_none());
+}
+
+#[test]
+fn secondary_interfaces_are_not_indexed_without_secondary_networks() {
+    let index = KubeIndex::new(IndexConfig::default());
+    apply(&index, vec![Object::Pod(storage_pod())]);
+    assert_eq!(index.secondary_keys(), 0);
+    assert!(
+        index
+            .secondary(&[key("net2", None, Some("a2:4c:11:9e:00:07"))])
+            .is_none()
+    );
+    assert_eq!(
+        index
+            .identity(ip("10.128.0.30"))
+            .unwrap()
+            .network_name
+            .as_deref(),
+        Some("primary")
+    );
+}
+
+#[test]
+fn secondary_keys_follow_updates_deletes_and_tags() {
+    use crate::identity::ObjectTags;
+    let clock = ManualClock::new();
+    let index = KubeIndex::with_clock(
+        IndexConfig::default().with_secondary_networks([index_of(false, true, false)]),
+        clock.clone(),
+    );
+    let mut p = storage_pod();
+    p.tags = Some(Arc::new(ObjectTags {
+        labels: vec![(Arc::from("app"), Arc::from("storage"))],
+        annotations: Vec::new(),
+    }));
+    apply(&index, vec![Object::Pod(p.clone())]);
+    let sriov = key("", None, Some("a2:4c:11:9e:00:07"));
+    let found = index.secondary(std::slice::from_ref(&sriov)).unwrap();
+    assert_eq!(&*found.tags.unwrap().labels[0].1, "storage");
+    // The interface moves to another pod.
+    p.networks.pop();
+    let other = pod("storage-1", None, &["10.128.0.31"]).with_network(
+        PodNetwork::new("shop/sriov-data", "net2").with_mac(mac("a2:4c:11:9e:00:07")),
+    );
+    apply(
+        &index,
+        vec![Object::Pod(p.clone()), Object::Pod(other.clone())],
+    );
+    let name = || {
+        index
+            .secondary(std::slice::from_ref(&sriov))
+            .and_then(|m| m.identity.name.clone())
+    };
+    assert_eq!(name().as_deref(), Some("storage-1"));
+    // Deleted: answers for the grace period, then not.
+    index.apply([Event::Delete(Object::Pod(other))]);
+    assert_eq!(name().as_deref(), Some("storage-1"));
+    clock.advance(Duration::from_secs(31));
+    index.expire();
+    assert_eq!(name(), None);
+    assert_eq!(index.secondary_keys(), 1);
 }

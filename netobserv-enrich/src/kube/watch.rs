@@ -39,11 +39,14 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::index::{Event, IndexConfig, KubeIndex};
-use super::objects::{Kind, Meta, Node, Object, OwnerRef, Pod, Service};
-use crate::identity::{IdentityLookup, ObjectTags};
+use super::objects::{Kind, Meta, Node, Object, OwnerRef, Pod, PodNetwork, Service};
+use crate::identity::{IdentityLookup, ObjectTags, SecondaryKey, SecondaryMatch};
 
 /// The zone label of nodes.
 const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
+/// Multus' annotation of a pod's interfaces, one entry per network.
+const NETWORK_STATUS: &str = "k8s.v1.cni.cncf.io/network-status";
 
 /// Settings of a [`KubeCache`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,7 +152,9 @@ pub struct KindStatus {
     pub errors: u64,
     /// The last error, until the next complete list.
     pub last_error: Option<String>,
-    /// Addresses that could not be read (not an IP), left out of the index.
+    /// Addresses that could not be read (not an IP; a MAC that is not one), and pods'
+    /// `k8s.v1.cni.cncf.io/network-status` annotations that could not be read (each counted
+    /// once, the pod indexed without its secondary interfaces), left out of the index.
     pub rejected_addresses: u64,
 }
 
@@ -244,6 +249,10 @@ impl IdentityLookup for KubeCache {
     fn tags(&self, ip: IpAddr) -> Option<Arc<ObjectTags>> {
         self.index.tags(ip)
     }
+
+    fn secondary(&self, keys: &[SecondaryKey]) -> Option<SecondaryMatch> {
+        self.index.secondary(keys)
+    }
 }
 
 impl KubeCache {
@@ -286,6 +295,7 @@ impl KubeCache {
         let keep = Keep {
             labels: config.index.keep_labels,
             annotations: config.index.keep_annotations,
+            networks: !config.index.secondary_networks.is_empty(),
         };
         let pods = watcher(Api::<SlimPod>::all(client.clone()), &wc);
         let convert = move |p, r: &mut u64| pod(p, r, keep);
@@ -805,6 +815,8 @@ fn addresses<'a>(
 struct Keep {
     labels: bool,
     annotations: bool,
+    /// Pods' interfaces on secondary networks (the network-status annotation).
+    networks: bool,
 }
 
 /// The labels and annotations `keep` asks for, taken out of `m`; `None` when there are none.
@@ -830,9 +842,81 @@ fn tags(m: &mut ObjectMeta, keep: Keep) -> Option<Arc<ObjectTags>> {
     (!t.is_empty()).then(|| Arc::new(t))
 }
 
+/// One entry of the network-status annotation, as Multus writes it
+/// (<https://k8snetworkplumbingwg.github.io/multus-cni/docs/quickstart.html#network-status-annotations>);
+/// the rest (`dns`, `device-info`...) is skipped.
+#[derive(Deserialize)]
+struct NetworkStatus {
+    name: Option<String>,
+    default: Option<bool>,
+    interface: Option<String>,
+    ips: Option<Vec<String>>,
+    mac: Option<String>,
+}
+
+/// The secondary interfaces of pod `name` from its network-status annotation: the entries that
+/// are not the default network. An annotation that cannot be read counts one rejection (the
+/// pod keeps its other addresses, as upstream); so does each address or MAC that is not one.
+fn networks(annotation: &str, name: &str, rejected: &mut u64) -> Vec<PodNetwork> {
+    let entries: Option<Vec<NetworkStatus>> = match serde_json::from_str(annotation) {
+        Ok(entries) => entries,
+        Err(error) => {
+            *rejected += 1;
+            tracing::warn!(
+                pod = name,
+                %error,
+                "{NETWORK_STATUS} annotation: not a list of network statuses, secondary interfaces not indexed"
+            );
+            return Vec::new();
+        }
+    };
+    let mut networks = Vec::new();
+    for e in entries.into_iter().flatten() {
+        if e.default.unwrap_or(false) {
+            continue;
+        }
+        let mut n = PodNetwork::new(
+            e.name.as_deref().unwrap_or(""),
+            e.interface.as_deref().unwrap_or(""),
+        );
+        let ips = e.ips.iter().flatten().map(String::as_str);
+        n.ips = addresses(ips, NETWORK_STATUS, name, rejected);
+        match e.mac.as_deref() {
+            None | Some("") => {}
+            Some(mac) => match mac.parse() {
+                Ok(mac) => n.mac = Some(mac),
+                Err(_) => {
+                    *rejected += 1;
+                    tracing::warn!(
+                        pod = name,
+                        mac,
+                        "{NETWORK_STATUS}: not a MAC address, left out"
+                    );
+                }
+            },
+        }
+        networks.push(n);
+    }
+    networks
+}
+
 fn pod(mut p: SlimPod, rejected: &mut u64, keep: Keep) -> Option<Object> {
+    // Read before the annotations are (maybe) taken.
+    let status = keep
+        .networks
+        .then(|| {
+            p.metadata
+                .annotations
+                .as_ref()?
+                .get(NETWORK_STATUS)
+                .cloned()
+        })
+        .flatten();
     let tags = tags(&mut p.metadata, keep);
     let meta = meta(p.metadata)?;
+    let networks = status
+        .map(|s| networks(&s, &meta.name, rejected))
+        .unwrap_or_default();
     let status = p.status;
     // A pod that ended (Succeeded, Failed) has given its addresses back: a new pod may hold them.
     let ended = matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"));
@@ -858,6 +942,7 @@ fn pod(mut p: SlimPod, rejected: &mut u64, keep: Keep) -> Option<Object> {
     let mut pod = Pod::new(meta, ips).with_host_network(p.spec.host_network.unwrap_or(false));
     pod.host_ip = host_ip;
     pod.tags = tags;
+    pod.networks = networks;
     pod.node_name = p.spec.node_name.as_deref().map(Arc::from);
     Some(Object::Pod(pod))
 }
@@ -1011,5 +1096,93 @@ mod tests {
     fn an_object_without_a_name_is_not_used() {
         let p: SlimPod = decode(serde_json::json!({"metadata": {"namespace": "shop"}}));
         assert!(pod(p, &mut 0, Keep::default()).is_none());
+    }
+    fn multus_pod(status: &str) -> SlimPod {
+        decode(serde_json::json!({
+            "metadata": {"name": "storage-gw-0", "namespace": "shop",
+                "annotations": {"k8s.v1.cni.cncf.io/network-status": status, "team": "storage"}},
+            "status": {"phase": "Running", "hostIP": "10.0.0.1", "podIP": "10.128.0.30",
+                "podIPs": [{"ip": "10.128.0.30"}]}
+        }))
+    }
+
+    const NETWORKS: Keep = Keep {
+        labels: false,
+        annotations: false,
+        networks: true,
+    };
+
+    #[test]
+    fn the_network_status_annotation_gives_the_secondary_interfaces() {
+        let status = r#"[
+            {"name": "ovn-kubernetes", "interface": "eth0", "ips": ["10.128.0.30"],
+             "mac": "0a:58:0a:80:00:1e", "default": true, "dns": {}},
+            {"name": "shop/macvlan-storage", "interface": "net1",
+             "ips": ["192.168.10.5", "fd10::5"], "mac": "86:1D:96:FF:55:0D", "dns": {}},
+            {"name": "shop/sriov-data", "interface": "net2", "mac": "a2:4c:11:9e:00:07",
+             "device-info": {"type": "pci", "pci": {"pci-address": "0000:3b:02.4"}}},
+            {"name": "shop/bad", "interface": "net3", "ips": ["192.168.300.1"], "mac": "zz"}
+        ]"#;
+        let mut rejected = 0;
+        let Some(Object::Pod(p)) = pod(multus_pod(status), &mut rejected, NETWORKS) else {
+            panic!("not a pod")
+        };
+        // The bad address and the bad MAC.
+        assert_eq!(rejected, 2);
+        let mac = |s: &str| s.parse::<netobserv_flow::flow::MacAddr>().unwrap();
+        assert_eq!(
+            p.networks,
+            vec![
+                PodNetwork::new("shop/macvlan-storage", "net1")
+                    .with_ips(["192.168.10.5".parse().unwrap(), "fd10::5".parse().unwrap()])
+                    .with_mac(mac("86:1d:96:ff:55:0d")),
+                PodNetwork::new("shop/sriov-data", "net2").with_mac(mac("a2:4c:11:9e:00:07")),
+                PodNetwork::new("shop/bad", "net3"),
+            ]
+        );
+        assert_eq!(p.ips, vec!["10.128.0.30".parse::<IpAddr>().unwrap()]);
+        assert!(p.tags.is_none(), "annotations not kept");
+
+        // Not read when no secondary network is configured.
+        let Some(Object::Pod(p)) = pod(multus_pod(status), &mut rejected, Keep::default()) else {
+            panic!("not a pod")
+        };
+        assert!(p.networks.is_empty());
+        assert_eq!(rejected, 2);
+
+        // Read before the annotations are taken for copying.
+        let keep = Keep {
+            annotations: true,
+            ..NETWORKS
+        };
+        let Some(Object::Pod(p)) = pod(multus_pod(status), &mut 0, keep) else {
+            panic!("not a pod")
+        };
+        assert_eq!(p.networks.len(), 3);
+        assert_eq!(p.tags.unwrap().annotations.len(), 2);
+    }
+
+    #[test]
+    fn a_malformed_network_status_is_counted_and_the_pod_kept() {
+        for bad in [
+            r#"[{"name": "shop/macvlan-storage", "interface": "net1", "ips": ["192.168.10.6""#,
+            "whatever",
+            r#"{"name": "shop/macvlan-storage"}"#,
+            r#"[{"name": "shop/macvlan-storage", "ips": "192.168.10.6"}]"#,
+        ] {
+            let mut rejected = 0;
+            let Some(Object::Pod(pod)) = pod(multus_pod(bad), &mut rejected, NETWORKS) else {
+                panic!("not a pod")
+            };
+            assert_eq!(rejected, 1, "{bad}");
+            assert!(pod.networks.is_empty(), "{bad}");
+            assert_eq!(pod.ips, vec!["10.128.0.30".parse::<IpAddr>().unwrap()]);
+        }
+        // `null`, as Go reads it: no network, no error.
+        let mut rejected = 0;
+        let Some(Object::Pod(pod)) = pod(multus_pod("null"), &mut rejected, NETWORKS) else {
+            panic!("not a pod")
+        };
+        assert_eq!((rejected, pod.networks.len()), (0, 0));
     }
 }

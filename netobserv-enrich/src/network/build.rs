@@ -10,11 +10,13 @@ use netobserv_flow::value::Value;
 
 use super::config::{NetworkConfig, NetworkRule, RuleType};
 use super::location::{LocationDb, OpenError};
-use super::rules::{Infra, KubeOutput, KubeRule, Network, Rule, SubnetRule, TagCopy, TagFilter};
+use super::rules::{
+    Infra, KubeOutput, KubeRule, Network, Rule, SecondaryFields, SubnetRule, TagCopy, TagFilter,
+};
 use super::services::{EMBEDDED_PROTOCOLS, EMBEDDED_SERVICES, ServiceNames};
 use super::subnet::{Cidr, SubnetLabels};
 use crate::error::{Error, Result};
-use crate::identity::IdentityLookup;
+use crate::identity::{IdentityLookup, SecondaryIndex};
 
 /// A built transform and its start-up warnings (each starting with the YAML path it is about).
 pub struct Built {
@@ -89,6 +91,12 @@ pub fn build(
         }
         None
     };
+    let multus: Arc<[SecondaryIndex]> = cfg
+        .kube_config
+        .as_ref()
+        .map(|k| k.multus_indexes())
+        .unwrap_or_default()
+        .into();
     let mut rules = Vec::new();
     let mut skipped_kube = Vec::new();
     for (i, rule) in cfg.rules.iter().enumerate() {
@@ -103,7 +111,9 @@ pub fn build(
         }
         match rule.r#type {
             RuleType::AddKubernetes => match &identities {
-                Some(lookup) => rules.push(kube_rule(&mut cx, rule, &path, lookup.clone())?),
+                Some(lookup) => {
+                    rules.push(kube_rule(&mut cx, rule, &path, lookup.clone(), &multus)?)
+                }
                 None => {
                     // Still validated, so that the config is right when the cache comes.
                     section(&rule.kubernetes, &path, rule.r#type)?;
@@ -272,16 +282,34 @@ pub fn build(
             .iter()
             .any(|r| r.r#type == RuleType::AddKubernetes)
     {
-        for (key, set) in [
-            ("secondaryNetworks", !kube.secondary_networks.is_empty()),
-            ("managedCNI", !kube.managed_cni.is_empty()),
-        ] {
-            if set {
-                cx.warn(
-                    &format!("{base}.kubeConfig.{key}"),
-                    "not implemented yet (issue 11): addresses are looked up by IP only, secondary network interfaces are not indexed",
-                );
+        for (i, net) in kube.secondary_networks.iter().enumerate() {
+            let p = format!("{base}.kubeConfig.secondaryNetworks[{i}].index");
+            if net.index.is_empty() {
+                cx.warn(&p, "empty: this secondary network indexes nothing");
             }
+            for key in net.index.keys() {
+                match key.as_str() {
+                    "ip" | "mac" | "interface" => {}
+                    "udn" => cx.warn(
+                        &format!("{p}.udn"),
+                        "not implemented yet (issue 11): user-defined networks (OVN-Kubernetes' \
+                         `k8s.ovn.org/pod-networks` annotation and the UDN custom resources) are \
+                         not indexed, and no flow is looked up by its `udnsField`",
+                    ),
+                    other => cx.warn(
+                        &format!("{p}.{other}"),
+                        "not an index key (expected ip, mac, interface or udn): ignored, as upstream does",
+                    ),
+                }
+            }
+        }
+        if !kube.managed_cni.is_empty() {
+            cx.warn(
+                &format!("{base}.kubeConfig.managedCNI"),
+                "not implemented yet (issue 11): the node addresses a CNI annotates (OVN-Kubernetes' \
+                 management port address, from `k8s.ovn.org/node-subnets`) are not read; nodes are \
+                 known by their status addresses only",
+            );
         }
     }
     if !skipped_kube.is_empty() {
@@ -326,6 +354,7 @@ fn kube_rule(
     rule: &NetworkRule,
     path: &str,
     lookup: Arc<dyn IdentityLookup>,
+    multus: &Arc<[SecondaryIndex]>,
 ) -> Result<Rule> {
     let r = section(&rule.kubernetes, path, rule.r#type)?;
     let p = format!("{path}.kubernetes");
@@ -423,7 +452,18 @@ fn kube_rule(
             cx.fields.write(&format!("{}{s}", r.output));
         }
     }
+    // As upstream, an empty field name is no field; and the fields are read only for the
+    // secondary networks (the operator names them in every configuration: no warning without).
+    let named = |f: &Option<String>| f.as_deref().filter(|f| !f.is_empty()).map(str::to_string);
+    let mac_field = named(&r.mac_field);
+    let interfaces_field = named(&r.interfaces_field);
     let mut rule = KubeRule::new(ip, output, r.add_zone, lookup);
+    if !multus.is_empty() {
+        let mut read = |f: Option<String>| f.map(|f| cx.fields.read(cx.stage, &f));
+        let mac = read(mac_field);
+        let interfaces = read(interfaces_field);
+        rule = rule.with_secondary(SecondaryFields::new(multus.clone(), mac, interfaces));
+    }
     if labels.is_some() || annotations.is_some() {
         rule = rule.with_tags(TagCopy::new(labels, annotations));
     }

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use crate::identity::SecondaryIndex;
+
 /// `transform.network`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -67,6 +69,29 @@ pub struct SecondaryNetwork {
     /// The index keys, any of `mac`, `ip`, `interface`, `udn` (values are ignored).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub index: BTreeMap<String, Json>,
+}
+
+impl SecondaryNetwork {
+    /// The Multus part of the index: which of `ip`, `mac`, `interface` it names.
+    pub fn multus_index(&self) -> SecondaryIndex {
+        SecondaryIndex {
+            ip: self.index.contains_key("ip"),
+            mac: self.index.contains_key("mac"),
+            interface: self.index.contains_key("interface"),
+        }
+    }
+}
+
+impl KubeConfig {
+    /// The Multus part of each secondary network's index, in order, those naming none of
+    /// `ip`, `mac`, `interface` left out: what pods and flows are keyed by.
+    pub fn multus_indexes(&self) -> Vec<SecondaryIndex> {
+        self.secondary_networks
+            .iter()
+            .map(SecondaryNetwork::multus_index)
+            .filter(|i| !i.is_empty())
+            .collect()
+    }
 }
 
 /// A rule type, as upstream's `TransformNetworkOperationEnum`.

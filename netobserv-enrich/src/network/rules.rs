@@ -1,19 +1,22 @@
 //! The per-flow work of the `network` transform: each rule with upstream's semantics
 //! (flowlogs-pipeline `pkg/pipeline/transform/transform_network.go`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use netobserv_flow::field::FieldPath;
-use netobserv_flow::flow::{FieldId, FieldRef, Flow, K8sIdentity, TCP_FLAG_NAMES, TcpFlags};
+use netobserv_flow::flow::{
+    FieldId, FieldRef, Flow, K8sIdentity, MacAddr, TCP_FLAG_NAMES, TcpFlags,
+};
 use netobserv_flow::pipeline::{StageMetrics, Transform};
 use netobserv_flow::value::Value;
 
 use super::location::LocationDb;
 use super::services::ServiceNames;
 use super::subnet::{Cidr, SubnetLabels};
-use crate::identity::{IdentityLookup, ObjectTags};
+use crate::identity::{IdentityLookup, ObjectTags, SecondaryIndex, SecondaryKey};
 
 type Hasher = foldhash::fast::FixedState;
 
@@ -357,6 +360,104 @@ impl TagCopy {
     }
 }
 
+/// The flow's side of upstream's Multus lookup: the keys a flow gives for the secondary
+/// networks, from the rule's address and its `macField` and `interfacesField`.
+#[derive(Clone)]
+pub(super) struct SecondaryFields {
+    /// The Multus part of each `kubeConfig.secondaryNetworks` index, in order.
+    networks: Arc<[SecondaryIndex]>,
+    /// `macField`.
+    mac: Option<FieldPath>,
+    /// `interfacesField`.
+    interfaces: Option<FieldPath>,
+    /// The flow's keys (reused from flow to flow).
+    keys: Vec<SecondaryKey>,
+}
+
+/// A flow's MAC as the keys read it: `Err` when the network gives no key (absent, or not a
+/// MAC), `Ok(None)` for an empty string (upstream's empty part).
+fn flow_mac(path: &FieldPath, flow: &Flow) -> Result<Option<MacAddr>, ()> {
+    match path.get_ref(flow) {
+        Some(FieldRef::Other(Value::Mac(m))) => Ok(Some(m)),
+        Some(FieldRef::Str("")) => Ok(None),
+        Some(FieldRef::Str(s)) => s.parse().map(Some).map_err(|_| ()),
+        _ => Err(()),
+    }
+}
+
+/// A flow's interface names: `None` when the network gives no key (absent, or not a list of
+/// strings). The flow's own `Interfaces` is borrowed.
+fn flow_interfaces<'a>(path: &FieldPath, flow: &'a Flow) -> Option<Cow<'a, [Arc<str>]>> {
+    if *path == FieldPath::Typed(FieldId::Interfaces)
+        && let Some(list) = flow.interface_list().and_then(|l| l.interfaces.as_ref())
+    {
+        return Some(Cow::Borrowed(list));
+    }
+    match path.get_ref(flow)? {
+        FieldRef::Other(Value::List(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::Str(s) => Some(s),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(Cow::Owned),
+        _ => None,
+    }
+}
+
+impl SecondaryFields {
+    pub(super) fn new(
+        networks: Arc<[SecondaryIndex]>,
+        mac: Option<FieldPath>,
+        interfaces: Option<FieldPath>,
+    ) -> Self {
+        Self {
+            networks,
+            mac,
+            interfaces,
+            keys: Vec::new(),
+        }
+    }
+
+    /// Upstream's keys of a flow whose address is `ip`, network by network: the parts its
+    /// index names and the rule has a field for (`~ip~mac`), once per interface of the list
+    /// when it names `interface`; none for a network whose named field is missing, or when no
+    /// part is set.
+    fn keys(&mut self, flow: &Flow, ip: IpAddr) -> &[SecondaryKey] {
+        self.keys.clear();
+        let mac = self.mac.as_ref().map(|p| flow_mac(p, flow));
+        let interfaces = self.interfaces.as_ref().map(|p| flow_interfaces(p, flow));
+        for net in self.networks.iter() {
+            let ip = net.ip.then(|| ip.to_canonical());
+            let mac = match (&mac, net.mac) {
+                (Some(Err(())), true) => continue,
+                (Some(Ok(m)), true) => *m,
+                _ => None,
+            };
+            let list = match (&interfaces, net.interface) {
+                (Some(None), true) => continue,
+                (Some(Some(list)), true) => Some(list),
+                _ => None,
+            };
+            match list {
+                None if ip.is_none() && mac.is_none() => {}
+                None => self.keys.push(SecondaryKey {
+                    interface: None,
+                    ip,
+                    mac,
+                }),
+                Some(list) => self.keys.extend(list.iter().map(|i| SecondaryKey {
+                    interface: (!i.is_empty()).then(|| i.clone()),
+                    ip,
+                    mac,
+                })),
+            }
+        }
+        &self.keys
+    }
+}
+
 #[derive(Clone)]
 pub(super) struct KubeRule {
     ip: FieldPath,
@@ -366,6 +467,8 @@ pub(super) struct KubeRule {
     lookup: Arc<dyn IdentityLookup>,
     /// Labels and annotations copied (`labels_prefix`, `annotations_prefix`).
     tags: Option<Box<TagCopy>>,
+    /// The secondary network keys looked up first, when secondary networks are configured.
+    secondary: Option<Box<SecondaryFields>>,
     /// Identities without their zone (`add_zone: false`), by the identity they come from; the
     /// key is held so that its address is not reused while cached.
     zoneless: HashMap<usize, (Arc<K8sIdentity>, Arc<K8sIdentity>), Hasher>,
@@ -390,8 +493,15 @@ impl KubeRule {
             zone,
             lookup,
             tags: None,
+            secondary: None,
             zoneless: HashMap::default(),
         }
+    }
+
+    /// Looks the flow's secondary network keys up first (upstream's Multus lookup).
+    pub(super) fn with_secondary(mut self, secondary: SecondaryFields) -> Self {
+        self.secondary = Some(Box::new(secondary));
+        self
     }
 
     /// Copies the looked-up object's labels and annotations too.
@@ -403,8 +513,11 @@ impl KubeRule {
     /// Whether `next`, the rule after this one, may read its address before this rule writes
     /// its output, so that both addresses are looked up at once: `next` reads the flow's own
     /// `SrcAddr` or `DstAddr`, which this rule does not write, from the same identity source.
+    /// Rules looking secondary keys up are not fused (their lookup is not by address alone).
     fn pairs_with(&self, next: &KubeRule) -> bool {
         next.field != AddrField::Other
+            && self.secondary.is_none()
+            && next.secondary.is_none()
             && Arc::ptr_eq(&self.lookup, &next.lookup)
             && match &self.output {
                 KubeOutput::Src | KubeOutput::Dst => true,
@@ -428,13 +541,28 @@ impl KubeRule {
         })
     }
 
+    /// As upstream: without an address, nothing; then the flow's secondary network keys, the
+    /// first known one winning; then the address.
     fn apply(&mut self, flow: &mut Flow) {
         let Some(ip) = self.ip(flow) else {
             return;
         };
-        if let Some(id) = self.lookup.identity(ip) {
-            self.write(flow, id, ip);
+        if let Some(secondary) = &mut self.secondary {
+            let keys = secondary.keys(flow, ip);
+            if let Some(found) = self.lookup.secondary(keys) {
+                self.write(flow, found.identity, found.tags);
+                return;
+            }
         }
+        if let Some(id) = self.lookup.identity(ip) {
+            let tags = self.tags_of(ip);
+            self.write(flow, id, tags);
+        }
+    }
+
+    /// The labels and annotations of `ip`'s object, when the rule copies them.
+    fn tags_of(&self, ip: IpAddr) -> Option<Arc<ObjectTags>> {
+        self.tags.as_ref().and_then(|_| self.lookup.tags(ip))
     }
 
     /// Applies `first` then `next` (see [`Self::pairs_with`]), with one lookup of both
@@ -446,18 +574,20 @@ impl KubeRule {
             ips => first.lookup.identities(ips),
         };
         if let (Some(id), Some(ip)) = (a, ips[0]) {
-            first.write(flow, id, ip);
+            let tags = first.tags_of(ip);
+            first.write(flow, id, tags);
         }
         if let (Some(id), Some(ip)) = (b, ips[1]) {
-            next.write(flow, id, ip);
+            let tags = next.tags_of(ip);
+            next.write(flow, id, tags);
         }
     }
 
-    /// Writes the identity found for `ip`, without its zone unless the rule adds it, and the
-    /// labels and annotations the rule copies.
-    fn write(&mut self, flow: &mut Flow, mut id: Arc<K8sIdentity>, ip: IpAddr) {
+    /// Writes the identity found, without its zone unless the rule adds it, and the labels and
+    /// annotations the rule copies (`tags`: the object's).
+    fn write(&mut self, flow: &mut Flow, mut id: Arc<K8sIdentity>, tags: Option<Arc<ObjectTags>>) {
         if let Some(copy) = &mut self.tags
-            && let Some(tags) = self.lookup.tags(ip)
+            && let Some(tags) = tags
         {
             copy.write(flow, tags);
         }
@@ -1076,5 +1206,185 @@ rules:
         assert_eq!(truncate("abcdefg", -1), "");
         // Characters, not bytes.
         assert_eq!(truncate("éééééé", 5), "éé...");
+    }
+    /// The kube rules of a built network, pairs split.
+    fn kube_rules(net: &Network) -> Vec<super::KubeRule> {
+        net.split(true)
+            .into_iter()
+            .filter_map(|r| match r {
+                Rule::Kube(k) => Some(k),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const SECONDARY: &str = r#"
+rules:
+  - type: add_kubernetes
+    kubernetes: {ipField: SrcAddr, macField: SrcMac, interfacesField: Interfaces, output: SrcK8S}
+  - type: add_kubernetes
+    kubernetes: {ipField: DstAddr, macField: Mac2, output: DstK8S}
+kubeConfig:
+  secondaryNetworks:
+    - index: {mac: null, interface: null}
+    - index: {ip: null, mac: null}
+    - index: {udn: null}
+"#;
+
+    fn secondary_flow(interfaces: &[&str]) -> Flow {
+        use netobserv_flow::flow::Interfaces;
+        let mut f = Flow::default();
+        FieldPath::resolve("SrcAddr").set(&mut f, Value::Ip(ip("::ffff:192.168.10.5")));
+        FieldPath::resolve("DstAddr").set(&mut f, Value::Ip(ip("fd10::5")));
+        f.set_src_mac("86:1D:96:FF:55:0D".parse().unwrap());
+        f.set_interface_list(Arc::new(Interfaces::new(
+            interfaces.iter().map(|i| Arc::from(*i)).collect(),
+            vec![0; interfaces.len()],
+            vec![Arc::from(""); interfaces.len()],
+        )));
+        f
+    }
+
+    #[test]
+    fn a_flow_gives_upstreams_secondary_keys() {
+        let cfg: NetworkConfig = serde_yaml_ng::from_str(SECONDARY).unwrap();
+        let lookup: Arc<dyn IdentityLookup> = Arc::new(StaticIdentities::new());
+        let net = network::build(&cfg, "t", "t", &mut FieldRegistry::new(), Some(lookup))
+            .unwrap()
+            .network;
+        assert_eq!(net.pairs(), 0, "rules with secondary lookups are not fused");
+        let [mut src, mut dst] = <[_; 2]>::try_from(kube_rules(&net)).ok().unwrap();
+        let keys = |rule: &mut super::KubeRule, flow: &Flow| -> Vec<String> {
+            let ip = rule.ip(flow).unwrap();
+            let fields = rule.secondary.as_mut().unwrap();
+            fields
+                .keys(flow, ip)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        let flow = secondary_flow(&["eth0", "net1"]);
+        // One key per interface for the first network, `~ip~mac` for the second; the MAC in
+        // lower case, the IPv4-mapped address as IPv4; nothing for the `udn` one.
+        assert_eq!(
+            keys(&mut src, &flow),
+            [
+                "eth0~~86:1d:96:ff:55:0d",
+                "net1~~86:1d:96:ff:55:0d",
+                "~192.168.10.5~86:1d:96:ff:55:0d"
+            ]
+        );
+        // No `Mac2`: both networks name `mac`, no key.
+        assert!(keys(&mut dst, &flow).is_empty());
+        let mut with_mac2 = flow.clone();
+        FieldPath::resolve("Mac2").set(&mut with_mac2, Value::str("A2-4C-11-9E-00-07"));
+        assert_eq!(
+            keys(&mut dst, &with_mac2),
+            ["~~a2:4c:11:9e:00:07", "~fd10::5~a2:4c:11:9e:00:07"]
+        );
+        // A MAC field holding no MAC: no key; an empty one: the empty part.
+        FieldPath::resolve("Mac2").set(&mut with_mac2, Value::str("not a mac"));
+        assert!(keys(&mut dst, &with_mac2).is_empty());
+        FieldPath::resolve("Mac2").set(&mut with_mac2, Value::str(""));
+        assert_eq!(keys(&mut dst, &with_mac2), ["~fd10::5~"]);
+        // No interface list: the first network gives nothing.
+        let mut bare = flow.clone();
+        bare.set_interface_list(Arc::new(netobserv_flow::flow::Interfaces::default()));
+        assert_eq!(keys(&mut src, &bare), ["~192.168.10.5~86:1d:96:ff:55:0d"]);
+        // An interface list read by name (not the flow's own `Interfaces`).
+        let cfg: NetworkConfig = serde_yaml_ng::from_str(
+            &SECONDARY.replace("interfacesField: Interfaces", "interfacesField: MyIfs"),
+        )
+        .unwrap();
+        let lookup: Arc<dyn IdentityLookup> = Arc::new(StaticIdentities::new());
+        let net = network::build(&cfg, "t", "t", &mut FieldRegistry::new(), Some(lookup))
+            .unwrap()
+            .network;
+        let mut src = kube_rules(&net).remove(0);
+        let mut named = flow.clone();
+        FieldPath::resolve("MyIfs").set(&mut named, Value::List(vec![Value::str("net9")]));
+        assert_eq!(
+            keys(&mut src, &named),
+            ["net9~~86:1d:96:ff:55:0d", "~192.168.10.5~86:1d:96:ff:55:0d"]
+        );
+        // Not a list of strings: no key from that network.
+        FieldPath::resolve("MyIfs").set(&mut named, Value::List(vec![Value::UInt(3)]));
+        assert_eq!(keys(&mut src, &named), ["~192.168.10.5~86:1d:96:ff:55:0d"]);
+    }
+
+    #[test]
+    fn without_secondary_networks_no_key_is_built_and_rules_are_fused() {
+        let cfg: NetworkConfig =
+            serde_yaml_ng::from_str(SECONDARY.split("kubeConfig").next().unwrap()).unwrap();
+        let lookup: Arc<dyn IdentityLookup> = Arc::new(StaticIdentities::new());
+        let net = network::build(&cfg, "t", "t", &mut FieldRegistry::new(), Some(lookup))
+            .unwrap()
+            .network;
+        assert_eq!(net.pairs(), 1);
+        assert!(kube_rules(&net).iter().all(|r| r.secondary.is_none()));
+        // An index of `udn` only is no Multus network either.
+        let cfg: NetworkConfig = serde_yaml_ng::from_str(
+            &SECONDARY
+                .replace("    - index: {mac: null, interface: null}\n", "")
+                .replace("    - index: {ip: null, mac: null}\n", ""),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.kube_config.as_ref().unwrap().secondary_networks.len(),
+            1
+        );
+        let lookup: Arc<dyn IdentityLookup> = Arc::new(StaticIdentities::new());
+        let net = network::build(&cfg, "t", "t", &mut FieldRegistry::new(), Some(lookup))
+            .unwrap()
+            .network;
+        assert!(kube_rules(&net).iter().all(|r| r.secondary.is_none()));
+    }
+
+    #[test]
+    fn secondary_keys_are_looked_up_first_then_the_address() {
+        use crate::identity::SecondaryKey;
+        let named = |name: &str, network: &str| {
+            let mut id = K8sIdentity::default();
+            id.name = Some(name.into());
+            id.kind = Some("Pod".into());
+            id.network_name = Some(network.into());
+            id
+        };
+        let mac = "86:1d:96:ff:55:0d".parse().unwrap();
+        let lookup: Arc<dyn IdentityLookup> = Arc::new(
+            StaticIdentities::new()
+                .with(ip("192.168.10.5"), named("by-ip", "primary"))
+                .with_secondary(
+                    SecondaryKey::new("net1", None, Some(mac)),
+                    named("storage-0", "shop/macvlan-storage"),
+                )
+                .with_secondary(
+                    SecondaryKey::new("", Some(ip("192.168.10.5")), Some(mac)),
+                    named("storage-1", "shop/other"),
+                ),
+        );
+        let cfg: NetworkConfig = serde_yaml_ng::from_str(SECONDARY).unwrap();
+        let mut net = network::build(&cfg, "t", "t", &mut FieldRegistry::new(), Some(lookup))
+            .unwrap()
+            .network;
+        let src = |flow: &Flow| {
+            let id = flow.src_k8s().unwrap();
+            (id.name.clone().unwrap(), id.network_name.clone().unwrap())
+        };
+        // The keys in order: `net1~~mac` comes before `~ip~mac`.
+        let mut flow = secondary_flow(&["eth0", "net1"]);
+        net.transform(&mut flow);
+        assert_eq!(
+            src(&flow),
+            ("storage-0".into(), "shop/macvlan-storage".into())
+        );
+        let mut flow = secondary_flow(&["eth0"]);
+        net.transform(&mut flow);
+        assert_eq!(src(&flow), ("storage-1".into(), "shop/other".into()));
+        // Another MAC: no key known, the address.
+        let mut flow = secondary_flow(&["net1"]);
+        flow.set_src_mac("02:00:00:00:00:01".parse().unwrap());
+        net.transform(&mut flow);
+        assert_eq!(src(&flow), ("by-ip".into(), "primary".into()));
     }
 }
