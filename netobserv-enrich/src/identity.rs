@@ -19,10 +19,17 @@ pub trait IdentityLookup: Send + Sync + 'static {
     fn identity(&self, ip: IpAddr) -> Option<Arc<K8sIdentity>>;
 
     /// The identities of two addresses (a flow's source and destination), each as
-    /// [`Self::identity`] answers it. A source that changes answers both from one view of its
-    /// state, and one read of it where a read has a cost of its own (the snapshot load of the
-    /// Kubernetes cache); by default, two lookups.
-    fn identities(&self, ips: [Option<IpAddr>; 2]) -> [Option<Arc<K8sIdentity>>; 2] {
+    /// [`Self::identity`] answers it, without its zone where `zones` says so (`add_zone: false`)
+    /// if the source keeps that form (the Kubernetes index does); the caller strips a zone it
+    /// did not ask for. A source that changes answers both from one view of its state, and one
+    /// read of it where a read has a cost of its own (the snapshot load of the Kubernetes
+    /// cache); by default, two lookups, zones as they are.
+    fn identities(
+        &self,
+        ips: [Option<IpAddr>; 2],
+        zones: [bool; 2],
+    ) -> [Option<Arc<K8sIdentity>>; 2] {
+        let _ = zones;
         ips.map(|ip| ip.and_then(|ip| self.identity(ip)))
     }
 

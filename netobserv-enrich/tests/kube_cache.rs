@@ -317,9 +317,21 @@ async fn the_cache_resolves_every_object_of_the_cluster() -> Result<()> {
     assert_eq!(cache.index().len(), 14);
     assert!(id(&cache, "10.128.0.99").is_none());
     // Both sides of a flow from one snapshot: the same identities as one by one.
-    let [a, b] = cache.identities([Some(ip("10.128.0.7")), Some(ip("10.128.0.99"))]);
+    let web = Some(ip("10.128.0.7"));
+    let [a, b] = cache.identities([web, Some(ip("10.128.0.99"))], [true, true]);
     assert!(Arc::ptr_eq(&a.unwrap(), &id(&cache, "10.128.0.7").unwrap()));
     assert!(b.is_none());
+    // Without the zone (`add_zone: false`): the same identity but the zone, made once per
+    // publish and shared, not per lookup.
+    let [zoned, zoneless] = cache.identities([web, web], [true, false]);
+    let (zoned, zoneless) = (zoned.unwrap(), zoneless.unwrap());
+    assert_eq!(zoned.zone.as_deref(), Some("eu-1a"));
+    assert_eq!(zoneless.zone, None);
+    let mut same = (*zoned).clone();
+    same.zone = None;
+    assert_eq!(*zoneless, same);
+    let [again, _] = cache.identities([web, None], [false, true]);
+    assert!(Arc::ptr_eq(&again.unwrap(), &zoneless));
 
     let status = cache.status();
     let watched: Vec<Kind> = status.kinds.iter().map(|(k, _)| *k).collect();

@@ -156,8 +156,8 @@ struct Objects {
 /// fewer cache lines per lookup.
 #[derive(Debug, Default)]
 struct Snapshot {
-    v4: Map<u32, Arc<K8sIdentity>>,
-    v6: Map<u128, Arc<K8sIdentity>>,
+    v4: Map<u32, Ids>,
+    v6: Map<u128, Ids>,
     /// Labels and annotations by address, of the objects that have some kept (only when a rule
     /// copies them): apart, so that the identity tables stay as small.
     tags: Map<IpAddr, Arc<ObjectTags>>,
@@ -166,8 +166,38 @@ struct Snapshot {
     secondary: Map<SecondaryKey, SecondaryMatch>,
 }
 
+/// An object's identity, and the same without its zone when it has one (what rules without
+/// `add_zone`, upstream's default, write): made once per publish, not per flow.
+#[derive(Clone, Debug)]
+struct Ids {
+    id: Arc<K8sIdentity>,
+    zoneless: Option<Arc<K8sIdentity>>,
+}
+
+impl Ids {
+    fn new(id: K8sIdentity) -> Self {
+        let zoneless = id.zone.is_some().then(|| {
+            let mut copy = id.clone();
+            copy.zone = None;
+            Arc::new(copy)
+        });
+        Self {
+            id: Arc::new(id),
+            zoneless,
+        }
+    }
+
+    /// The identity, with its zone or not.
+    fn get(&self, zone: bool) -> &Arc<K8sIdentity> {
+        match (&self.zoneless, zone) {
+            (Some(z), false) => z,
+            _ => &self.id,
+        }
+    }
+}
+
 impl Snapshot {
-    fn insert(&mut self, ip: IpAddr, id: &Arc<K8sIdentity>, tags: Option<&Arc<ObjectTags>>) {
+    fn insert(&mut self, ip: IpAddr, id: &Ids, tags: Option<&Arc<ObjectTags>>) {
         let ip = ip.to_canonical();
         match ip {
             IpAddr::V4(a) => self.v4.insert(a.to_bits(), id.clone()),
@@ -185,7 +215,7 @@ impl Snapshot {
         }
     }
 
-    fn get(&self, ip: IpAddr) -> Option<&Arc<K8sIdentity>> {
+    fn get(&self, ip: IpAddr) -> Option<&Ids> {
         match ip.to_canonical() {
             IpAddr::V4(a) => self.v4.get(&a.to_bits()),
             IpAddr::V6(a) => self.v6.get(&a.to_bits()),
@@ -350,7 +380,7 @@ impl KubeIndex {
             for entry in objects.services.values() {
                 if entry.deleted_at.is_some() == deleted {
                     let s = &entry.object;
-                    let id = Arc::new(self.service_identity(s));
+                    let id = Ids::new(self.service_identity(s));
                     for ip in s.cluster_ips.iter().chain(&s.external_ips) {
                         by_ip.insert(*ip, &id, s.tags.as_ref());
                     }
@@ -359,7 +389,7 @@ impl KubeIndex {
             for entry in objects.nodes.values() {
                 if entry.deleted_at.is_some() == deleted {
                     let n = &entry.object;
-                    let id = Arc::new(self.node_identity(n));
+                    let id = Ids::new(self.node_identity(n));
                     for ip in n.internal_ips.iter().chain(&n.external_ips) {
                         by_ip.insert(*ip, &id, n.tags.as_ref());
                     }
@@ -380,12 +410,12 @@ impl KubeIndex {
                 if ips.peek().is_none() && !networks {
                     continue;
                 }
-                let id = Arc::new(self.pod_identity(objects, p));
+                let id = Ids::new(self.pod_identity(objects, p));
                 for ip in ips {
                     by_ip.insert(*ip, &id, p.tags.as_ref());
                 }
                 if networks {
-                    self.index_networks(&mut by_ip, p, &id, &mut keys);
+                    self.index_networks(&mut by_ip, p, &id.id, &mut keys);
                 }
             }
         }
@@ -523,13 +553,23 @@ impl KubeIndex {
 
 impl IdentityLookup for KubeIndex {
     fn identity(&self, ip: IpAddr) -> Option<Arc<K8sIdentity>> {
-        self.snapshot.load().get(ip).cloned()
+        self.snapshot.load().get(ip).map(|ids| ids.id.clone())
     }
 
-    fn identities(&self, ips: [Option<IpAddr>; 2]) -> [Option<Arc<K8sIdentity>>; 2] {
+    fn identities(
+        &self,
+        ips: [Option<IpAddr>; 2],
+        zones: [bool; 2],
+    ) -> [Option<Arc<K8sIdentity>>; 2] {
         // One snapshot for both sides: one load (each costs about as much as a table probe).
         let snapshot = self.snapshot.load();
-        ips.map(|ip| ip.and_then(|ip| snapshot.get(ip).cloned()))
+        let [a, b] = ips;
+        [
+            a.and_then(|ip| snapshot.get(ip))
+                .map(|ids| ids.get(zones[0]).clone()),
+            b.and_then(|ip| snapshot.get(ip))
+                .map(|ids| ids.get(zones[1]).clone()),
+        ]
     }
 
     fn tags(&self, ip: IpAddr) -> Option<Arc<ObjectTags>> {

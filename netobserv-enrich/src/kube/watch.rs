@@ -242,8 +242,9 @@ impl IdentityLookup for KubeCache {
     fn identities(
         &self,
         ips: [Option<IpAddr>; 2],
+        zones: [bool; 2],
     ) -> [Option<Arc<netobserv_flow::flow::K8sIdentity>>; 2] {
-        self.index.identities(ips)
+        self.index.identities(ips, zones)
     }
 
     fn tags(&self, ip: IpAddr) -> Option<Arc<ObjectTags>> {

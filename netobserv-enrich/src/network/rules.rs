@@ -554,7 +554,8 @@ impl KubeRule {
                 return;
             }
         }
-        if let Some(id) = self.lookup.identity(ip) {
+        let [found, _] = self.lookup.identities([Some(ip), None], [self.zone, true]);
+        if let Some(id) = found {
             let tags = self.tags_of(ip);
             self.write(flow, id, tags);
         }
@@ -571,7 +572,7 @@ impl KubeRule {
         let ips = [first.ip(flow), next.ip(flow)];
         let [a, b] = match ips {
             [None, None] => return,
-            ips => first.lookup.identities(ips),
+            ips => first.lookup.identities(ips, [first.zone, next.zone]),
         };
         if let (Some(id), Some(ip)) = (a, ips[0]) {
             let tags = first.tags_of(ip);
