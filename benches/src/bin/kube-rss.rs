@@ -4,9 +4,10 @@
 //! kube-apiserver: list pages and watches as it serves them) holding the cluster as realistic API
 //! JSON (`benches::kube_cluster_json`: containers, statuses, managedFields...).
 //!
-//! Two runs of the release binary, each `ingest: synthetic` (50,000 flows a minute) → the
-//! operator's `network` rules → `write: none`: one with the two `add_kubernetes` rules (the
-//! cache), one without (the baseline). For each it prints the time from spawn to "Kubernetes
+//! Three runs of the release binary, each `ingest: synthetic` (50,000 flows a minute) → the
+//! operator's `network` rules → `write: none`: without `add_kubernetes` (the baseline), with the
+//! two `add_kubernetes` rules (the cache), and with them copying labels (`labels_prefix`: the
+//! cache keeps every object's labels). For each it prints the time from spawn to "Kubernetes
 //! cache synced", then `VmRSS` and `VmHWM` (the peak, which includes the initial list) of the
 //! pipeline process 5 s after the sync.
 //!
@@ -35,7 +36,14 @@ const KUBE_RULES: &str = r#"
           - type: add_kubernetes
             kubernetes: {ipField: DstAddr, output: DstK8S, add_zone: true}"#;
 
-fn config(kube: bool) -> String {
+/// The same with the objects' labels copied (the cache then keeps them).
+const KUBE_RULES_LABELS: &str = r#"
+          - type: add_kubernetes
+            kubernetes: {ipField: SrcAddr, output: SrcK8S, add_zone: true, labels_prefix: SrcK8S_labels}
+          - type: add_kubernetes
+            kubernetes: {ipField: DstAddr, output: DstK8S, add_zone: true, labels_prefix: DstK8S_labels}"#;
+
+fn config(rules: &str) -> String {
     format!(
         r#"log-level: info
 metricsSettings: {{port: 0}}
@@ -70,7 +78,7 @@ parameters:
   - name: out
     write: {{type: none}}
 "#,
-        if kube { KUBE_RULES } else { "" }
+        rules
     )
 }
 
@@ -84,10 +92,11 @@ fn run(
     flp: &PathBuf,
     dir: &std::path::Path,
     kubeconfig: &std::path::Path,
-    kube: bool,
+    rules: &str,
 ) -> Result<Run> {
-    let cfg = dir.join(if kube { "kube.yaml" } else { "base.yaml" });
-    std::fs::write(&cfg, config(kube))?;
+    let kube = !rules.is_empty();
+    let cfg = dir.join("flp.yaml");
+    std::fs::write(&cfg, config(rules))?;
     let start = Instant::now();
     let mut child = Command::new(flp)
         .arg("--config")
@@ -163,20 +172,25 @@ fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let kubeconfig = dir.path().join("kubeconfig");
     server.write_kubeconfig(&kubeconfig);
-    let base = run(&flp, dir.path(), &kubeconfig, false)?;
+    let base = run(&flp, dir.path(), &kubeconfig, "")?;
     println!(
         "without add_kubernetes: VmRSS {:.1} MB, VmHWM {:.1} MB",
         base.rss_kb as f64 / 1024.0,
         base.hwm_kb as f64 / 1024.0
     );
-    let kube = run(&flp, dir.path(), &kubeconfig, true)?;
-    println!(
-        "with the cache: synced {:.2?} after spawn; VmRSS {:.1} MB, VmHWM {:.1} MB (cache: +{:.1} MB RSS)",
-        kube.synced.unwrap_or_default(),
-        kube.rss_kb as f64 / 1024.0,
-        kube.hwm_kb as f64 / 1024.0,
-        kube.rss_kb.saturating_sub(base.rss_kb) as f64 / 1024.0
-    );
+    for (what, rules) in [
+        ("with the cache", KUBE_RULES),
+        ("with the cache and labels copied", KUBE_RULES_LABELS),
+    ] {
+        let kube = run(&flp, dir.path(), &kubeconfig, rules)?;
+        println!(
+            "{what}: synced {:.2?} after spawn; VmRSS {:.1} MB, VmHWM {:.1} MB (cache: +{:.1} MB RSS)",
+            kube.synced.unwrap_or_default(),
+            kube.rss_kb as f64 / 1024.0,
+            kube.hwm_kb as f64 / 1024.0,
+            kube.rss_kb.saturating_sub(base.rss_kb) as f64 / 1024.0
+        );
+    }
     let lists = server
         .requests()
         .iter()
