@@ -472,10 +472,13 @@ impl KubeIndex {
         id.owner_name = Some(owner_name);
         id.owner_type = Some(owner_type);
         id.host_ip = pod.host_ip;
-        id.host_name = pod
-            .node_name
-            .clone()
-            .or_else(|| node.map(|n| n.name.clone()));
+        // As upstream: a host name only with a host IP (a pod scheduled but not yet reported
+        // running has a node name and no IP; both output forms then write neither).
+        id.host_name = pod.host_ip.and_then(|_| {
+            pod.node_name
+                .clone()
+                .or_else(|| node.map(|n| n.name.clone()))
+        });
         id.zone = node.and_then(|n| n.zone.clone());
         id.network_name = Some(self.names.primary.clone());
         id

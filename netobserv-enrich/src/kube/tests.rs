@@ -716,3 +716,24 @@ fn secondary_keys_follow_updates_deletes_and_tags() {
     assert_eq!(name(), None);
     assert_eq!(index.secondary_keys(), 1);
 }
+
+#[test]
+fn a_pod_without_host_ip_has_no_host_name_as_upstream() {
+    let index = KubeIndex::new(IndexConfig::default());
+    // Scheduled (node name set) but its host IP not reported yet.
+    let mut p = Pod::new(Meta::new("shop", "early", "u1"), [ip("10.128.0.30")]);
+    p.node_name = Some("worker-1".into());
+    apply(&index, vec![Object::Node(node1()), Object::Pod(p)]);
+    let id = index.identity(ip("10.128.0.30")).unwrap();
+    assert_eq!((id.host_ip, id.host_name.as_deref()), (None, None));
+    // The zone still comes from the named node.
+    assert_eq!(id.zone.as_deref(), Some("eu-west-1a"));
+    // Reported: both.
+    let p = pod("early", None, &["10.128.0.30"]);
+    apply(&index, vec![Object::Pod(p)]);
+    let id = index.identity(ip("10.128.0.30")).unwrap();
+    assert_eq!(
+        (id.host_ip, id.host_name.as_deref()),
+        (Some(ip("10.0.0.1")), Some("worker-1"))
+    );
+}

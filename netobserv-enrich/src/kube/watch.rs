@@ -915,12 +915,15 @@ fn pod(mut p: SlimPod, rejected: &mut u64, keep: Keep) -> Option<Object> {
         .flatten();
     let tags = tags(&mut p.metadata, keep);
     let meta = meta(p.metadata)?;
-    let networks = status
-        .map(|s| networks(&s, &meta.name, rejected))
-        .unwrap_or_default();
+    let status_annotation = status;
     let status = p.status;
-    // A pod that ended (Succeeded, Failed) has given its addresses back: a new pod may hold them.
+    // A pod that ended (Succeeded, Failed) has given its addresses back, on every network: a new
+    // pod may hold them.
     let ended = matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"));
+    let networks = match status_annotation {
+        Some(s) if !ended => networks(&s, &meta.name, rejected),
+        _ => Vec::new(),
+    };
     let ips = if ended {
         Vec::new()
     } else {
@@ -1040,15 +1043,32 @@ mod tests {
     }
 
     #[test]
-    fn an_ended_pod_gives_its_addresses_back() {
-        let p: SlimPod = decode(serde_json::json!({
-            "metadata": {"name": "job-1", "namespace": "shop"},
-            "status": {"phase": "Succeeded", "podIP": "10.128.0.9", "podIPs": [{"ip": "10.128.0.9"}]}
-        }));
-        let Some(Object::Pod(pod)) = pod(p, &mut 0, Keep::default()) else {
+    fn an_ended_pod_gives_its_addresses_back_on_every_network() {
+        let status = r#"[{"name": "ovn-kubernetes", "default": true, "ips": ["10.128.0.9"]},
+            {"name": "shop/storage", "interface": "net1", "ips": ["192.168.10.5"], "mac": "0a:58:c0:a8:0a:05"}]"#;
+        let json = |phase: &str| {
+            serde_json::json!({
+                "metadata": {"name": "job-1", "namespace": "shop",
+                    "annotations": {"k8s.v1.cni.cncf.io/network-status": status}},
+                "status": {"phase": phase, "podIP": "10.128.0.9", "podIPs": [{"ip": "10.128.0.9"}]}
+            })
+        };
+        let keep = Keep {
+            networks: true,
+            ..Keep::default()
+        };
+        let Some(Object::Pod(running)) = pod(decode(json("Running")), &mut 0, keep) else {
             panic!("not a pod")
         };
-        assert!(pod.ips.is_empty());
+        assert_eq!(running.ips.len(), 1);
+        assert_eq!(running.networks.len(), 1, "the secondary network, not the default");
+        for phase in ["Succeeded", "Failed"] {
+            let Some(Object::Pod(ended)) = pod(decode(json(phase)), &mut 0, keep) else {
+                panic!("not a pod")
+            };
+            assert!(ended.ips.is_empty(), "{phase}");
+            assert!(ended.networks.is_empty(), "{phase}");
+        }
     }
 
     #[test]
