@@ -34,9 +34,12 @@ pub trait IdentityLookup: Send + Sync + 'static {
     }
 
     /// The labels and annotations of the object owning `ip`, for the rules that copy them
-    /// (`labels_prefix`, `annotations_prefix`); `None` when unknown or not kept (the default).
-    fn tags(&self, ip: IpAddr) -> Option<Arc<ObjectTags>> {
-        let _ = ip;
+    /// (`labels_prefix`, `annotations_prefix`), if that object is still the one whose identity
+    /// `of` is (as [`Self::identity`] or [`Self::identities`] gave it: the tags never come from
+    /// another object than the identity written); `None` when unknown, not kept (the default)
+    /// or no longer `of`'s.
+    fn tags(&self, ip: IpAddr, of: &Arc<K8sIdentity>) -> Option<Arc<ObjectTags>> {
+        let _ = (ip, of);
         None
     }
 
@@ -189,8 +192,14 @@ impl IdentityLookup for StaticIdentities {
         self.by_ip.get(&ip.to_canonical()).cloned()
     }
 
-    fn tags(&self, ip: IpAddr) -> Option<Arc<ObjectTags>> {
-        self.tags.get(&ip.to_canonical()).cloned()
+    fn tags(&self, ip: IpAddr, of: &Arc<K8sIdentity>) -> Option<Arc<ObjectTags>> {
+        let ip = ip.to_canonical();
+        let id = self.by_ip.get(&ip)?;
+        if Arc::ptr_eq(id, of) {
+            self.tags.get(&ip).cloned()
+        } else {
+            None
+        }
     }
 
     fn secondary(&self, keys: &[SecondaryKey]) -> Option<SecondaryMatch> {

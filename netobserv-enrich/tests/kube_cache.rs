@@ -553,7 +553,7 @@ async fn a_compacted_history_relists_and_deletes_what_vanished_unseen() -> Resul
 async fn a_kind_that_cannot_be_listed_fails_the_sync_naming_it_and_why() -> Result<()> {
     let server = ApiServer::start().await;
     server.load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kube/cluster.json"));
-    server.fail("jobs", 403);
+    server.fail("replicasets", 403);
     let dir = tempfile::tempdir()?;
     let kubeconfig = dir.path().join("kubeconfig");
     server.write_kubeconfig(&kubeconfig);
@@ -563,16 +563,16 @@ async fn a_kind_that_cannot_be_listed_fails_the_sync_naming_it_and_why() -> Resu
     };
     let err = KubeCache::start(client(Some(&kubeconfig)).await?, config)
         .await
-        .expect_err("jobs cannot be listed");
+        .expect_err("ReplicaSets cannot be listed");
     let CacheError::SyncTimeout { pending, .. } = &err else {
         bail!("{err}");
     };
     assert_eq!(pending.len(), 1, "{err}");
-    assert_eq!(pending[0].0, Kind::Job);
+    assert_eq!(pending[0].0, Kind::ReplicaSet);
     let text = err.to_string();
     assert!(
         text.starts_with("the Kubernetes cache did not sync within 3")
-            && text.contains("Job (")
+            && text.contains("ReplicaSet (")
             && text.contains("403"),
         "{text}"
     );
@@ -741,6 +741,10 @@ async fn labels_and_annotations_are_kept_only_when_asked_for() -> Result<()> {
                 .map_err(anyhow::Error::from)
         }
     };
+    let tags = |cache: &KubeCache, addr: &str| {
+        let id = cache.identity(ip(addr))?;
+        cache.tags(ip(addr), &id)
+    };
     let pairs = |v: &[(Arc<str>, Arc<str>)]| -> Vec<(String, String)> {
         v.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -753,29 +757,25 @@ async fn labels_and_annotations_are_kept_only_when_asked_for() -> Result<()> {
     };
 
     let cache = start(true, false).await?;
-    let web = cache
-        .tags(ip("10.128.0.7"))
-        .context("the web pod's labels")?;
+    let web = tags(&cache, "10.128.0.7").context("the web pod's labels")?;
     assert_eq!(
         pairs(&web.labels),
         owned(&[("app", "web"), ("pod-template-hash", "5d4f")])
     );
     assert!(web.annotations.is_empty());
     // A node's labels, its zone still read.
-    let node = cache.tags(ip("10.0.0.1")).context("worker-1's labels")?;
+    let node = tags(&cache, "10.0.0.1").context("worker-1's labels")?;
     assert!(pairs(&node.labels).contains(&("topology.kubernetes.io/zone".into(), "eu-1a".into())));
     assert_eq!(
         id(&cache, "10.0.0.1").unwrap().zone.as_deref(),
         Some("eu-1a")
     );
     // The gateway service has annotations only: nothing kept.
-    assert!(cache.tags(ip("172.30.0.20")).is_none());
+    assert!(tags(&cache, "172.30.0.20").is_none());
     drop(cache);
 
     let cache = start(false, true).await?;
-    let gateway = cache
-        .tags(ip("198.51.100.7"))
-        .context("the gateway's annotations")?;
+    let gateway = tags(&cache, "198.51.100.7").context("the gateway's annotations")?;
     assert_eq!(
         pairs(&gateway.annotations),
         owned(&[("example.com/owner", "team-edge")])
@@ -784,7 +784,7 @@ async fn labels_and_annotations_are_kept_only_when_asked_for() -> Result<()> {
     drop(cache);
 
     let cache = start(false, false).await?;
-    assert!(cache.tags(ip("10.128.0.7")).is_none());
+    assert!(tags(&cache, "10.128.0.7").is_none());
     assert_eq!(
         id(&cache, "10.0.0.1").unwrap().zone.as_deref(),
         Some("eu-1a")
@@ -951,5 +951,44 @@ async fn stages_with_other_secondary_networks_get_their_own_cache() -> Result<()
         .filter(|r| r.path == "/api/v1/pods" && !r.is_watch())
         .count();
     assert_eq!(lists, 2, "a: one cache; b and c (same index): another");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_jobs_are_done_without_and_their_pods_keep_the_job_as_owner() -> Result<()> {
+    // The NetObserv operator's RBAC grants no Jobs: the cache starts without them.
+    let server = ApiServer::start().await;
+    server.load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kube/cluster.json"));
+    server.fail("jobs", 403);
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig);
+    let cache = KubeCache::start(client(Some(&kubeconfig)).await?, config()).await?;
+    let status = cache.status();
+    assert!(status.synced());
+    let jobs = status.kind(Kind::Job);
+    assert!(!jobs.synced);
+    assert!(
+        jobs.disabled.as_deref().is_some_and(|d| d.contains("403")),
+        "{jobs:?}"
+    );
+    // Upstream's owner for a CronJob's pod: its Job.
+    let report = id(&cache, "10.128.0.12").unwrap();
+    assert_eq!(
+        (report.owner_type.as_deref(), report.owner_name.as_deref()),
+        (Some("Job"), Some("report-29"))
+    );
+    // The other kinds as usual; the Job watcher stopped (one list attempt, no watch).
+    assert_eq!(
+        row(&id(&cache, "10.128.0.7").unwrap()).3,
+        Some("Deployment")
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let job_requests: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/apis/batch/v1/jobs")
+        .collect();
+    assert_eq!(job_requests.len(), 1, "{job_requests:?}");
     Ok(())
 }

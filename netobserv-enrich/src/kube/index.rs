@@ -158,9 +158,6 @@ struct Objects {
 struct Snapshot {
     v4: Map<u32, Ids>,
     v6: Map<u128, Ids>,
-    /// Labels and annotations by address, of the objects that have some kept (only when a rule
-    /// copies them): apart, so that the identity tables stay as small.
-    tags: Map<IpAddr, Arc<ObjectTags>>,
     /// Pods' interfaces on secondary networks by their keys (only with secondary networks
     /// configured): one identity per pod and network, shared by that network's keys.
     secondary: Map<SecondaryKey, SecondaryMatch>,
@@ -172,10 +169,12 @@ struct Snapshot {
 struct Ids {
     id: Arc<K8sIdentity>,
     zoneless: Option<Arc<K8sIdentity>>,
+    /// The object's labels and annotations, when kept (a rule copies them).
+    tags: Option<Arc<ObjectTags>>,
 }
 
 impl Ids {
-    fn new(id: K8sIdentity) -> Self {
+    fn new(id: K8sIdentity, tags: Option<&Arc<ObjectTags>>) -> Self {
         let zoneless = id.zone.is_some().then(|| {
             let mut copy = id.clone();
             copy.zone = None;
@@ -184,7 +183,13 @@ impl Ids {
         Self {
             id: Arc::new(id),
             zoneless,
+            tags: tags.cloned(),
         }
+    }
+
+    /// Whether `id` is this identity (with or without its zone).
+    fn is(&self, id: &Arc<K8sIdentity>) -> bool {
+        Arc::ptr_eq(&self.id, id) || self.zoneless.as_ref().is_some_and(|z| Arc::ptr_eq(z, id))
     }
 
     /// The identity, with its zone or not.
@@ -197,22 +202,11 @@ impl Ids {
 }
 
 impl Snapshot {
-    fn insert(&mut self, ip: IpAddr, id: &Ids, tags: Option<&Arc<ObjectTags>>) {
-        let ip = ip.to_canonical();
-        match ip {
+    fn insert(&mut self, ip: IpAddr, id: &Ids) {
+        match ip.to_canonical() {
             IpAddr::V4(a) => self.v4.insert(a.to_bits(), id.clone()),
             IpAddr::V6(a) => self.v6.insert(a.to_bits(), id.clone()),
         };
-        // The address's object changes: so do its tags (none for an object without).
-        match tags {
-            Some(t) => {
-                self.tags.insert(ip, t.clone());
-            }
-            None if !self.tags.is_empty() => {
-                self.tags.remove(&ip);
-            }
-            None => {}
-        }
     }
 
     fn get(&self, ip: IpAddr) -> Option<&Ids> {
@@ -380,18 +374,18 @@ impl KubeIndex {
             for entry in objects.services.values() {
                 if entry.deleted_at.is_some() == deleted {
                     let s = &entry.object;
-                    let id = Ids::new(self.service_identity(s));
+                    let id = Ids::new(self.service_identity(s), s.tags.as_ref());
                     for ip in s.cluster_ips.iter().chain(&s.external_ips) {
-                        by_ip.insert(*ip, &id, s.tags.as_ref());
+                        by_ip.insert(*ip, &id);
                     }
                 }
             }
             for entry in objects.nodes.values() {
                 if entry.deleted_at.is_some() == deleted {
                     let n = &entry.object;
-                    let id = Ids::new(self.node_identity(n));
+                    let id = Ids::new(self.node_identity(n), n.tags.as_ref());
                     for ip in n.internal_ips.iter().chain(&n.external_ips) {
-                        by_ip.insert(*ip, &id, n.tags.as_ref());
+                        by_ip.insert(*ip, &id);
                     }
                 }
             }
@@ -410,9 +404,9 @@ impl KubeIndex {
                 if ips.peek().is_none() && !networks {
                     continue;
                 }
-                let id = Ids::new(self.pod_identity(objects, p));
+                let id = Ids::new(self.pod_identity(objects, p), p.tags.as_ref());
                 for ip in ips {
-                    by_ip.insert(*ip, &id, p.tags.as_ref());
+                    by_ip.insert(*ip, &id);
                 }
                 if networks {
                     self.index_networks(&mut by_ip, p, &id.id, &mut keys);
@@ -575,8 +569,12 @@ impl IdentityLookup for KubeIndex {
         ]
     }
 
-    fn tags(&self, ip: IpAddr) -> Option<Arc<ObjectTags>> {
-        self.snapshot.load().tags.get(&ip.to_canonical()).cloned()
+    fn tags(&self, ip: IpAddr, of: &Arc<K8sIdentity>) -> Option<Arc<ObjectTags>> {
+        let snapshot = self.snapshot.load();
+        let ids = snapshot.get(ip)?;
+        // A publish between the identity's lookup and this one may have given the address to
+        // another object: its tags are not `of`'s.
+        if ids.is(of) { ids.tags.clone() } else { None }
     }
 
     fn secondary(&self, keys: &[SecondaryKey]) -> Option<SecondaryMatch> {

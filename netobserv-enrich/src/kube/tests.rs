@@ -499,6 +499,10 @@ fn tags_follow_the_object_an_address_resolves_to() {
         }))
     };
     let index = KubeIndex::new(IndexConfig::default());
+    let tags_of = |addr: &str| {
+        let id = index.identity(ip(addr))?;
+        index.tags(ip(addr), &id)
+    };
     // A service and a pod on the same address: the pod wins, with its tags (none), not the
     // service's.
     let mut svc = Service::new(Meta::new("shop", "svc", "s1"), [ip("10.128.0.9")]);
@@ -518,12 +522,31 @@ fn tags_follow_the_object_an_address_resolves_to() {
         index.identity(ip("10.128.0.9")).unwrap().name.as_deref(),
         Some("p")
     );
-    assert_eq!(index.tags(ip("10.128.0.9")), None);
-    assert_eq!(&*index.tags(ip("10.128.0.10")).unwrap().labels[0].1, "q");
+    assert_eq!(tags_of("10.128.0.9"), None);
+    assert_eq!(&*tags_of("10.128.0.10").unwrap().labels[0].1, "q");
+    // The zone-free form of the identity is the same object: same tags.
+    let [zoneless, _] = index.identities([Some(ip("10.128.0.10")), None], [false, true]);
+    let zoneless = zoneless.unwrap();
+    assert_eq!(zoneless.zone, None);
+    assert_eq!(
+        &*index.tags(ip("10.128.0.10"), &zoneless).unwrap().labels[0].1,
+        "q"
+    );
     // The pod gets tags later: they are found.
     p.tags = tags("p");
     apply(&index, vec![Object::Pod(p)]);
-    assert_eq!(&*index.tags(ip("10.128.0.9")).unwrap().labels[0].1, "p");
+    assert_eq!(&*tags_of("10.128.0.9").unwrap().labels[0].1, "p");
+    // The address goes to another object between a flow's identity lookup and its tags
+    // lookup: no tags rather than the new object's.
+    let before = index.identity(ip("10.128.0.10")).unwrap();
+    let mut r = pod("r", None, &["10.128.0.10"]);
+    r.tags = tags("r");
+    index.apply([
+        Event::Delete(Object::Pod(pod("q", None, &["10.128.0.10"]))),
+        Event::Apply(Object::Pod(r)),
+    ]);
+    assert_eq!(index.tags(ip("10.128.0.10"), &before), None);
+    assert_eq!(&*tags_of("10.128.0.10").unwrap().labels[0].1, "r");
 }
 
 fn mac(s: &str) -> netobserv_flow::flow::MacAddr {

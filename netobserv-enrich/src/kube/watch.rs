@@ -156,6 +156,10 @@ pub struct KindStatus {
     /// `k8s.v1.cni.cncf.io/network-status` annotations that could not be read (each counted
     /// once, the pod indexed without its secondary interfaces), left out of the index.
     pub rejected_addresses: u64,
+    /// Why the kind is not watched, when the API server forbids listing it and the kind is
+    /// optional (Jobs: the NetObserv operator's RBAC does not grant them; pods of a Job then
+    /// have the Job as owner, as upstream).
+    pub disabled: Option<String>,
 }
 
 /// What [`KubeCache::status`] reports.
@@ -168,7 +172,9 @@ pub struct CacheStatus {
 impl CacheStatus {
     /// Whether every kind is synced.
     pub fn synced(&self) -> bool {
-        self.kinds.iter().all(|(_, s)| s.synced)
+        self.kinds
+            .iter()
+            .all(|(_, s)| s.synced || s.disabled.is_some())
     }
 
     /// The status of `kind`.
@@ -179,6 +185,7 @@ impl CacheStatus {
             errors: 0,
             last_error: None,
             rejected_addresses: 0,
+            disabled: None,
         };
         self.kinds
             .iter()
@@ -247,8 +254,12 @@ impl IdentityLookup for KubeCache {
         self.index.identities(ips, zones)
     }
 
-    fn tags(&self, ip: IpAddr) -> Option<Arc<ObjectTags>> {
-        self.index.tags(ip)
+    fn tags(
+        &self,
+        ip: IpAddr,
+        of: &Arc<netobserv_flow::flow::K8sIdentity>,
+    ) -> Option<Arc<ObjectTags>> {
+        self.index.tags(ip, of)
     }
 
     fn secondary(&self, keys: &[SecondaryKey]) -> Option<SecondaryMatch> {
@@ -542,6 +553,21 @@ async fn pump<K: Send + 'static>(
             Ok(WatchEvent::Delete(k)) => {
                 f(k, &mut rejected).map(|o| Message::Event(Event::Delete(o)))
             }
+            Err(error) if kind == Kind::Job && forbidden_list(&error) => {
+                // Optional: the CronJob step is this build's extension, and the operator's
+                // RBAC does not grant Jobs. Forbidden: go on without them.
+                tracing::warn!(
+                    %error,
+                    "listing Jobs is forbidden: pods of Jobs get the Job as owner, not its CronJob \
+                     (grant list and watch on jobs.batch for the CronJob)"
+                );
+                shared.update(kind, |s| {
+                    s.errors += 1;
+                    s.disabled = Some(error.to_string());
+                });
+                shared.synced.send_modify(|n| *n += 1);
+                return;
+            }
             Err(error) => {
                 tracing::warn!(%kind, %error, "Kubernetes watcher error (retried with backoff)");
                 shared.update(kind, |s| {
@@ -560,6 +586,11 @@ async fn pump<K: Send + 'static>(
             return;
         }
     }
+}
+
+/// Whether `error` is the API server forbidding the first list (RBAC).
+fn forbidden_list(error: &watcher::Error) -> bool {
+    matches!(error, watcher::Error::InitialListFailed(kube::Error::Api(status)) if status.is_forbidden())
 }
 
 /// Applies the watchers' events to the index in batches, at most one publish per `interval`.
@@ -1061,7 +1092,11 @@ mod tests {
             panic!("not a pod")
         };
         assert_eq!(running.ips.len(), 1);
-        assert_eq!(running.networks.len(), 1, "the secondary network, not the default");
+        assert_eq!(
+            running.networks.len(),
+            1,
+            "the secondary network, not the default"
+        );
         for phase in ["Succeeded", "Failed"] {
             let Some(Object::Pod(ended)) = pod(decode(json(phase)), &mut 0, keep) else {
                 panic!("not a pod")

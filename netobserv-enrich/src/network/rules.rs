@@ -556,14 +556,14 @@ impl KubeRule {
         }
         let [found, _] = self.lookup.identities([Some(ip), None], [self.zone, true]);
         if let Some(id) = found {
-            let tags = self.tags_of(ip);
+            let tags = self.tags_of(ip, &id);
             self.write(flow, id, tags);
         }
     }
 
     /// The labels and annotations of `ip`'s object, when the rule copies them.
-    fn tags_of(&self, ip: IpAddr) -> Option<Arc<ObjectTags>> {
-        self.tags.as_ref().and_then(|_| self.lookup.tags(ip))
+    fn tags_of(&self, ip: IpAddr, id: &Arc<K8sIdentity>) -> Option<Arc<ObjectTags>> {
+        self.tags.as_ref().and_then(|_| self.lookup.tags(ip, id))
     }
 
     /// Applies `first` then `next` (see [`Self::pairs_with`]), with one lookup of both
@@ -575,11 +575,11 @@ impl KubeRule {
             ips => first.lookup.identities(ips, [first.zone, next.zone]),
         };
         if let (Some(id), Some(ip)) = (a, ips[0]) {
-            let tags = first.tags_of(ip);
+            let tags = first.tags_of(ip, &id);
             first.write(flow, id, tags);
         }
         if let (Some(id), Some(ip)) = (b, ips[1]) {
-            let tags = next.tags_of(ip);
+            let tags = next.tags_of(ip, &id);
             next.write(flow, id, tags);
         }
     }
