@@ -217,6 +217,20 @@ impl Shared {
 
 /// The Kubernetes cache: the watchers, the task applying their events, and the index they feed.
 /// Dropping it stops the tasks; lookups through it ([`IdentityLookup`]) read the index.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use netobserv_enrich::IdentityLookup;
+/// use netobserv_enrich::kube::{CacheConfig, KubeCache, client};
+///
+/// // In-cluster configuration, else KUBECONFIG / ~/.kube/config.
+/// let cache = KubeCache::start(client(None).await?, CacheConfig::default()).await?;
+/// if let Some(id) = cache.identity("10.128.0.7".parse()?) {
+///     println!("{:?}/{:?} owned by {:?}", id.namespace, id.name, id.owner_name);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub struct KubeCache {
     index: Arc<KubeIndex>,
     shared: Arc<Shared>,
