@@ -26,16 +26,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::{ClientContext, Message};
+use rdkafka::producer::{BaseRecord, Producer};
 
 /// `batchMaxLen` of the consumers.
 const BATCH: usize = 100;
@@ -54,7 +50,7 @@ const PATIENCE: Duration = Duration::from_secs(40);
 
 #[path = "../../netobserv-sinks/tests/support/kafka.rs"]
 mod kafka_support;
-use kafka_support::{brokers, unique};
+use kafka_support::{Deliveries, Group, brokers, produce, unique};
 
 fn create_topic(name: &str, partitions: i32) -> Result<()> {
     tokio::runtime::Builder::new_current_thread()
@@ -63,87 +59,10 @@ fn create_topic(name: &str, partitions: i32) -> Result<()> {
         .block_on(kafka_support::create_topic(name, partitions))
 }
 
-/// Reads a group's committed offsets, on a connection kept open (a query right before a kill
-/// sees what the broker holds then).
-struct Group {
-    consumer: BaseConsumer,
-    topic: String,
-    partitions: i32,
-}
-
-impl Group {
-    fn new(topic: &str, group: &str, partitions: i32) -> Result<Group> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .set("group.id", group)
-            .create()?;
-        Ok(Group {
-            consumer,
-            topic: topic.into(),
-            partitions,
-        })
-    }
-
-    /// The committed offsets of the partitions that have one.
-    fn committed(&self) -> Result<BTreeMap<i32, i64>> {
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..self.partitions {
-            tpl.add_partition(&self.topic, p);
-        }
-        let got = self
-            .consumer
-            .committed_offsets(tpl, Duration::from_secs(10))?;
-        Ok(got
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(o) => Some((e.partition(), o)),
-                _ => None,
-            })
-            .collect())
-    }
-
-    /// Waits until every partition is committed to its end.
-    fn wait_all_committed(&self, want: &BTreeMap<i32, i64>) -> Result<()> {
-        let mut last = BTreeMap::new();
-        wait_for("every partition committed to its end", || {
-            last = self.committed()?;
-            Ok(&last == want)
-        })
-        .with_context(|| format!("committed {last:?}, want {want:?}"))
-    }
-}
-
-/// Where each produced id landed: `id -> (partition, offset)`.
-type Placed = Arc<Mutex<HashMap<u64, (i32, i64)>>>;
-
-struct Reports {
-    placed: Placed,
-    failed: Arc<Mutex<Vec<String>>>,
-}
-
-impl ClientContext for Reports {}
-
-impl ProducerContext for Reports {
-    type DeliveryOpaque = Box<u64>;
-
-    fn delivery(&self, result: &DeliveryResult<'_>, id: Box<u64>) {
-        match result {
-            Ok(m) => {
-                self.placed
-                    .lock()
-                    .unwrap()
-                    .insert(*id, (m.partition(), m.offset()));
-            }
-            Err((e, _)) => self.failed.lock().unwrap().push(format!("id {id}: {e}")),
-        }
-    }
-}
-
 /// Produces flows with ids `0..`, spread over the partitions, from a thread of its own.
 struct Producing {
-    placed: Placed,
-    failed: Arc<Mutex<Vec<String>>>,
+    topic: String,
+    deliveries: Deliveries,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<Result<u64>>>,
 }
@@ -156,6 +75,11 @@ fn flow_json(id: u64) -> String {
     )
 }
 
+/// The partition of flow `id`.
+fn partition_of(id: u64, partitions: i32) -> i32 {
+    (id % partitions as u64) as i32
+}
+
 impl Producing {
     /// Produces `burst` messages at once, then `chunk` messages every `every` until
     /// [`Producing::finish`].
@@ -166,18 +90,14 @@ impl Producing {
         chunk: u64,
         every: Duration,
     ) -> Result<Producing> {
-        let placed = Placed::default();
-        let failed: Arc<Mutex<Vec<String>>> = Arc::default();
-        let producer: BaseProducer<Reports> = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .set("linger.ms", "5")
-            .create_with_context(Reports {
-                placed: placed.clone(),
-                failed: failed.clone(),
-            })?;
+        let deliveries = Deliveries::default();
+        let producer = deliveries.producer(&brokers(), &[("linger.ms", "5")])?;
         let stop = Arc::new(AtomicBool::new(false));
-        let (topic, stopping) = (topic.to_string(), stop.clone());
+        let stopping = stop.clone();
+        let topic = topic.to_string();
+        let thread_topic = topic.clone();
         let thread = std::thread::spawn(move || -> Result<u64> {
+            let topic = thread_topic;
             let mut id = 0u64;
             let mut n = burst.max(chunk);
             loop {
@@ -185,9 +105,9 @@ impl Producing {
                     let payload = flow_json(id);
                     let record = BaseRecord::with_opaque_to(&topic, Box::new(id))
                         .payload(&payload)
-                        .partition((id % partitions as u64) as i32);
+                        .partition(partition_of(id, partitions));
                     if let Err((e, _)) = producer.send::<(), _>(record) {
-                        bail!("produce id {id}: {e}");
+                        bail!("produce id {id} to topic {topic}: {e}");
                     }
                     id += 1;
                 }
@@ -198,12 +118,14 @@ impl Producing {
                 std::thread::sleep(every);
                 n = chunk;
             }
-            producer.flush(Duration::from_secs(30))?;
+            producer
+                .flush(Duration::from_secs(30))
+                .with_context(|| format!("flush to topic {topic}"))?;
             Ok(id)
         });
         Ok(Producing {
-            placed,
-            failed,
+            topic,
+            deliveries,
             stop,
             thread: Some(thread),
         })
@@ -213,15 +135,7 @@ impl Producing {
     fn finish(mut self) -> Result<HashMap<u64, (i32, i64)>> {
         self.stop.store(true, Ordering::Release);
         let n = self.thread.take().unwrap().join().unwrap()?;
-        let failed = self.failed.lock().unwrap().clone();
-        ensure!(failed.is_empty(), "produce failures: {failed:?}");
-        let placed = self.placed.lock().unwrap().clone();
-        ensure!(
-            placed.len() as u64 == n,
-            "{n} produced, {} delivery reports",
-            placed.len()
-        );
-        Ok(placed)
+        self.deliveries.all(&self.topic, n)
     }
 }
 
@@ -231,33 +145,22 @@ impl Drop for Producing {
     }
 }
 
-/// Produces `ids` at once and waits for their delivery reports.
-fn produce_all(topic: &str, partitions: i32, ids: std::ops::Range<u64>) -> Result<Placed> {
-    let placed = Placed::default();
-    let failed: Arc<Mutex<Vec<String>>> = Arc::default();
-    let producer: BaseProducer<Reports> = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .create_with_context(Reports {
-        placed: placed.clone(),
-        failed: failed.clone(),
-    })?;
-    let n = ids.end - ids.start;
-    for id in ids {
-        let payload = flow_json(id);
-        let record = BaseRecord::with_opaque_to(topic, Box::new(id))
-            .payload(&payload)
-            .partition((id % partitions as u64) as i32);
-        producer.send::<(), _>(record).map_err(|(e, _)| e)?;
-        producer.poll(Duration::ZERO);
-    }
-    producer.flush(Duration::from_secs(30))?;
-    let failed = failed.lock().unwrap().clone();
-    ensure!(failed.is_empty(), "produce failures: {failed:?}");
-    ensure!(
-        placed.lock().unwrap().len() as u64 == n,
-        "delivery reports missing"
-    );
-    Ok(placed)
+/// Produces `ids` at once and waits for their delivery reports: where each id landed.
+fn produce_all(
+    topic: &str,
+    partitions: i32,
+    ids: std::ops::Range<u64>,
+) -> Result<HashMap<u64, (i32, i64)>> {
+    let messages: Vec<_> = ids
+        .clone()
+        .map(|id| {
+            (
+                Some(partition_of(id, partitions)),
+                flow_json(id).into_bytes(),
+            )
+        })
+        .collect();
+    Ok(ids.zip(produce(topic, &messages)?).collect())
 }
 
 /// A `flowlogs-pipeline` process consuming the topic into a file of its own.
@@ -561,7 +464,7 @@ fn a_group_of_two_processes_rebalances_without_loss() -> Result<()> {
     } else {
         assert!(dups <= bound, "{dups} duplicates > {bound}");
     }
-    group_offsets.wait_all_committed(&ends(&placed))?;
+    group_offsets.wait_committed(&ends(&placed), PATIENCE)?;
     Ok(())
 }
 
@@ -669,7 +572,7 @@ fn kill_9_mid_stream_then_restart_loses_nothing() -> Result<()> {
         outside.is_empty(),
         "flows read again although committed before the kill: {outside:?}"
     );
-    group_offsets.wait_all_committed(&ends(&placed))?;
+    group_offsets.wait_committed(&ends(&placed), PATIENCE)?;
     Ok(())
 }
 
@@ -688,13 +591,12 @@ fn a_failing_sink_commits_nothing_and_the_flows_are_read_again() -> Result<()> {
 
     // A healthy run commits the first flows.
     let first = produce_all(&topic, partitions, 0..n1)?;
-    let first = first.lock().unwrap().clone();
     let mut healthy = Flp::start(
         dir.path(),
         "healthy",
         &config(&topic, &group, &dir.path().join("healthy.json"), &[]),
     )?;
-    group_offsets.wait_all_committed(&ends(&first))?;
+    group_offsets.wait_committed(&ends(&first), PATIENCE)?;
     healthy.terminate()?;
     let (ih, _) = healthy.ids();
     assert_eq!(ih.len() as u64, n1);
@@ -702,7 +604,6 @@ fn a_failing_sink_commits_nothing_and_the_flows_are_read_again() -> Result<()> {
 
     // The failing run: its file sink delivers, /dev/full errors.
     let second = produce_all(&topic, partitions, n1..n1 + n2)?;
-    let second = second.lock().unwrap().clone();
     let mut failing = Flp::start(
         dir.path(),
         "failing",
@@ -739,7 +640,7 @@ fn a_failing_sink_commits_nothing_and_the_flows_are_read_again() -> Result<()> {
     )?;
     let mut all = first.clone();
     all.extend(second.iter().map(|(k, v)| (*k, *v)));
-    group_offsets.wait_all_committed(&ends(&all))?;
+    group_offsets.wait_committed(&ends(&all), PATIENCE)?;
     again.terminate()?;
     let (ia, cut) = again.ids();
     assert_eq!(cut, 0);

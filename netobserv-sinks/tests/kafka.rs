@@ -16,16 +16,10 @@ use netobserv_flow::pipeline::{
     BuildContext, Metrics, Pipeline, RunReport, Shutdown, ShutdownTrigger, StageRegistry,
 };
 use netobserv_sinks::kafka::{ProducerConfig, pbflow_sink};
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 #[path = "support/kafka.rs"]
 mod kafka_support;
-use kafka_support::{brokers, create_topic, unique};
+use kafka_support::{Group, brokers, create_topic, create_topic_on, produce, produce_to, unique};
 
 fn registry() -> StageRegistry {
     let mut r = StageRegistry::with_builtins();
@@ -214,39 +208,6 @@ async fn protobuf_round_trip_gives_back_the_exact_records() -> Result<()> {
     Ok(())
 }
 
-/// The group's committed offsets of a topic's partitions.
-fn committed(topic: &str, group: &str, partitions: i32) -> Result<BTreeMap<i32, i64>> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", group)
-        .create()?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition(topic, p);
-    }
-    let got = c.committed_offsets(tpl, Duration::from_secs(10))?;
-    Ok(got
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some((e.partition(), o)),
-            _ => None,
-        })
-        .collect())
-}
-
-fn produce_raw(topic: &str, messages: &[Vec<u8>]) -> Result<()> {
-    let p: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .create()?;
-    for m in messages {
-        p.send(BaseRecord::<(), _>::to(topic).payload(m).partition(0))
-            .map_err(|(e, _)| e)?;
-    }
-    p.flush(Duration::from_secs(10))?;
-    Ok(())
-}
-
 fn flow_json(bytes: u64) -> Vec<u8> {
     format!(
         r#"{{"SrcAddr":"10.0.0.1","DstAddr":"10.0.0.2","Bytes":{bytes},"Packets":1,"Proto":6}}"#
@@ -259,15 +220,16 @@ async fn malformed_messages_are_counted_skipped_and_committed_past() -> Result<(
     let topic = unique("malformed");
     let group = unique("g");
     create_topic(&topic, 1).await?;
-    let mut msgs = vec![
+    let msgs = [
         flow_json(1),
         b"{not json".to_vec(),
         Vec::new(),
         flow_json(2),
+        b"\x00\x01garbage".to_vec(),
+        flow_json(3),
     ];
-    msgs.push(b"\x00\x01garbage".to_vec());
-    msgs.push(flow_json(3));
-    produce_raw(&topic, &msgs)?;
+    let msgs: Vec<_> = msgs.into_iter().map(|m| (Some(0), m)).collect();
+    produce(&topic, &msgs)?;
     let dir = tempfile::tempdir()?;
     let got = dir.path().join("got.json");
     let c = start(&consumer_yaml(&topic, &group, "json", &got)).await?;
@@ -278,15 +240,10 @@ async fn malformed_messages_are_counted_skipped_and_committed_past() -> Result<(
         .collect();
     assert_eq!(bytes, [1, 2, 3]);
     // The partition is committed past every message, malformed ones included.
-    let end = Instant::now() + Duration::from_secs(30);
-    while committed(&topic, &group, 1)?.get(&0) != Some(&6) {
-        assert!(
-            Instant::now() < end,
-            "offset 6 not committed: {:?}",
-            committed(&topic, &group, 1)?
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let offsets = Group::new(&topic, &group, 1)?;
+    tokio::task::block_in_place(|| {
+        offsets.wait_committed(&BTreeMap::from([(0, 6)]), Duration::from_secs(30))
+    })?;
     assert_eq!(c.metrics.stage("in").errors("json"), 3);
     c.stop().await?;
     Ok(())
@@ -373,32 +330,14 @@ async fn broker_down_at_start_is_retried_then_consumed() -> Result<()> {
         .spawn()?;
     let result = async {
         let admin_end = Instant::now() + Duration::from_secs(20);
-        loop {
-            let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-                .set("bootstrap.servers", &addr)
-                .create()?;
-            let r = admin
-                .create_topics(
-                    &[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))],
-                    &AdminOptions::new().operation_timeout(Some(Duration::from_secs(5))),
-                )
-                .await;
-            if matches!(&r, Ok(v) if v.iter().all(|x| x.is_ok())) {
-                break;
-            }
+        while let Err(e) = create_topic_on(&addr, &topic, 1).await {
             if Instant::now() > admin_end {
-                bail!("second broker did not come up: {r:?}");
+                return Err(e.context("second broker did not come up"));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let p: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", &addr)
-            .create()?;
-        for b in 1..=5 {
-            p.send(BaseRecord::<(), _>::to(&topic).payload(&flow_json(b)))
-                .map_err(|(e, _)| e)?;
-        }
-        p.flush(Duration::from_secs(10))?;
+        let msgs: Vec<_> = (1..=5).map(|b| (None, flow_json(b))).collect();
+        produce_to(&addr, &topic, &msgs)?;
         let have = wait_lines(&got, 5, Duration::from_secs(90)).await?;
         assert_eq!(have.len(), 5);
         Ok(())
