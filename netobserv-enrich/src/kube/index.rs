@@ -611,6 +611,17 @@ impl Objects {
         }
     }
 
+    /// Shares label and annotation strings across objects (20,000 pods have a few distinct
+    /// keys, and values shared by each ReplicaSet's pods), when the tags are not shared yet.
+    fn intern_tags(&mut self, tags: &mut Option<Arc<ObjectTags>>) {
+        if let Some(t) = tags.as_mut().and_then(Arc::get_mut) {
+            for (k, v) in t.labels.iter_mut().chain(t.annotations.iter_mut()) {
+                self.intern(k);
+                self.intern(v);
+            }
+        }
+    }
+
     fn insert(&mut self, object: Object) {
         fn live<T>(object: T) -> Entry<T> {
             Entry {
@@ -621,6 +632,7 @@ impl Objects {
         match object {
             Object::Pod(mut p) => {
                 self.intern_meta(&mut p.meta);
+                self.intern_tags(&mut p.tags);
                 if let Some(node) = &mut p.node_name {
                     self.intern(node);
                 }
@@ -632,11 +644,13 @@ impl Objects {
             }
             Object::Service(mut s) => {
                 self.intern_meta(&mut s.meta);
+                self.intern_tags(&mut s.tags);
                 self.services
                     .insert(key(&s.meta.namespace, &s.meta.name), live(s));
             }
             Object::Node(mut n) => {
                 self.intern(&mut n.name);
+                self.intern_tags(&mut n.tags);
                 if let Some(zone) = &mut n.zone {
                     self.intern(zone);
                 }

@@ -760,3 +760,36 @@ fn a_pod_without_host_ip_has_no_host_name_as_upstream() {
         (Some(ip("10.0.0.1")), Some("worker-1"))
     );
 }
+
+#[test]
+fn label_strings_are_shared_across_objects() {
+    use crate::identity::ObjectTags;
+    let tagged = |name: &str| {
+        let mut p = pod(
+            name,
+            None,
+            &[if name == "a" {
+                "10.128.0.40"
+            } else {
+                "10.128.0.41"
+            }],
+        );
+        p.tags = Some(Arc::new(ObjectTags {
+            labels: vec![(Arc::from("app"), Arc::from("web"))],
+            annotations: Vec::new(),
+        }));
+        p
+    };
+    let index = KubeIndex::new(IndexConfig::default());
+    apply(
+        &index,
+        vec![Object::Pod(tagged("a")), Object::Pod(tagged("b"))],
+    );
+    let tags = |addr: &str| {
+        let id = index.identity(ip(addr)).unwrap();
+        index.tags(ip(addr), &id).unwrap()
+    };
+    let (a, b) = (tags("10.128.0.40"), tags("10.128.0.41"));
+    assert!(Arc::ptr_eq(&a.labels[0].0, &b.labels[0].0), "the key");
+    assert!(Arc::ptr_eq(&a.labels[0].1, &b.labels[0].1), "the value");
+}
