@@ -54,14 +54,24 @@ fn config() -> CacheConfig {
     }
 }
 
-/// A peer holding `cluster.json`, the kubeconfig pointing at it, and the cache started from
-/// that kubeconfig over an index on a manual clock.
-async fn cluster() -> Result<(ApiServer, KubeCache, Arc<ManualClock>, tempfile::TempDir)> {
+/// A peer holding `files` of `testdata/kube/`, and a kubeconfig pointing at it (in the
+/// directory returned, which must live as long).
+async fn peer(files: &[&str]) -> Result<(ApiServer, tempfile::TempDir, PathBuf)> {
     let server = ApiServer::start().await;
-    server.load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kube/cluster.json"));
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kube");
+    for file in files {
+        server.load(&data.join(file));
+    }
     let dir = tempfile::tempdir()?;
     let kubeconfig = dir.path().join("kubeconfig");
     server.write_kubeconfig(&kubeconfig);
+    Ok((server, dir, kubeconfig))
+}
+
+/// A peer holding `cluster.json`, the kubeconfig pointing at it, and the cache started from
+/// that kubeconfig over an index on a manual clock.
+async fn cluster() -> Result<(ApiServer, KubeCache, Arc<ManualClock>, tempfile::TempDir)> {
+    let (server, dir, kubeconfig) = peer(&["cluster.json"]).await?;
     let clock = Arc::new(ManualClock(Mutex::new(Instant::now())));
     let index = Arc::new(KubeIndex::with_clock(IndexConfig::default(), clock.clone()));
     let cache = KubeCache::spawn_into(client(Some(&kubeconfig)).await?, config(), index);
@@ -551,12 +561,8 @@ async fn a_compacted_history_relists_and_deletes_what_vanished_unseen() -> Resul
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kind_that_cannot_be_listed_fails_the_sync_naming_it_and_why() -> Result<()> {
-    let server = ApiServer::start().await;
-    server.load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kube/cluster.json"));
+    let (server, _dir, kubeconfig) = peer(&["cluster.json"]).await?;
     server.fail("replicasets", 403);
-    let dir = tempfile::tempdir()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig);
     let config = CacheConfig {
         sync_timeout: Duration::from_secs(3),
         ..config()
@@ -611,13 +617,7 @@ fn owner(cache: &KubeCache, addr: &str) -> (Option<String>, Option<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracked_kinds_walk_the_owner_chain_up_to_a_gateway_as_upstream() -> Result<()> {
-    let server = ApiServer::start().await;
-    let testdata = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kube");
-    server.load(&testdata.join("cluster.json"));
-    server.load(&testdata.join("gateway.json"));
-    let dir = tempfile::tempdir()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig);
+    let (server, _dir, kubeconfig) = peer(&["cluster.json", "gateway.json"]).await?;
     let start = |tracked: &[&str]| {
         let mut config = config();
         config.index = config.index.with_tracked_kinds(tracked);
@@ -679,11 +679,7 @@ async fn the_network_stage_starts_the_cache_from_its_config_path_and_serves_its_
     use netobserv_flow::config::Config;
     use netobserv_flow::pipeline::{Metrics, Pipeline, StageRegistry};
 
-    let server = ApiServer::start().await;
-    server.load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kube/cluster.json"));
-    let dir = tempfile::tempdir()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig);
+    let (server, _dir, kubeconfig) = peer(&["cluster.json"]).await?;
     // Two stages naming the same kubeconfig share one cache (one list per kind).
     let stage = |name: &str| {
         format!(
@@ -725,11 +721,7 @@ async fn the_network_stage_starts_the_cache_from_its_config_path_and_serves_its_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn labels_and_annotations_are_kept_only_when_asked_for() -> Result<()> {
-    let server = ApiServer::start().await;
-    server.load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kube/cluster.json"));
-    let dir = tempfile::tempdir()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig);
+    let (_server, _dir, kubeconfig) = peer(&["cluster.json"]).await?;
     let start = |labels: bool, annotations: bool| {
         let mut config = config();
         config.index.keep_labels = labels;
@@ -795,13 +787,7 @@ async fn labels_and_annotations_are_kept_only_when_asked_for() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_secondary_interfaces_are_indexed_from_the_network_status_annotation() -> Result<()> {
     use netobserv_enrich::{SecondaryIndex, SecondaryKey};
-    let server = ApiServer::start().await;
-    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kube");
-    server.load(&data.join("cluster.json"));
-    server.load(&data.join("multus.json"));
-    let dir = tempfile::tempdir()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig);
+    let (_server, _dir, kubeconfig) = peer(&["cluster.json", "multus.json"]).await?;
     let start = |indexes: Vec<SecondaryIndex>| {
         let mut config = config();
         config.index = config.index.with_secondary_networks(indexes);
@@ -912,13 +898,7 @@ async fn stages_with_other_secondary_networks_get_their_own_cache() -> Result<()
     use netobserv_flow::config::Config;
     use netobserv_flow::pipeline::{Metrics, Pipeline, StageRegistry};
 
-    let server = ApiServer::start().await;
-    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kube");
-    server.load(&data.join("cluster.json"));
-    server.load(&data.join("multus.json"));
-    let dir = tempfile::tempdir()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig);
+    let (server, _dir, kubeconfig) = peer(&["cluster.json", "multus.json"]).await?;
     let stage = |name: &str, secondary: &str| {
         format!(
             "  - name: {name}\n    transform:\n      type: network\n      network:\n        rules:\n          - type: add_kubernetes\n            kubernetes: {{ipField: SrcAddr, macField: SrcMac, output: SrcK8S}}\n        kubeConfig: {{configPath: {}{secondary}}}\n",
@@ -957,12 +937,8 @@ async fn stages_with_other_secondary_networks_get_their_own_cache() -> Result<()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forbidden_jobs_are_done_without_and_their_pods_keep_the_job_as_owner() -> Result<()> {
     // The NetObserv operator's RBAC grants no Jobs: the cache starts without them.
-    let server = ApiServer::start().await;
-    server.load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kube/cluster.json"));
+    let (server, _dir, kubeconfig) = peer(&["cluster.json"]).await?;
     server.fail("jobs", 403);
-    let dir = tempfile::tempdir()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig);
     let cache = KubeCache::start(client(Some(&kubeconfig)).await?, config()).await?;
     let status = cache.status();
     assert!(status.synced());
