@@ -23,6 +23,40 @@ type Hasher = foldhash::fast::FixedState;
 /// Entries a per-worker cache holds before it is cleared.
 const CACHE_MAX: usize = 4096;
 
+/// A per-worker cache of a value derived from a shared object, keyed by the object's address:
+/// the object is held with its value, so that its address is not reused while cached, and a
+/// hit is checked to be the same object. Cleared when full ([`CACHE_MAX`]).
+#[derive(Clone)]
+struct ByArc<K, V> {
+    map: HashMap<usize, (Arc<K>, V), Hasher>,
+}
+
+impl<K, V> Default for ByArc<K, V> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::default(),
+        }
+    }
+}
+
+impl<K, V: Clone> ByArc<K, V> {
+    /// The value of `key`, made with `make` when not cached.
+    fn get_or_make(&mut self, key: Arc<K>, make: impl FnOnce(&K) -> V) -> V {
+        let addr = Arc::as_ptr(&key) as usize;
+        if let Some((held, value)) = self.map.get(&addr)
+            && Arc::ptr_eq(held, &key)
+        {
+            return value.clone();
+        }
+        if self.map.len() >= CACHE_MAX {
+            self.map.clear();
+        }
+        let value = make(&key);
+        self.map.insert(addr, (key, value.clone()));
+        value
+    }
+}
+
 /// Upstream's direction values.
 const INGRESS: u64 = 0;
 const EGRESS: u64 = 1;
@@ -320,9 +354,8 @@ type TagFields = Arc<[(Arc<str>, Value)]>;
 pub(super) struct TagCopy {
     pub(super) labels: Option<TagFilter>,
     pub(super) annotations: Option<TagFilter>,
-    /// The fields written for an object's tags, by the tags they come from (held, so that the
-    /// address is not reused while cached).
-    cache: HashMap<usize, (Arc<ObjectTags>, TagFields), Hasher>,
+    /// The fields written for an object's tags, by the tags they come from.
+    cache: ByArc<ObjectTags, TagFields>,
 }
 
 impl TagCopy {
@@ -330,30 +363,22 @@ impl TagCopy {
         Self {
             labels,
             annotations,
-            cache: HashMap::default(),
+            cache: ByArc::default(),
         }
     }
 
     fn write(&mut self, flow: &mut Flow, tags: Arc<ObjectTags>) {
-        if self.cache.len() >= CACHE_MAX {
-            self.cache.clear();
-        }
-        let key = Arc::as_ptr(&tags) as usize;
-        let fields = match self.cache.get(&key) {
-            Some((held, fields)) if Arc::ptr_eq(held, &tags) => fields.clone(),
-            _ => {
-                let mut fields = Vec::new();
-                if let Some(f) = &self.labels {
-                    f.fields(&tags.labels, &mut fields);
-                }
-                if let Some(f) = &self.annotations {
-                    f.fields(&tags.annotations, &mut fields);
-                }
-                let fields: TagFields = fields.into();
-                self.cache.insert(key, (tags, fields.clone()));
-                fields
+        let (labels, annotations) = (&self.labels, &self.annotations);
+        let fields = self.cache.get_or_make(tags, |tags| {
+            let mut fields = Vec::new();
+            if let Some(f) = labels {
+                f.fields(&tags.labels, &mut fields);
             }
-        };
+            if let Some(f) = annotations {
+                f.fields(&tags.annotations, &mut fields);
+            }
+            TagFields::from(fields)
+        });
         for (name, value) in fields.iter() {
             flow.extra_insert(name.clone(), value.clone());
         }
@@ -469,9 +494,9 @@ pub(super) struct KubeRule {
     tags: Option<Box<TagCopy>>,
     /// The secondary network keys looked up first, when secondary networks are configured.
     secondary: Option<Box<SecondaryFields>>,
-    /// Identities without their zone (`add_zone: false`), by the identity they come from; the
-    /// key is held so that its address is not reused while cached.
-    zoneless: HashMap<usize, (Arc<K8sIdentity>, Arc<K8sIdentity>), Hasher>,
+    /// Identities without their zone (`add_zone: false`), by the identity they come from (for
+    /// sources that do not keep that form themselves, as the Kubernetes index does).
+    zoneless: ByArc<K8sIdentity, Arc<K8sIdentity>>,
 }
 
 impl KubeRule {
@@ -494,7 +519,7 @@ impl KubeRule {
             lookup,
             tags: None,
             secondary: None,
-            zoneless: HashMap::default(),
+            zoneless: ByArc::default(),
         }
     }
 
@@ -593,20 +618,11 @@ impl KubeRule {
             copy.write(flow, tags);
         }
         if !self.zone && id.zone.is_some() {
-            if self.zoneless.len() >= CACHE_MAX {
-                self.zoneless.clear();
-            }
-            let key = Arc::as_ptr(&id) as usize;
-            id = match self.zoneless.get(&key) {
-                Some((orig, stripped)) if Arc::ptr_eq(orig, &id) => stripped.clone(),
-                _ => {
-                    let mut copy = (*id).clone();
-                    copy.zone = None;
-                    let stripped = Arc::new(copy);
-                    self.zoneless.insert(key, (id, stripped.clone()));
-                    stripped
-                }
-            };
+            id = self.zoneless.get_or_make(id, |id| {
+                let mut copy = id.clone();
+                copy.zone = None;
+                Arc::new(copy)
+            });
         }
         match &self.output {
             KubeOutput::Src => flow.set_src_k8s(id),
